@@ -1,0 +1,17 @@
+"""symbp: see the backward pass of an expression as plain code, compiled by Numba.
+
+>>> import symbp
+>>> f = symbp.compile("(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)")
+>>> print(f.source)              # the generated forward and backward pass  # doctest: +SKIP
+>>> round(f(3.0, -4.0), 10)
+1.5456448841
+"""
+
+__version__ = "0.1.0"
+
+from .errors import CallError, CompileError, GateError, ParseError, SymbpError  # noqa: E402
+from .function import Function, compile  # noqa: E402
+from .gates import GATES, gate  # noqa: E402
+
+__all__ = ["compile", "gate", "Function", "GATES", "SymbpError", "ParseError", "GateError",
+           "CompileError", "CallError", "__version__"]

@@ -1,0 +1,129 @@
+"""Local derivatives: ``sympy.diff`` of a gate's formula, rewritten in its cached output.
+
+Every formula is written over positional placeholders ``_a0, _a1, ...`` (one per input); the
+output of the gate is the symbol ``_out``. For each input, candidates for the local derivative
+are collected and the cheapest by operation count is kept (ties keep the earlier candidate):
+
+1. the derivative as SymPy gives it;
+2. the same with the formula replaced by the output (``1 - tanh(a)**2 -> 1 - out**2``);
+3. for one-input formulas, the derivative with the input solved from ``out = formula``
+   (``exp(-a)/(1 + exp(-a))**2 -> out*(1 - out)``), tried only on formulas SymPy inverts quickly;
+4. for one-input formulas, a built-in stable gate equal to the derivative
+   (``softplus' = sigmoid``).
+
+Besides being cheaper, the rewritten forms are the stable ones: the naive sigmoid derivative is
+``inf/inf = nan`` at a = -800, ``out*(1 - out)`` is 0.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy as sp
+
+OUT = sp.Symbol("_out", real=True)
+
+
+@lru_cache(maxsize=None)
+def placeholder(k: int) -> sp.Symbol:
+    """The symbol standing for input ``k`` of a formula."""
+    return sp.Symbol(f"_a{k}", real=True)
+
+
+def gate_derivatives(gate) -> tuple[sp.Expr, ...]:
+    """Local derivatives of a table gate over placeholders, its parameters as symbols."""
+    if "derivatives" not in gate._cache:
+        from .gates import param_symbol
+
+        args = tuple(placeholder(k) for k in range(gate.arity))
+        params = tuple(param_symbol(n) for n, _ in gate.params)
+        formula = gate.formula(*args, *params)
+        if gate.derivative is not None:
+            gate._cache["derivatives"] = tuple(gate.derivative(*args, *params))
+        else:
+            gate._cache["derivatives"] = local_derivatives(formula, len(args))
+    return gate._cache["derivatives"]
+
+
+@lru_cache(maxsize=4096)
+def local_derivatives(formula: sp.Expr, arity: int) -> tuple[sp.Expr, ...]:
+    """Local derivative of ``formula`` with respect to each of its ``arity`` placeholders.
+
+    The results are over the placeholders and :data:`OUT`, the formula's own value.
+    """
+    return tuple(_rewrite(sp.diff(formula, placeholder(k)), formula, placeholder(k), arity)
+                 for k in range(arity))
+
+
+def _cost(expr: sp.Expr) -> int:
+    return int(sp.count_ops(expr))
+
+
+def _rewrite(d: sp.Expr, formula: sp.Expr, arg: sp.Symbol, arity: int) -> sp.Expr:
+    candidates = [d]
+    if not (formula.is_Symbol or formula.is_Number):
+        candidates.append(d.subs(formula, OUT))
+    if arity == 1 and arg in candidates[-1].free_symbols:
+        solved = _solve_for_input(formula, arg)
+        if solved is not None:
+            candidate = sp.simplify(d.xreplace({arg: solved}))
+            if arg not in candidate.free_symbols:
+                candidates.append(candidate)
+    if arity == 1 and _cost(d) <= 12:
+        candidates.extend(_known_gate(d, formula, arg))
+    safe = [c for c in candidates if _divides_by(c) <= _divides_by(d)]
+    best = min(safe, key=_cost)  # min keeps the first of equal cost
+    return _tidy_sign(best)
+
+
+def _divides_by(expr: sp.Expr) -> set:
+    """Inputs in the denominator: a rewrite must not divide by an input the original did not."""
+    return {s for s in sp.fraction(expr)[1].free_symbols if s is not OUT}
+
+
+# Functions whose inverse SymPy finds quickly and uniquely; others are not solved for.
+_INVERTIBLE = (sp.exp, sp.log)
+
+
+def _solve_for_input(formula: sp.Expr, arg: sp.Symbol) -> sp.Expr | None:
+    """``arg`` as a function of the output, if SymPy finds exactly one real solution fast."""
+    if _cost(formula) > 10 or formula.has(sp.Piecewise):
+        return None
+    for node in sp.preorder_traversal(formula):
+        if node.is_Function and not isinstance(node, _INVERTIBLE):
+            return None
+        if node.is_Pow and node.exp not in (-1, sp.Rational(1, 2), sp.Rational(-1, 2)):
+            return None
+    try:
+        solutions = sp.solve(sp.Eq(formula, OUT), arg)
+    except (NotImplementedError, ValueError, TypeError):
+        return None
+    return solutions[0] if len(solutions) == 1 else None
+
+
+def _known_gate(d: sp.Expr, formula: sp.Expr, arg: sp.Symbol) -> list[sp.Expr]:
+    """Built-in stable one-input gates equal to ``d`` (softplus' is sigmoid)."""
+    from .gates import GATES
+
+    found = []
+    for g in GATES.values():
+        if g.call and g.arity == 1 and not g.params and not g.custom:
+            candidate = g.apply(arg)
+            if candidate == formula:
+                continue
+            if sp.simplify(d - g.formula(arg)) == 0:
+                found.append(candidate)
+    return found
+
+
+def _tidy_sign(expr: sp.Expr) -> sp.Expr:
+    """``-s*(s - 1)`` -> ``s*(1 - s)``: fold a leading minus sign into a sum factor."""
+    if expr.is_Mul:
+        coeff, rest = expr.as_coeff_mul()
+        if coeff.is_negative:
+            for k, factor in enumerate(rest):
+                if factor.is_Add:
+                    others = rest[:k] + rest[k + 1:]
+                    return sp.Mul(-coeff, sp.expand(-factor), *others, evaluate=True) \
+                        if coeff != -1 else sp.Mul(sp.expand(-factor), *others)
+    return expr

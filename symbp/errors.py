@@ -1,0 +1,44 @@
+"""One exception hierarchy for everything symbp refuses, rooted in :class:`SymbpError`."""
+
+from __future__ import annotations
+
+
+class SymbpError(Exception):
+    """Base class of every error symbp raises on purpose."""
+
+
+class ParseError(SymbpError):
+    """An expression that cannot be read: bad syntax, refused construct, unknown name, bad arity.
+
+    The message ends with the offending line and a caret under the position.
+    """
+
+    def __init__(self, message: str, source: str | None = None, line: int = 1,
+                 col: int = 0, end_col: int | None = None) -> None:
+        self.reason = message
+        self.line, self.col = line, col
+        text = message
+        if source is not None:
+            lines = source.splitlines() or [""]
+            shown = lines[line - 1] if 0 < line <= len(lines) else ""
+            if len(shown) > 120:  # keep the caret block readable for long inputs
+                start = max(0, col - 60)
+                shown, col = shown[start:start + 120], col - start
+                end_col = None if end_col is None else end_col - start
+            width = 1 if end_col is None or end_col <= col else min(end_col - col, len(shown) - col)
+            where = f"line {line}, " if len(lines) > 1 else ""
+            text = (f"{message} ({where}column {col + 1})\n    {shown}\n"
+                    f"    {' ' * col}{'^' * max(width, 1)}")
+        super().__init__(text)
+
+
+class GateError(SymbpError):
+    """A gate definition that cannot be used (bad name, formula or parameters)."""
+
+
+class CompileError(SymbpError):
+    """The generated source could not be compiled."""
+
+
+class CallError(SymbpError):
+    """A compiled function was called with missing, unknown or non-numeric inputs."""

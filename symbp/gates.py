@@ -1,0 +1,280 @@
+"""The gate table: the one place a gate is defined.
+
+A row gives the gate's name, number of inputs, forward formula as a SymPy builder, numeric
+parameters with defaults, and the input domain the tests sample from. Local derivatives are
+derived from the formula by SymPy (:mod:`symbp.derive`); only ``max`` and ``min`` override them,
+to split a tie 0.5/0.5. Kinks of the piecewise gates follow one convention, written into their
+formulas: at x = 0 the ``x <= 0`` branch is taken (relu'(0) = 0, leaky_relu'(0) = slope,
+elu'(0) = alpha), and abs'(0) = sign(0) = 0.
+
+Gates with a ``call`` are opaque to SymPy (a :class:`sympy.Function` whose derivative comes from
+the formula) and are emitted as a call: either a Python builtin or a numerically stable helper of
+:mod:`symbp.runtime`. The others are emitted as their formula.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import sympy as sp
+
+from .errors import GateError
+
+Formula = Callable[..., sp.Expr]
+Domain = tuple[float, float]
+
+
+@dataclass(frozen=True, eq=False)
+class Gate:
+    """One row of the gate table.
+
+    Parameters
+    ----------
+    name : str
+        Name used in expressions (``sigmoid(x)``).
+    arity : int
+        Number of value inputs (parameters not counted).
+    formula : callable
+        ``formula(*inputs, *params) -> sympy.Expr``, the forward computation.
+    doc : str
+        One line for the gate reference.
+    params : tuple of (name, default)
+        Numeric constants such as leaky_relu's ``slope``.
+    call : str or None
+        If set, the forward is emitted as ``call(inputs..., params...)``.
+    derivative : callable or None
+        Override ``derivative(*inputs, *params) -> tuple`` of local derivatives (ties only).
+    domain : tuple of (low, high)
+        Per input, where the generic tests sample points.
+    kinks : tuple
+        ``((point, expected local derivatives), ...)``: conventions the tests check exactly.
+    label : str
+        Prefix of readable temporaries (``sig`` + ``y`` -> ``sigy``).
+    infix : str
+        Letter joining two short names for binary operators (``x`` ``p`` ``y`` -> ``xpy``).
+    custom : bool
+        Registered by the user through :func:`symbp.gate`.
+    """
+
+    name: str
+    arity: int
+    formula: Formula
+    doc: str
+    params: tuple[tuple[str, float], ...] = ()
+    call: str | None = None
+    derivative: Callable[..., tuple[sp.Expr, ...]] | None = None
+    domain: tuple[Domain, ...] = ()
+    kinks: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
+    label: str = ""
+    infix: str = ""
+    custom: bool = False
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def domains(self) -> tuple[Domain, ...]:
+        """Sampling domain of each input (default (-3, 3))."""
+        return self.domain or ((-3.0, 3.0),) * self.arity
+
+    @cached_property
+    def function(self) -> type[sp.Function]:
+        """The SymPy function class standing for an opaque gate (one with ``call``)."""
+        return _opaque_function(self)
+
+    def apply(self, *args: sp.Expr) -> sp.Expr:
+        """The gate applied to SymPy inputs followed by its parameters."""
+        return self.function(*args) if self.call else self.formula(*args)
+
+    def bind_params(self, positional: list, keywords: dict) -> tuple[sp.Number, ...]:
+        """Parameters from call arguments, defaults filled in; raises ValueError if wrong."""
+        names = [p for p, _ in self.params]
+        if len(positional) > len(names):
+            raise ValueError(f"{self.name}() takes {self.arity} input(s)"
+                             + (f" and parameters {', '.join(names)}" if names else "")
+                             + f", got {self.arity + len(positional)} arguments")
+        values = dict(self.params)
+        values.update(zip(names, positional))
+        for key, val in keywords.items():
+            if key not in values:
+                raise ValueError(f"{self.name}() has no parameter {key!r}"
+                                 + (f" (parameters: {', '.join(names)})" if names else ""))
+            values[key] = val
+        return tuple(sp.Float(values[n]) if isinstance(values[n], float) else sp.sympify(values[n])
+                     for n in names)
+
+
+def _opaque_function(gate: Gate) -> type[sp.Function]:
+    """A SymPy Function for ``gate`` whose derivative is derived from the gate's formula."""
+
+    def fdiff(self, argindex=1):
+        if argindex > gate.arity:
+            raise sp.ArgumentIndexError(self, argindex)
+        from .derive import OUT, gate_derivatives, placeholder
+
+        local = gate_derivatives(gate)[argindex - 1]
+        mapping = {placeholder(k): a for k, a in enumerate(self.args[:gate.arity])}
+        mapping.update({param_symbol(n): v for (n, _), v in zip(gate.params, self.args[gate.arity:])})
+        mapping[OUT] = self
+        return local.xreplace(mapping)
+
+    def eval(cls, *args):
+        if all(a.is_Number for a in args):
+            return gate.formula(*args)
+        return None
+
+    return type(gate.name, (sp.Function,), {
+        "nargs": gate.arity + len(gate.params), "fdiff": fdiff, "eval": classmethod(eval),
+        "_eval_is_real": lambda self: True, "symbp_gate": gate})
+
+
+def param_symbol(name: str) -> sp.Symbol:
+    """The symbol a gate parameter stands as while its derivative is derived."""
+    return sp.Symbol(f"_param_{name}", real=True)
+
+
+def _tie(first: bool):
+    """Local derivatives of max (first=True) or min: all to the winner, 0.5/0.5 on a tie."""
+    def derivative(a, b):
+        win_a, win_b = (a > b, b > a) if first else (a < b, b < a)
+        tie = sp.Rational(1, 2)
+        return (sp.Piecewise((1, win_a), (tie, sp.Eq(a, b)), (0, True)),
+                sp.Piecewise((1, win_b), (tie, sp.Eq(a, b)), (0, True)))
+    return derivative
+
+
+_POS = ((0.2, 4.0),)
+_DIV = ((-3.0, 3.0), (0.5, 3.0))
+
+_BUILTIN = (
+    Gate("add", 2, lambda a, b: a + b, "a + b: distributes the gradient", label="sum", infix="p"),
+    Gate("sub", 2, lambda a, b: a - b, "a - b", label="diff", infix="m"),
+    Gate("mul", 2, lambda a, b: a * b, "a * b: switches the inputs", label="prod", infix="t"),
+    Gate("div", 2, lambda a, b: a / b, "a / b", domain=_DIV, label="quot", infix="d"),
+    Gate("pow", 2, lambda a, b: a ** b, "a ** b (constant or variable exponent)",
+         domain=((0.2, 3.0), (-2.0, 2.0)), label="pow"),
+    Gate("neg", 1, lambda a: -a, "-a", label="neg"),
+    Gate("identity", 1, lambda a: a, "a, unchanged", label="id"),
+    Gate("exp", 1, sp.exp, "exp(a); derivative is the output", domain=((-3.0, 3.0),), label="exp"),
+    Gate("log", 1, sp.log, "natural logarithm", domain=_POS, label="log"),
+    Gate("sqrt", 1, sp.sqrt, "square root", domain=_POS, label="sqrt"),
+    Gate("sin", 1, sp.sin, "sine", label="sin"),
+    Gate("cos", 1, sp.cos, "cosine", label="cos"),
+    Gate("tanh", 1, sp.tanh, "hyperbolic tangent; derivative 1 - out**2", label="tanh"),
+    Gate("abs", 1, sp.Abs, "absolute value; abs'(0) = 0", kinks=(((0.0,), (0.0,)),),
+         label="abs"),
+    Gate("max", 2, sp.Max, "larger input; routes the gradient, ties split 0.5/0.5",
+         call="max", derivative=_tie(True), kinks=(((1.0, 1.0), (0.5, 0.5)),), label="max"),
+    Gate("min", 2, sp.Min, "smaller input; ties split 0.5/0.5",
+         call="min", derivative=_tie(False), kinks=(((1.0, 1.0), (0.5, 0.5)),), label="min"),
+    Gate("sigmoid", 1, lambda a: 1 / (1 + sp.exp(-a)), "logistic 1/(1 + exp(-a))",
+         call="sigmoid", label="sig"),
+    Gate("softplus", 1, lambda a: sp.log(1 + sp.exp(a)), "log(1 + exp(a))",
+         call="softplus", label="sp"),
+    Gate("relu", 1, lambda a: sp.Piecewise((0, a <= 0), (a, True)), "max(0, a); relu'(0) = 0",
+         call="relu", kinks=(((0.0,), (0.0,)),), label="relu"),
+    Gate("leaky_relu", 1, lambda a, slope: sp.Piecewise((slope * a, a <= 0), (a, True)),
+         "a if a > 0 else slope * a", params=(("slope", 0.01),), call="leaky_relu",
+         kinks=(((0.0,), (0.01,)),), label="lrelu"),
+    Gate("elu", 1, lambda a, alpha: sp.Piecewise((alpha * (sp.exp(a) - 1), a <= 0), (a, True)),
+         "a if a > 0 else alpha * (exp(a) - 1)", params=(("alpha", 1.0),), call="elu",
+         kinks=(((0.0,), (1.0,)),), label="elu"),
+)
+
+GATES: dict[str, Gate] = {g.name: g for g in _BUILTIN}
+"""Every gate by name: the built-in rows above and the custom gates registered since."""
+
+OPERATORS = {"Add": "add", "Sub": "sub", "Mult": "mul", "Div": "div", "Pow": "pow", "USub": "neg"}
+"""Python operators (ast class names) and the gates they stand for."""
+
+# Gates reachable only through operators or internally: not callable by name in expressions.
+_NOT_CALLABLE = frozenset({"add", "sub", "mul", "div", "pow", "neg", "identity"})
+
+
+def callable_gates() -> list[str]:
+    """Names usable as functions in expressions, sorted."""
+    return sorted(n for n in GATES if n not in _NOT_CALLABLE)
+
+
+def lookup(name: str) -> Gate | None:
+    """The gate callable as ``name(...)`` in an expression, or None."""
+    return None if name in _NOT_CALLABLE else GATES.get(name)
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def gate(name: str, formula: str | Callable[..., sp.Expr], *,
+         params: dict[str, float] | None = None,
+         domain: tuple[Domain, ...] | None = None) -> Gate:
+    """Register a custom fused gate; SymPy derives its local derivatives.
+
+    Parameters
+    ----------
+    name : str
+        A new identifier, usable afterwards as ``name(...)`` in expressions. Re-registering a
+        custom name replaces it; built-in gates cannot be replaced.
+    formula : str or callable
+        A safe expression over the gate's inputs (``"a * sigmoid(a)"``; inputs are the free names
+        in order of first appearance, parameters excluded), or a function of SymPy symbols
+        (``lambda a: a / (1 + sympy.exp(-a))``).
+    params : dict, optional
+        Numeric parameters and their defaults, named in the formula.
+    domain : tuple of (low, high), optional
+        Where tests sample each input (default (-3, 3)).
+
+    Returns
+    -------
+    Gate
+        The registered row. The gate is *fused*: one node in a graph, one local derivative per
+        input, rewritten in terms of the gate's output where that is cheaper.
+    """
+    if not isinstance(name, str) or not _IDENT.match(name) or keyword.iskeyword(name) \
+            or name.startswith("__"):
+        raise GateError(f"gate name must be a plain identifier, got {name!r}")
+    if name in GATES and not GATES[name].custom:
+        raise GateError(f"{name!r} is a built-in gate and cannot be redefined")
+    params = dict(params or {})
+    for p, v in params.items():
+        if not _IDENT.match(p) or not isinstance(v, (int, float)):
+            raise GateError(f"parameter {p!r} of gate {name!r} needs an identifier and a number")
+    if isinstance(formula, str):
+        from .parse import parse_formula
+
+        expr, names = parse_formula(formula)
+        inputs = [n for n in names if n not in params]
+        symbols = {n: sp.Symbol(n, real=True) for n in names}
+        order = [symbols[n] for n in inputs] + [symbols.get(p, sp.Symbol(p)) for p in params]
+    elif callable(formula):
+        try:
+            count = len(inspect.signature(formula).parameters) - len(params)
+        except (TypeError, ValueError) as exc:
+            raise GateError(f"cannot read the arguments of the formula of {name!r}") from exc
+        order = [sp.Symbol(f"a{k}", real=True) for k in range(count)]
+        order += [sp.Symbol(p, real=True) for p in params]
+        try:
+            expr = sp.sympify(formula(*order), strict=True)
+        except Exception as exc:  # a user's callable may raise anything
+            raise GateError(f"the formula of {name!r} failed on SymPy symbols: {exc}") from exc
+        inputs = order[:count]
+    else:
+        raise GateError(f"formula of {name!r} must be a string or a function")
+    if not isinstance(expr, sp.Expr):
+        raise GateError(f"the formula of {name!r} is not a SymPy expression")
+    if not inputs:
+        raise GateError(f"the formula of {name!r} uses no input")
+    arity = len(inputs)
+
+    def build(*args, _expr=expr, _order=tuple(order)):
+        return _expr.xreplace(dict(zip(_order, args)))
+
+    if domain is not None and len(domain) != arity:
+        raise GateError(f"gate {name!r} has {arity} input(s) but {len(domain)} domain(s)")
+    row = Gate(name, arity, build, f"custom: {sp.sstr(expr)}",
+               params=tuple((p, float(v)) for p, v in params.items()),
+               domain=tuple(domain or ()), label=name[:4], custom=True)
+    GATES[name] = row
+    return row

@@ -1,0 +1,261 @@
+"""The IR: a computation graph of gates, in topological order, built deterministically.
+
+A node's ``formula`` is its forward computation over positional placeholders ``_a0, _a1, ...``
+that stand for the nodes in ``args`` (constant operands are already inside the formula). Nodes
+are appended after their arguments, so the tuple order is a topological order, and the same
+input always builds the same graph (tuples and dicts in insertion order, no sets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .derive import placeholder
+from .errors import ParseError
+from .gates import GATES, Gate
+
+Pos = tuple[int, int]
+
+
+class GraphError(ValueError):
+    """A problem found while building; the parser turns it into a ParseError with position."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One value: an input (``gate == "input"``), a table gate, or a staged line (``"line"``)."""
+
+    gate: str
+    args: tuple[int, ...]
+    formula: sp.Expr | None
+    name: str | None
+    pos: Pos = (1, 0)
+    operands: tuple = ()  # the gate's operands: node indices and constants, for naming
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes in topological order, the input nodes in call order, and the output node."""
+
+    nodes: tuple[Node, ...]
+    inputs: tuple[int, ...]
+    output: int
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(self.nodes[i].name for i in self.inputs)
+
+    def consumers(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """For each node, the (consumer, argument position) pairs that use it."""
+        uses: list[list[tuple[int, int]]] = [[] for _ in self.nodes]
+        for k, node in enumerate(self.nodes):
+            for pos, arg in enumerate(node.args):
+                uses[arg].append((k, pos))
+        return tuple(tuple(u) for u in uses)
+
+    def depends_on(self, sources: tuple[int, ...]) -> tuple[bool, ...]:
+        """For each node, whether its value depends on any of ``sources``."""
+        flags = [False] * len(self.nodes)
+        for s in sources:
+            flags[s] = True
+        for k, node in enumerate(self.nodes):
+            flags[k] = flags[k] or any(flags[a] for a in node.args)
+        return tuple(flags)
+
+
+class GraphBuilder:
+    """Appends nodes while a parser walks an expression; shares repeated subexpressions."""
+
+    def __init__(self, declared: list[str] | None = None) -> None:
+        self.nodes: list[Node] = []
+        self.by_name: dict[str, int] = {}
+        self.shared: dict[tuple, int] = {}
+        self.declared = list(declared) if declared is not None else None
+
+    def _add(self, node: Node) -> int:
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+    def name(self, name: str, pos: Pos) -> int:
+        if name in self.by_name:
+            return self.by_name[name]
+        if self.declared is not None and name not in self.declared:
+            raise GraphError(f"unknown name {name!r}; declared inputs: "
+                             f"{', '.join(self.declared) or '(none)'}")
+        self.by_name[name] = self._add(Node("input", (), None, name, pos))
+        return self.by_name[name]
+
+    def apply(self, gate: Gate, operands: list, params: tuple, pos: Pos) -> int | sp.Number:
+        key = (gate.name, tuple(operands), params)
+        if key in self.shared:
+            return self.shared[key]
+        args = tuple(o for o in operands if not isinstance(o, sp.Basic))
+        symbols = iter(placeholder(k) for k in range(len(args)))
+        formula = gate.apply(*[o if isinstance(o, sp.Basic) else next(symbols) for o in operands],
+                             *params)
+        if formula.is_Number:  # x * 0
+            return formula
+        if formula.is_Symbol:  # x * 1, x + 0
+            return args[int(formula.name[2:])]
+        index = self._add(Node(gate.name, args, formula, None, pos, tuple(operands)))
+        self.shared[key] = index
+        return index
+
+    def line(self, name: str | None, expr: sp.Expr, used: list[str], pos: Pos) -> int:
+        """A staged line: one gate whose formula is the line's right side."""
+        args = tuple(self.name(u, pos) for u in used)
+        formula = expr.xreplace({sp.Symbol(u, real=True): placeholder(k)
+                                 for k, u in enumerate(used)})
+        index = self._add(Node("line", args, formula, name, pos, args))
+        if name is not None:
+            self.by_name[name] = index
+        return index
+
+    def finish(self, result, pos: Pos) -> int:
+        """The output node of a single expression (an input alone gets an identity gate)."""
+        if isinstance(result, sp.Basic):
+            raise GraphError("the expression is a constant; there is nothing to differentiate")
+        if self.nodes[result].gate == "input":
+            return self.apply(GATES["identity"], [result], (), pos)
+        return result
+
+    def unused_lines(self, output: int) -> list[str]:
+        keep = self._ancestors(output)
+        return [n.name or "?" for k, n in enumerate(self.nodes)
+                if n.gate == "line" and not keep[k]]
+
+    def _ancestors(self, output: int) -> list[bool]:
+        keep = [False] * len(self.nodes)
+        keep[output] = True
+        for k in range(output, -1, -1):
+            if keep[k]:
+                for a in self.nodes[k].args:
+                    keep[a] = True
+        return keep
+
+    def graph(self, output: int, fail) -> Graph:
+        """The finished graph: nodes the output does not use are dropped, inputs ordered."""
+        used_inputs = [n.name for n in self.nodes if n.gate == "input"]
+        order = self.declared if self.declared is not None else used_inputs
+        if len(set(order)) != len(order):
+            raise fail(f"inputs listed twice: {order}")
+        for name in order:
+            if name not in self.by_name:
+                self.name(name, (1, 0))
+            elif self.nodes[self.by_name[name]].gate != "input":
+                raise fail(f"{name!r} is assigned by a staged line, so it is not an input")
+        keep = self._ancestors(output)
+        for name in order:
+            keep[self.by_name[name]] = True
+        index, nodes = {}, []
+        for k, node in enumerate(self.nodes):
+            if keep[k]:
+                index[k] = len(nodes)
+                nodes.append(Node(node.gate, tuple(index[a] for a in node.args), node.formula,
+                                  node.name, node.pos,
+                                  tuple(index[o] if isinstance(o, int) else o
+                                        for o in node.operands)))
+        return Graph(tuple(nodes), tuple(index[self.by_name[n]] for n in order), index[output])
+
+
+def from_sympy(expr: sp.Basic, inputs: list[str] | None = None) -> Graph:
+    """Split a SymPy expression into primitive gates (walked without recursion)."""
+    from .parse import MAX_INT, check_name, number
+
+    if not isinstance(expr, sp.Expr):
+        raise ParseError(f"expected a SymPy expression, got {type(expr).__name__}")
+    names = sorted(str(s) for s in expr.free_symbols)
+    for n in names:
+        if not n.isidentifier():
+            raise ParseError(f"SymPy symbol {n!r} is not a valid identifier")
+        check_name(n, ParseError)
+    builder = GraphBuilder(declared=inputs if inputs is not None else names)
+
+    def children(e: sp.Expr) -> list[sp.Expr]:
+        if e.is_Add:
+            return [(-t if t.could_extract_minus_sign() else t) for t in e.args]
+        if e.is_Mul:
+            coeff, factors = e.as_coeff_mul()
+            num = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
+            den = [1 / f for f in factors if f.is_Pow and f.exp.is_negative]
+            if coeff not in (1, -1):
+                num.insert(0, coeff)
+            return num + den
+        if e.is_Pow:
+            return [e.base] if e.exp in (sp.Rational(1, 2), -1) else [e.base, e.exp]
+        if e.is_Atom:
+            return []
+        return list(e.args)
+
+    def combine(e: sp.Expr, vals: list):
+        def chain(gate, items):
+            acc = items[0]
+            for v in items[1:]:
+                acc = _apply(gate, [acc, v])
+            return acc
+
+        def _apply(gate, operands, params=()):
+            if all(isinstance(o, sp.Basic) for o in operands):
+                return number(float(gate.formula(*operands, *params)))
+            return builder.apply(GATES[gate] if isinstance(gate, str) else gate,
+                                 operands, params, (1, 0))
+
+        if e.is_Symbol:
+            return builder.name(str(e), (1, 0))
+        if e.is_Integer and abs(int(e)) <= MAX_INT:
+            return sp.Integer(e)
+        if e.is_Number or e.is_NumberSymbol:
+            value = float(e)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ParseError(f"SymPy constant {e} is not a finite real number")
+            return number(value)
+        if e.is_Add:
+            acc = vals[0]
+            for t, v in zip(e.args[1:], vals[1:]):
+                acc = _apply("sub" if t.could_extract_minus_sign() else "add", [acc, v])
+            return _apply("neg", [acc]) if e.args[0].could_extract_minus_sign() else acc
+        if e.is_Mul:
+            coeff, factors = e.as_coeff_mul()
+            n_den = sum(1 for f in factors if f.is_Pow and f.exp.is_negative)
+            num, den = vals[:len(vals) - n_den], vals[len(vals) - n_den:]
+            acc = chain("mul", num) if num else sp.Integer(1)
+            if den:
+                acc = _apply("div", [acc, chain("mul", den)])
+            return _apply("neg", [acc]) if coeff == -1 else acc
+        if e.is_Pow:
+            if e.exp == sp.Rational(1, 2):
+                return _apply("sqrt", vals)
+            if e.exp == -1:
+                return _apply("div", [sp.Integer(1), vals[0]])
+            return _apply("pow", vals)
+        gate = getattr(type(e), "symbp_gate", None)
+        if gate is not None:
+            return _apply(gate, vals[:gate.arity], tuple(e.args[gate.arity:]))
+        simple = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tanh: "tanh",
+                  sp.Abs: "abs"}
+        if e.func in simple and len(vals) == 1:
+            return _apply(simple[e.func], vals)
+        if e.func in (sp.Max, sp.Min):
+            return chain("max" if e.func is sp.Max else "min", vals)
+        raise ParseError(f"SymPy {e.func.__name__} is not a symbp gate; known gates: "
+                         f"{', '.join(sorted(GATES))}")
+
+    try:
+        results: dict[int, object] = {}
+        alive: list[sp.Expr] = []  # keeps every visited object alive, so ids stay unique
+        stack: list[tuple[sp.Expr, list | None]] = [(expr, None)]
+        while stack:
+            e, kids = stack.pop()
+            if kids is None:
+                kids = children(e)
+                alive.extend(kids)
+                stack.append((e, kids))
+                stack.extend((c, None) for c in reversed(kids))
+            else:
+                results[id(e)] = combine(e, [results[id(c)] for c in kids])
+        output = builder.finish(results[id(expr)], (1, 0))
+        return builder.graph(output, ParseError)
+    except GraphError as exc:
+        raise ParseError(str(exc)) from None
