@@ -33,11 +33,16 @@ class SourcePrinter(PythonCodePrinter):
         return repr(float(expr))
 
     def _print_Rational(self, expr: sp.Rational) -> str:
-        value = float(expr)
-        return repr(value) if sp.Rational(value) == expr else f"{expr.p}/{expr.q}"
+        return repr(float(expr)) if _exact_float(expr) else f"{expr.p}/{expr.q}"
 
     def _print_Half(self, expr) -> str:
         return "0.5"
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Rational and not _exact_float(coeff):  # x/3, not (1/3)*x: exact as written
+            return f"{self.parenthesize(coeff.p * rest, PRECEDENCE['Mul'])}/{coeff.q}"
+        return super()._print_Mul(expr)
 
     def _print_Function(self, expr: sp.Function) -> str:
         gate = getattr(expr.func, "symbp_gate", None)
@@ -45,13 +50,18 @@ class SourcePrinter(PythonCodePrinter):
             return f"{gate.call}({', '.join(self._print(a) for a in expr.args)})"
         return super()._print_Function(expr)
 
+    def parenthesize(self, item, level, strict=False) -> str:
+        if isinstance(item, sp.Basic) and _exact_float(item) and not item.is_negative:
+            return self._print(item)  # a float literal needs no parentheses
+        return super().parenthesize(item, level, strict)
+
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
-        parts = []
+        parts = []  # branches print bare numbers as floats, so both branches have one type
         for value, cond in expr.args:
             if cond == sp.true:
-                parts.append(self._print(value))
+                parts.append(self.value(value))
                 break
-            parts.append(f"{self._print(value)} if {self._print(cond)} else")
+            parts.append(f"{self.value(value)} if {self._print(cond)} else")
         return f"({' '.join(parts)})"
 
     def _print_Relational(self, expr) -> str:
@@ -63,6 +73,13 @@ class SourcePrinter(PythonCodePrinter):
         if expr.is_Number:
             return repr(float(expr))
         return self.doprint(expr)
+
+
+def _exact_float(number) -> bool:
+    """A number whose float literal is exact (1, 0.5, 2.5; not 1/3)."""
+    if number.is_Float or number.is_Integer:
+        return True
+    return bool(number.is_Rational) and sp.Rational(float(number)) == number
 
 
 def statement(printer: SourcePrinter, s: Assign | Accumulate) -> str:

@@ -57,6 +57,8 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     (-12.0, {'x': -4.0, 'y': -4.0, 'z': 3.0})
     """
     clock = _Clock()
+    if isinstance(inputs, str):
+        inputs = [inputs]
     graph = parse(expr, list(inputs) if inputs is not None else None)
     clock.lap("parse")
     wrt_nodes = _wrt_nodes(graph, wrt)

@@ -155,7 +155,7 @@ _BUILTIN = (
     Gate("mul", 2, lambda a, b: a * b, "a * b: switches the inputs", label="prod", infix="t"),
     Gate("div", 2, lambda a, b: a / b, "a / b", domain=_DIV, label="quot", infix="d"),
     Gate("pow", 2, lambda a, b: a ** b, "a ** b (constant or variable exponent)",
-         domain=((0.2, 3.0), (-2.0, 2.0)), label="pow"),
+         domain=((0.2, 3.0), (-2.0, 2.0)), label="power"),
     Gate("neg", 1, lambda a: -a, "-a", label="neg"),
     Gate("identity", 1, lambda a: a, "a, unchanged", label="id"),
     Gate("exp", 1, sp.exp, "exp(a); derivative is the output", domain=((-3.0, 3.0),), label="exp"),

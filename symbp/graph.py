@@ -73,6 +73,11 @@ class GraphBuilder:
         self.by_name: dict[str, int] = {}
         self.shared: dict[tuple, int] = {}
         self.declared = list(declared) if declared is not None else None
+        if self.declared is not None:
+            from .parse import check_name
+
+            for name in self.declared:
+                check_name(name, lambda m: ParseError(f"inputs: {m}"))
 
     def _add(self, node: Node) -> int:
         self.nodes.append(node)
@@ -97,7 +102,7 @@ class GraphBuilder:
                              *params)
         if formula.is_Number:  # x * 0
             return formula
-        if formula.is_Symbol:  # x * 1, x + 0
+        if formula.is_Symbol and gate.name != "identity":  # x * 1, x + 0
             return args[int(formula.name[2:])]
         index = self._add(Node(gate.name, args, formula, None, pos, tuple(operands)))
         self.shared[key] = index

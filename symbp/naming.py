@@ -73,10 +73,11 @@ def gradient_names(value: tuple[str, ...]) -> tuple[str, ...]:
 def _temporary(graph: Graph, k: int, names: list, uses) -> str:
     node = graph.nodes[k]
     consumers = {c for c, _ in uses}
-    if len(consumers) == 1:
-        consumer, position = uses[0]
-        if graph.nodes[consumer].gate == "div" and all(p == position for _, p in uses):
-            return ("num", "den")[position]
+    if len(consumers) == 1 and graph.nodes[uses[0][0]].gate == "div":
+        operands = graph.nodes[uses[0][0]].operands
+        positions = {p for p, o in enumerate(operands) if isinstance(o, int) and o == k}
+        if len(positions) == 1:
+            return ("num", "den")[positions.pop()]
     gate = GATES.get(node.gate)
     label = gate.label if gate else "t"
     words = []

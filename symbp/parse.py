@@ -75,6 +75,8 @@ class _Reader:
         except (RecursionError, MemoryError, ValueError, OverflowError):
             raise ParseError("expression is too deeply nested to parse") from None
         self._check_depth(tree)
+        if not tree.body:
+            raise ParseError("empty expression (only comments or blank lines)")
         return tree.body
 
     def _check_depth(self, tree: ast.AST) -> None:
@@ -128,6 +130,8 @@ class _Reader:
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.UAdd):
                 return values[0]
+            if not isinstance(node.op, ast.USub):
+                raise self.error(f"operator {type(node.op).__name__} not supported", node)
             return self._apply(builder, GATES["neg"], values, (), node, pos)
         if isinstance(node, ast.BinOp):
             op = OPERATORS.get(type(node.op).__name__)
@@ -203,14 +207,18 @@ class _Reader:
 
 
 def number(value: float) -> sp.Number:
-    """A float constant as SymPy holds it: integral values become Integers (``1.0 -> 1``)."""
+    """A float constant as SymPy holds it, exactly: ``1.0 -> 1``, ``0.5 -> 1/2``."""
     if float(value).is_integer() and abs(value) <= MAX_INT:
         return sp.Integer(int(value))
+    if float(2 * value).is_integer():  # 0.5 -> 1/2, so that x**0.5 prints as math.sqrt(x)
+        return sp.Rational(int(2 * value), 2)
     return sp.Float(value)
 
 
 def check_name(name: str, fail) -> None:
-    """Refuse names that are reserved (dunder) or gate names used as values."""
+    """Refuse names that are not plain identifiers, reserved (dunder) or keywords."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise fail(f"{name!r} is not a valid name")
     if name.startswith("__"):
         raise fail(f"name {name!r} is reserved (names may not start with '__')")
     if keyword.iskeyword(name):

@@ -77,9 +77,9 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             local = locals_[position].xreplace(bind)
             upstream = None if k == graph.output else grads[k]
             assert k == graph.output or k in assigned, "upstream gradient computed first"
-            label = "" if node.gate == "line" else f" {node.gate}"
+            label = "" if node.gate == "line" else f" {node.gate}:"
             backward.append(Accumulate(grads[a], local, upstream, a not in assigned,
-                                       f"({step[k]}){label}: d{names[k]}/d{names[a]}"))
+                                       f"({step[k]}){label} d{names[k]}/d{names[a]}"))
             assigned.add(a)
     zeros = tuple(Assign(grads[i], sp.Integer(0), "(no path to the output)")
                   for i in wrt if i not in assigned)

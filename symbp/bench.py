@@ -1,0 +1,261 @@
+"""Benchmark: the compiled CS231n gradient against the same staged code written by hand.
+
+Run as ``python -m symbp.bench`` or ``symbp bench`` (``--quick`` for a short run). In one
+process it times, per call of ``(x, y) = (3.0, -4.0)`` returning ``(value, dx, dy)``:
+
+(a) ``f.kernel`` of ``symbp.compile("(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)")``;
+(b) ``f.kernel`` of the notes' 8 staged lines compiled by symbp;
+(c) the notes' staged forward and backward pass written by hand under ``numba.njit``;
+(d) the same hand-written code as pure Python.
+
+Repeats are interleaved (each round times every variant, alternating the order between rounds)
+and min and median ns per call are reported, with ratios to (c). Every variant's numbers are
+checked against the worked example. Cold and warm compile times of ``symbp.compile`` are taken
+from two fresh subprocesses sharing one new, empty ``SYMBP_CACHE_DIR``. The output is markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import timeit
+from collections.abc import Callable, Sequence
+
+EXPR = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
+STAGED = """\
+sigy = 1.0 / (1 + math.exp(-y))
+num = x + sigy
+sigx = 1.0 / (1 + math.exp(-x))
+xpy = x + y
+xpysqr = xpy**2
+den = sigx + xpysqr
+invden = 1.0 / den
+f = num * invden
+"""
+POINT = (3.0, -4.0)
+# Worked example 3: f, df/dx, df/dy at (x, y) = (3, -4), given to 12 significant digits.
+EXPECTED = (1.54564488411, 2.05956979557, 1.59223275148)
+EXPECTED_RTOL = 1e-10
+AGREE_RTOL = 1e-12  # between variants: the same float64 operations up to libm differences
+
+
+def cs231n_by_hand(x: float, y: float) -> tuple[float, float, float]:
+    """The notes' staged forward and backward pass, returning ``(f, dx, dy)``."""
+    # forward pass
+    sigy = 1.0 / (1 + math.exp(-y))  # (1)
+    num = x + sigy  # (2)
+    sigx = 1.0 / (1 + math.exp(-x))  # (3)
+    xpy = x + y  # (4)
+    xpysqr = xpy**2  # (5)
+    den = sigx + xpysqr  # (6)
+    invden = 1.0 / den  # (7)
+    f = num * invden  # (8)
+    # backward pass
+    dnum = invden  # (8)
+    dinvden = num  # (8)
+    dden = (-1.0 / (den**2)) * dinvden  # (7)
+    dsigx = (1) * dden  # (6)
+    dxpysqr = (1) * dden  # (6)
+    dxpy = (2 * xpy) * dxpysqr  # (5)
+    dx = (1) * dxpy  # (4)
+    dy = (1) * dxpy  # (4)
+    dx += ((1 - sigx) * sigx) * dsigx  # (3)
+    dx += (1) * dnum  # (2)
+    dsigy = (1) * dnum  # (2)
+    dy += ((1 - sigy) * sigy) * dsigy  # (1)
+    return f, dx, dy
+
+
+_COMPILE_SCRIPT = """\
+import json, sys, time
+t0 = time.perf_counter()
+import symbp
+t1 = time.perf_counter()
+f = symbp.compile(sys.argv[1], inputs=("x", "y"))
+t2 = time.perf_counter()
+out = f.kernel(3.0, -4.0)
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "compile": t2 - t1, "first_call": t3 - t2,
+                  "compile_time": f.compile_time, "out": list(out)}))
+"""
+
+
+def _variants() -> list[tuple[str, Callable[..., tuple]]]:
+    """Build the four timed callables, in table order; the hand Numba one is third."""
+    import numba
+
+    import symbp
+
+    single = symbp.compile(EXPR, inputs=("x", "y"), wrt=("x", "y"))
+    staged = symbp.compile(STAGED, inputs=("x", "y"), wrt=("x", "y"))
+    hand_nb = numba.njit(cs231n_by_hand)
+    return [
+        ("(a) symbp `f.kernel`, single expression", single.kernel),
+        ("(b) symbp `f.kernel`, 8 staged lines", staged.kernel),
+        ("(c) hand-written, `@numba.njit`", hand_nb),
+        ("(d) hand-written, pure Python", cs231n_by_hand),
+    ]
+
+
+def _check(results: dict[str, tuple]) -> list[str]:
+    """Return a list of problems: outputs off the worked example or disagreeing."""
+    problems = []
+    reference = None
+    for name, out in results.items():
+        out = tuple(float(v) for v in out)
+        if len(out) != 3:
+            problems.append(f"{name}: returned {len(out)} values, expected 3")
+            continue
+        for label, got, want in zip(("f", "dx", "dy"), out, EXPECTED, strict=True):
+            if not math.isclose(got, want, rel_tol=EXPECTED_RTOL):
+                problems.append(f"{name}: {label} = {got!r}, expected {want!r}")
+        if reference is None:
+            reference = out
+        elif not all(math.isclose(a, b, rel_tol=AGREE_RTOL)
+                     for a, b in zip(out, reference, strict=True)):
+            problems.append(f"{name}: {out!r} disagrees with {reference!r}")
+    return problems
+
+
+def time_calls(variants: Sequence[tuple[str, Callable[..., tuple]]], rounds: int,
+               calls: int) -> dict[str, list[float]]:
+    """Time ``fn(3.0, -4.0)`` for each variant, interleaved over rounds.
+
+    Parameters
+    ----------
+    variants : sequence of (str, callable)
+        Names and callables taking ``(x, y)``.
+    rounds : int
+        Number of rounds; each times every variant once, the order alternating between rounds.
+    calls : int
+        Calls per variant per round.
+
+    Returns
+    -------
+    dict of str to list of float
+        ns per call of each round, by variant name.
+    """
+    timers = {name: timeit.Timer("fn(x, y)", setup=f"fn = _fn; x, y = {POINT!r}",
+                                 globals={"_fn": fn}) for name, fn in variants}
+    for timer in timers.values():  # warm up: JIT, caches, branch predictors
+        timer.timeit(number=max(1, calls // 10))
+    samples: dict[str, list[float]] = {name: [] for name, _ in variants}
+    order = [name for name, _ in variants]
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else reversed(order):
+            samples[name].append(timers[name].timeit(number=calls) / calls * 1e9)
+    return samples
+
+
+def compile_times(expr: str) -> tuple[dict, dict]:
+    """Cold and warm ``symbp.compile`` of ``expr``, each in a fresh subprocess.
+
+    Both subprocesses share one new, empty ``SYMBP_CACHE_DIR``, so the first compiles
+    everything and the second finds the first's cache.
+
+    Returns
+    -------
+    (dict, dict)
+        For the cold and the warm run: seconds for ``import``, ``compile`` (wall),
+        ``first_call`` and ``compile_time`` (as reported by the Function), and ``out``.
+    """
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="symbp-bench-") as cache:
+        env = dict(os.environ, SYMBP_CACHE_DIR=cache)
+        env.pop("NUMBA_CACHE_DIR", None)  # Numba's cache then sits beside the cached module
+        for _ in range(2):
+            proc = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT, expr], env=env,
+                                  capture_output=True, text=True, timeout=600, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(f"compile subprocess failed:\n{proc.stderr}")
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return runs[0], runs[1]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Format a markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print markdown tables.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Command-line arguments (``--rounds``, ``--calls``, ``--quick``); ``sys.argv[1:]``
+        by default.
+
+    Returns
+    -------
+    int
+        0 if every variant gave the worked example's numbers, 1 otherwise.
+    """
+    parser = argparse.ArgumentParser(
+        prog="symbp bench",
+        description="Time the symbp-compiled CS231n gradient against the same staged code "
+        "written by hand (Numba and pure Python), and symbp's cold and warm compile times.")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
+    parser.add_argument("--calls", type=int, default=200_000,
+                        help="calls per variant per round (default 200000)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short run: 3 rounds of 20000 calls")
+    args = parser.parse_args(argv)
+    rounds, calls = (3, 20_000) if args.quick else (args.rounds, args.calls)
+    if rounds < 1 or calls < 1:
+        parser.error("--rounds and --calls must be at least 1")
+
+    import numba
+
+    print(f"# symbp bench: `{EXPR}` at (x, y) = {POINT}\n")
+    print(f"Python {platform.python_version()}, Numba {numba.__version__}, "
+          f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs; "
+          f"{rounds} interleaved rounds x {calls} calls; `fn(x, y)` in a timeit loop.\n")
+
+    variants = _variants()
+    problems = _check({name: fn(*POINT) for name, fn in variants})
+    samples = time_calls(variants, rounds, calls)
+
+    ref_name = variants[2][0]
+    ref_min, ref_med = min(samples[ref_name]), statistics.median(samples[ref_name])
+    rows = []
+    for name, _ in variants:
+        lo, med = min(samples[name]), statistics.median(samples[name])
+        rows.append([name, f"{lo:.0f}", f"{med:.0f}", f"{lo / ref_min:.2f}x",
+                     f"{med / ref_med:.2f}x"])
+    print(_table(["variant", "min ns/call", "median ns/call", "min / (c)", "median / (c)"],
+                 rows))
+
+    print("\n## Compile time of `symbp.compile` (fresh processes, shared new cache dir)\n")
+    rows = []
+    for label, expr in (("single expression", EXPR), ("8 staged lines", STAGED)):
+        cold, warm = compile_times(expr)
+        problems += _check({f"{label}, cold subprocess": cold["out"],
+                            f"{label}, warm subprocess": warm["out"]})
+        for kind, run in (("cold", cold), ("warm", warm)):
+            rows.append([label, kind, f"{run['compile_time']:.3f}", f"{run['compile']:.3f}",
+                         f"{run['first_call'] * 1e3:.2f}", f"{run['import']:.3f}"])
+    print(_table(["input", "cache", "f.compile_time (s)", "compile() wall (s)",
+                  "first call (ms)", "import symbp (s)"], rows))
+
+    print()
+    if problems:
+        print("**Check failed:**\n")
+        print("\n".join(f"- {p}" for p in problems))
+        return 1
+    print(f"Check: every variant gives f = {EXPECTED[0]}, dx = {EXPECTED[1]}, "
+          f"dy = {EXPECTED[2]} (rtol {EXPECTED_RTOL:g}; variants agree to {AGREE_RTOL:g}).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Shared helpers: compiled functions are cached per session (Numba compiles are the slow part)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import symbp
+
+# A custom gate registered for the whole suite, so the table-driven tests cover custom gates too.
+symbp.gate("swish", "a * sigmoid(a)")
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(expr: str, jit: bool = True, wrt: tuple | None = None,
+             inputs: tuple | None = None) -> symbp.Function:
+    """``symbp.compile`` memoized across the test session."""
+    return symbp.compile(expr, jit=jit, wrt=wrt, inputs=inputs)
+
+
+def numeric_gradient(value, point: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of ``value(*point)`` in float64."""
+    point = np.asarray(point, dtype=np.float64)
+    grad = np.empty_like(point)
+    for k in range(point.size):
+        up, down = point.copy(), point.copy()
+        up[k] += eps
+        down[k] -= eps
+        grad[k] = (value(*up) - value(*down)) / (2 * eps)
+    return grad
+
+
+def gradient_matches(analytic, numeric, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
+    """The comparison every gradient check uses (a 0.1% error must fail it)."""
+    return bool(np.allclose(analytic, numeric, rtol=rtol, atol=atol))
+
+
+def check_gradient(f: symbp.Function, point, rtol: float = 1e-5, atol: float = 1e-7):
+    """Assert ``f``'s gradient at ``point`` equals central differences of its value."""
+    result = f.kernel(*[float(p) for p in point])
+    value = lambda *p: f.kernel(*p)[0]  # noqa: E731
+    numeric = numeric_gradient(value, point)
+    index = [f.inputs.index(w) for w in f.wrt]
+    analytic = np.array(result[1:], dtype=np.float64)
+    assert gradient_matches(analytic, numeric[index], rtol, atol), (
+        f"gradient mismatch at {dict(zip(f.inputs, point))}:\n analytic {analytic}\n"
+        f" numeric  {numeric[index]}\n{f.source}")
+
+
+@pytest.fixture(params=[False, True], ids=["python", "numba"])
+def jit(request) -> bool:
+    return request.param

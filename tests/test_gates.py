@@ -1,0 +1,144 @@
+"""Every gate of the table, tested generically: adding a row to the table adds its tests."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+
+import symbp
+from symbp.gates import GATES, OPERATORS
+from conftest import check_gradient, compiled
+
+_SYMBOL = {v: k for k, v in OPERATORS.items()}
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+NAMES = ("x", "y")
+
+
+def expression(gate) -> str:
+    """The gate applied to inputs x (and y), as a user writes it."""
+    args = NAMES[:gate.arity]
+    if gate.name in _INFIX:
+        return f"x {_INFIX[gate.name]} y"
+    if gate.name == "neg":
+        return "-x"
+    if gate.name == "identity":
+        return "x"
+    return f"{gate.name}({', '.join(args)})"
+
+
+ROWS = sorted(GATES)
+
+
+def points(gate, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.uniform(lo, hi, n) for lo, hi in gate.domains])
+
+
+def exact(gate, point, derivative: int | None = None) -> mpmath.mpf:
+    """The gate's formula (or a derivative) at ``point`` in 50-digit arithmetic."""
+    syms = sp.symbols(f"v0:{gate.arity}", real=True)
+    params = [v for _, v in gate.params]
+    expr = gate.formula(*syms, *params)
+    if derivative is not None:
+        expr = sp.diff(expr, syms[derivative])
+    with mpmath.workdps(50):
+        f = sp.lambdify(syms, expr, modules="mpmath")
+        return f(*[mpmath.mpf(float(p)) for p in point])
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_gradient_matches_central_differences(name, jit):
+    gate = GATES[name]
+    f = compiled(expression(gate), jit)
+    for point in points(gate, 200):
+        check_gradient(f, point)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_forward_matches_formula(name):
+    gate = GATES[name]
+    f = compiled(expression(gate), True)
+    for point in points(gate, 50, seed=1):
+        assert f(*point) == pytest.approx(float(exact(gate, point)), rel=1e-13, abs=1e-300)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_numba_and_python_agree(name):
+    gate = GATES[name]
+    fast, slow = compiled(expression(gate), True), compiled(expression(gate), False)
+    assert fast.kernel.py_func.__code__.co_code == slow.kernel.__code__.co_code
+    for point in points(gate, 50, seed=2):
+        np.testing.assert_allclose(fast.kernel(*point), slow.kernel(*point), rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", [n for n in ROWS if GATES[n].kinks])
+def test_kink_conventions_exact(name, jit):
+    gate = GATES[name]
+    f = compiled(expression(gate), jit)
+    for point, expected in gate.kinks:
+        _, grads = f.value_and_grad(*point)
+        assert tuple(grads.values()) == expected
+
+
+EXTREMES = (-1000.0, -800.0, -100.0, -30.0, -1e-300, 0.0, 1e-300, 30.0, 100.0, 800.0, 1000.0)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_extreme_inputs_stay_finite(name):
+    """|x| up to 1e3: no NaN or Inf where the true value and derivative are finite."""
+    gate = GATES[name]
+    f = compiled(expression(gate), True)
+    grid = [(a,) for a in EXTREMES] if gate.arity == 1 else \
+        [(a, b) for a in EXTREMES[::2] for b in EXTREMES[::2]]
+    checked = 0
+    for point in grid:
+        try:
+            truth = [exact(gate, point)] + [exact(gate, point, k) for k in range(gate.arity)]
+        except (ZeroDivisionError, ValueError, TypeError):
+            continue  # outside the gate's domain (log(-1), 0 ** -1)
+        if not all(mpmath.isfinite(t) and mpmath.im(t) == 0 and abs(t) < 1e300 for t in truth):
+            continue
+        got = f.kernel(*point)
+        assert all(math.isfinite(g) for g in got), f"{name}{point}: {got}"
+        for g, t in zip(got, truth):
+            # absolute slack: s*(1 - s) loses relative accuracy once s rounds near 1
+            assert g == pytest.approx(float(t), rel=1e-6, abs=1e-12), f"{name}{point}"
+        checked += 1
+    assert checked > 0
+
+
+def test_rewrites_use_cached_output():
+    """Derivatives expressible in the gate's output use it (design example 2)."""
+    src = {n: compiled(expression(GATES[n]), False).source for n in ("exp", "sigmoid", "tanh")}
+    assert "dx = f * df" not in src["exp"]  # the output's own gradient is 1 and left out
+    assert "dx = f\n" in src["exp"].replace("  ", "").replace(" #", "\n#").replace("# ", "\n")
+    assert "f*(1 - f)" in src["sigmoid"]
+    assert "1 - f**2" in src["tanh"]
+    assert "sigmoid(x)" in compiled("softplus(x)", False).source.split("# backward")[1]
+
+
+def test_custom_gate_is_one_fused_node():
+    f = compiled("swish(x)", False)
+    forward = f.source.split("# forward pass")[1].split("# backward pass")[0]
+    assert forward.count("=") == 1 and "sigmoid(x)" in forward
+
+
+def test_custom_gate_from_sympy_lambda(jit):
+    symbp.gate("cube_plus", lambda a, b: a ** 3 + b)
+    f = symbp.compile("cube_plus(x, y)", jit=jit)
+    assert f.grad(2.0, 5.0) == {"x": 12.0, "y": 1.0}
+
+
+def test_gate_registration_errors():
+    with pytest.raises(symbp.GateError, match="built-in"):
+        symbp.gate("sigmoid", "a")
+    with pytest.raises(symbp.GateError, match="identifier"):
+        symbp.gate("2bad", "a")
+    with pytest.raises(symbp.GateError, match="no input"):
+        symbp.gate("const", "3")
+    with pytest.raises(symbp.SymbpError):
+        symbp.gate("evil", "__import__('os')")
