@@ -109,11 +109,22 @@ def _known_gate(d: sp.Expr, formula: sp.Expr, arg: sp.Symbol) -> list[sp.Expr]:
     for g in GATES.values():
         if g.call and g.arity == 1 and not g.params and not g.custom:
             candidate = g.apply(arg)
-            if candidate == formula:
+            if candidate == formula or not _agree_numerically(d, g.formula(arg), arg):
                 continue
-            if sp.simplify(d - g.formula(arg)) == 0:
+            if sp.simplify(d - g.formula(arg)) == 0:  # confirm exactly
                 found.append(candidate)
     return found
+
+
+def _agree_numerically(a: sp.Expr, b: sp.Expr, arg: sp.Symbol) -> bool:
+    """Cheap filter before ``simplify``: equal at a few points."""
+    if a.free_symbols - {arg} or b.free_symbols - {arg}:
+        return False
+    try:
+        return all(abs(complex(a.evalf(subs={arg: v})) - complex(b.evalf(subs={arg: v}))) < 1e-9
+                   for v in (0.37, -1.21, 2.53))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return False
 
 
 def _tidy_sign(expr: sp.Expr) -> sp.Expr:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import time
 from collections.abc import Sequence
@@ -10,8 +11,10 @@ import numba
 import numpy as np
 import sympy as sp
 
+from . import __version__
 from . import jit as _jit
-from .emit import emit
+from .emit import RUNTIME_HASH, emit
+from .gates import GATES
 from .errors import CallError, SymbpError
 from .naming import KERNEL_NAME, gradient_names, value_names
 from .parse import parse
@@ -57,26 +60,51 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     (-12.0, {'x': -4.0, 'y': -4.0, 'z': 3.0})
     """
     clock = _Clock()
-    if isinstance(inputs, str):
-        inputs = [inputs]
-    graph = parse(expr, list(inputs) if inputs is not None else None)
-    clock.lap("parse")
-    wrt_nodes = _wrt_nodes(graph, wrt)
-    names = value_names(graph)
-    program = sweep(graph, names, gradient_names(names), wrt_nodes)
-    clock.lap("derive")
-    user_inputs = graph.input_names
-    user_wrt = tuple(graph.nodes[i].name for i in wrt_nodes)
-    title = (f"value and gradient of {names[graph.output]}({', '.join(user_inputs)}) with "
-             f"respect to {', '.join(user_wrt) or 'nothing'}")
-    source = emit(program, title)
-    clock.lap("emit")
+    inputs = [inputs] if isinstance(inputs, str) else inputs
+    wrt = [wrt] if isinstance(wrt, str) else wrt
+    key = _request_key(expr, wrt, inputs)
+    known = _jit.recall(key) if key else None
+    if known is not None:  # compiled before: skip parsing and SymPy
+        source, user_inputs, user_wrt = known["source"], tuple(known["inputs"]), tuple(known["wrt"])
+        clock.lap("cached source")
+    else:
+        graph = parse(expr, list(inputs) if inputs is not None else None)
+        clock.lap("parse")
+        wrt_nodes = _wrt_nodes(graph, wrt)
+        names = value_names(graph)
+        program = sweep(graph, names, gradient_names(names), wrt_nodes)
+        clock.lap("derive")
+        user_inputs = graph.input_names
+        user_wrt = tuple(graph.nodes[i].name for i in wrt_nodes)
+        title = (f"value and gradient of {names[graph.output]}({', '.join(user_inputs)}) "
+                 f"with respect to {', '.join(user_wrt) or 'nothing'}")
+        source = emit(program, title)
+        clock.lap("emit")
     module = _jit.load(source)
+    if key and known is None:
+        _jit.remember(key, source, inputs=user_inputs, wrt=user_wrt)
     kernel = (_jit.njit(source, (numba.float64,) * len(user_inputs)) if jit
               else getattr(module, KERNEL_NAME))
     clock.lap("jit" if jit else "load")
     return Function(user_inputs, user_wrt, source, kernel, clock.laps, jit,
                     str(_jit.module_path(source)))
+
+
+def _request_key(expr, wrt, inputs) -> str | None:
+    """A hash of everything that decides the generated source, or None if not cacheable."""
+    if isinstance(expr, str):
+        text = expr
+    elif isinstance(expr, sp.Basic):
+        text = sp.srepr(expr)
+    else:
+        return None
+    custom = sorted((g.name, g.doc, g.params, g.arity) for g in GATES.values() if g.custom)
+    request = repr((__version__, RUNTIME_HASH, text, _listed(wrt), _listed(inputs), custom))
+    return hashlib.sha256(request.encode()).hexdigest()[:32]
+
+
+def _listed(names):
+    return None if names is None else [str(n) for n in names]
 
 
 class _Clock:

@@ -100,8 +100,9 @@ class GraphBuilder:
         symbols = iter(placeholder(k) for k in range(len(args)))
         formula = gate.apply(*[o if isinstance(o, sp.Basic) else next(symbols) for o in operands],
                              *params)
-        if formula.is_Number:  # x * 0
-            return formula
+        if formula.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            raise GraphError(f"{gate.name} with these constant operands has no finite value "
+                             "(division by zero?)")
         if formula.is_Symbol and gate.name != "identity":  # x * 1, x + 0
             return args[int(formula.name[2:])]
         index = self._add(Node(gate.name, args, formula, None, pos, tuple(operands)))
@@ -151,6 +152,8 @@ class GraphBuilder:
                 self.name(name, (1, 0))
             elif self.nodes[self.by_name[name]].gate != "input":
                 raise fail(f"{name!r} is assigned by a staged line, so it is not an input")
+        if not order:
+            raise fail("the expression uses no input; there is nothing to differentiate")
         keep = self._ancestors(output)
         for name in order:
             keep[self.by_name[name]] = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -114,3 +115,28 @@ def njit(source: str, signature: tuple) -> object:
             raise CompileError(f"Numba could not compile the generated source: {exc}") from exc
     _compiled[key] = kernel
     return kernel
+
+
+def recall(key: str) -> dict | None:
+    """The record stored by :func:`remember` under ``key``, or None (also if damaged)."""
+    path = cache_dir() / "sources" / f"{key}.json"
+    try:
+        record = json.loads(path.read_text())
+        source = (cache_dir() / record["module"]).read_text()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(record, dict) or _digest(source) != record.get("digest"):
+        return None
+    record["source"] = source
+    return record
+
+
+def remember(key: str, source: str, **fields) -> None:
+    """Store which module ``key`` compiled to, so a later compile skips parsing and SymPy."""
+    folder = cache_dir() / "sources"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    record = dict(fields, module=module_path(source).name, digest=_digest(source))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(record, handle)
+    os.replace(tmp, folder / f"{key}.json")

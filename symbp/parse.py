@@ -208,10 +208,11 @@ class _Reader:
 
 def number(value: float) -> sp.Number:
     """A float constant as SymPy holds it, exactly: ``1.0 -> 1``, ``0.5 -> 1/2``."""
-    if float(value).is_integer() and abs(value) <= MAX_INT:
-        return sp.Integer(int(value))
-    if float(2 * value).is_integer():  # 0.5 -> 1/2, so that x**0.5 prints as math.sqrt(x)
-        return sp.Rational(int(2 * value), 2)
+    if abs(value) <= MAX_INT:  # beyond, keep a float literal (Numba has no big integers)
+        if float(value).is_integer():
+            return sp.Integer(int(value))
+        if float(2 * value).is_integer():  # 0.5 -> 1/2, so that x**0.5 prints as math.sqrt(x)
+            return sp.Rational(int(2 * value), 2)
     return sp.Float(value)
 
 

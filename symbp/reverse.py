@@ -65,8 +65,8 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
     backward: list[Assign | Accumulate] = []
     for k in range(len(graph.nodes) - 1, -1, -1):
         node = graph.nodes[k]
-        if node.gate == "input" or not needed[k]:
-            continue
+        if node.gate == "input" or not needed[k] or (k != graph.output and k not in assigned):
+            continue  # an input, or a node that receives no gradient (x * 0)
         locals_ = local_derivatives(node.formula, len(node.args))
         assert len(locals_) == len(node.args), "one local gradient per input"
         bind = _bind(node.args, sym)
@@ -75,13 +75,14 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             if not needed[a]:
                 continue
             local = locals_[position].xreplace(bind)
+            if local == 0:
+                continue  # contributes nothing; a gradient that gets nothing is set to 0
             upstream = None if k == graph.output else grads[k]
-            assert k == graph.output or k in assigned, "upstream gradient computed first"
             label = "" if node.gate == "line" else f" {node.gate}:"
             backward.append(Accumulate(grads[a], local, upstream, a not in assigned,
                                        f"({step[k]}){label} d{names[k]}/d{names[a]}"))
             assigned.add(a)
-    zeros = tuple(Assign(grads[i], sp.Integer(0), "(no path to the output)")
+    zeros = tuple(Assign(grads[i], sp.Integer(0), "(no gradient reaches it)")
                   for i in wrt if i not in assigned)
     return Program(tuple(names[i] for i in graph.inputs), tuple(forward),
                    zeros + tuple(backward), (names[graph.output],) + tuple(grads[i] for i in wrt))
