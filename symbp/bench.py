@@ -154,6 +154,37 @@ def time_calls(variants: Sequence[tuple[str, Callable[..., tuple]]], rounds: int
     return samples
 
 
+def _inner_loop(kernel) -> Callable[[int], float]:
+    """An njit loop calling ``kernel`` n times at moving points: its compute cost, no boxing."""
+    import numba
+
+    @numba.njit
+    def loop(n):
+        total = 0.0
+        for i in range(n):
+            value, dx, dy = kernel(3.0 + i * 1e-9, -4.0 - i * 1e-9)
+            total += value + dx + dy
+        return total
+
+    return loop
+
+
+def time_inside_njit(variants: Sequence[tuple[str, Callable[..., tuple]]], rounds: int,
+                     calls: int) -> dict[str, list[float]]:
+    """ns per call when each Numba kernel is called from a compiled loop (interleaved rounds)."""
+    loops = {name: _inner_loop(fn) for name, fn in variants}
+    for loop in loops.values():
+        loop(10)  # compile
+    samples: dict[str, list[float]] = {name: [] for name in loops}
+    order = list(loops)
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else reversed(order):
+            start = timeit.default_timer()
+            loops[name](calls)
+            samples[name].append((timeit.default_timer() - start) / calls * 1e9)
+    return samples
+
+
 def compile_times(expr: str) -> tuple[dict, dict]:
     """Cold and warm ``symbp.compile`` of ``expr``, each in a fresh subprocess.
 
@@ -234,6 +265,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{med / ref_med:.2f}x"])
     print(_table(["variant", "min ns/call", "median ns/call", "min / (c)", "median / (c)"],
                  rows))
+
+    print("\n## Called from a compiled loop (no Python call overhead)\n")
+    print(f"Each kernel called {calls * 10} times per round from an `@numba.njit` loop at "
+          "moving points, summing the outputs; ns per call.\n")
+    inside = time_inside_njit(variants[:3], rounds, calls * 10)
+    ref_min = min(inside[ref_name])
+    print(_table(["variant", "min ns/call", "median ns/call", "min / (c)"],
+                 [[name, f"{min(v):.2f}", f"{statistics.median(v):.2f}",
+                   f"{min(v) / ref_min:.2f}x"] for name, v in inside.items()]))
 
     print("\n## Compile time of `symbp.compile` (fresh processes, shared new cache dir)\n")
     rows = []

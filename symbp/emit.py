@@ -132,6 +132,7 @@ def emit(program: Program, title: str) -> str:
     lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",
               f'    """Return ({", ".join(program.returns)})."""']
     for code, comment in body:
-        lines.append(f"    {code.ljust(width)}# {comment}" if comment else f"    {code}")
+        lines.append(f"    {code.ljust(max(width, len(code) + 2))}# {comment}" if comment
+                     else f"    {code}")
     lines.append(f"    return {', '.join(program.returns)}{',' if len(program.returns) == 1 else ''}")
     return "\n".join(lines) + "\n"

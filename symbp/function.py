@@ -6,6 +6,7 @@ import hashlib
 import numbers
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -13,7 +14,7 @@ import sympy as sp
 
 from . import __version__
 from . import jit as _jit
-from .emit import RUNTIME_HASH, emit
+from .emit import emit
 from .gates import GATES
 from .errors import CallError, SymbpError
 from .naming import KERNEL_NAME, gradient_names, value_names
@@ -90,6 +91,12 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
                     str(_jit.module_path(source)))
 
 
+# The compiler's own code: a change to any module (a development install) invalidates the
+# cached sources, not only a version bump.
+_COMPILER_HASH = hashlib.sha256(b"".join(
+    p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:16]
+
+
 def _request_key(expr, wrt, inputs) -> str | None:
     """A hash of everything that decides the generated source, or None if not cacheable."""
     if isinstance(expr, str):
@@ -99,7 +106,7 @@ def _request_key(expr, wrt, inputs) -> str | None:
     else:
         return None
     custom = sorted((g.name, g.doc, g.params, g.arity) for g in GATES.values() if g.custom)
-    request = repr((__version__, RUNTIME_HASH, text, _listed(wrt), _listed(inputs), custom))
+    request = repr((__version__, _COMPILER_HASH, text, _listed(wrt), _listed(inputs), custom))
     return hashlib.sha256(request.encode()).hexdigest()[:32]
 
 
