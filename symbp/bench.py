@@ -210,6 +210,36 @@ def compile_times(expr: str) -> tuple[dict, dict]:
     return runs[0], runs[1]
 
 
+def chain_source(n: int) -> str:
+    """``n`` staged lines, each one gate: ``h_i = tanh(h_{i-1} * y + sigmoid(x - c))``."""
+    lines = ["h0 = x"] + [f"h{i} = tanh(h{i - 1} * y + sigmoid(x - {i % 7 + 1}))"
+                          for i in range(1, n + 1)]
+    return "\n".join(lines)
+
+
+def compile_scaling(lengths: Sequence[int]) -> list[list[str]]:
+    """Cold compile time against source length (numba issues 318, 6504: superlinear growth)."""
+    import symbp
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="symbp-bench-") as cache:
+        previous = os.environ.get("SYMBP_CACHE_DIR")
+        os.environ["SYMBP_CACHE_DIR"] = cache
+        try:
+            symbp.compile("x * y + 1")  # Numba's own start-up, not counted below
+            for n in lengths:
+                f = symbp.compile(chain_source(n))
+                t = f.timings
+                rows.append([str(n), str(f.source.count("\n")),
+                             f"{t['parse'] + t['derive'] + t['emit']:.2f}", f"{t['jit']:.2f}"])
+        finally:
+            if previous is None:
+                del os.environ["SYMBP_CACHE_DIR"]
+            else:
+                os.environ["SYMBP_CACHE_DIR"] = previous
+    return rows
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Format a markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -240,7 +270,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="calls per variant per round (default 200000)")
     parser.add_argument("--quick", action="store_true",
                         help="a short run: 3 rounds of 20000 calls")
+    parser.add_argument("--scaling", action="store_true",
+                        help="only measure cold compile time against staged source length")
     args = parser.parse_args(argv)
+    if args.scaling:
+        print("## Cold compile time against length (`symbp bench --scaling`)\n")
+        print(_table(["staged lines", "source lines", "parse+derive+emit (s)", "Numba (s)"],
+                     compile_scaling((25, 100, 400))))
+        return 0
     rounds, calls = (3, 20_000) if args.quick else (args.rounds, args.calls)
     if rounds < 1 or calls < 1:
         parser.error("--rounds and --calls must be at least 1")
