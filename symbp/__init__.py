@@ -9,9 +9,19 @@
 
 __version__ = "0.1.0"
 
-from .errors import CallError, CompileError, GateError, ParseError, SymbpError  # noqa: E402
-from .function import Function, compile  # noqa: E402
-from .gates import GATES, gate  # noqa: E402
+from .errors import CallError, CompileError, GateError, ParseError, SymbpError
+from .function import Function, compile
+from .gates import GATES, gate
 
-__all__ = ["compile", "gate", "Function", "GATES", "SymbpError", "ParseError", "GateError",
-           "CompileError", "CallError", "__version__"]
+__all__ = [
+           "GATES",
+           "CallError",
+           "CompileError",
+           "Function",
+           "GateError",
+           "ParseError",
+           "SymbpError",
+           "__version__",
+           "compile",
+           "gate",
+]

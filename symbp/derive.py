@@ -17,14 +17,14 @@ Besides being cheaper, the rewritten forms are the stable ones: the naive sigmoi
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import sympy as sp
 
 OUT = sp.Symbol("_out", real=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def placeholder(k: int) -> sp.Symbol:
     """The symbol standing for input ``k`` of a formula."""
     return sp.Symbol(f"_a{k}", real=True)

@@ -15,8 +15,8 @@ import sympy as sp
 from . import __version__
 from . import jit as _jit
 from .emit import emit
-from .gates import GATES
 from .errors import CallError, SymbpError
+from .gates import GATES
 from .naming import KERNEL_NAME, gradient_names, value_names
 from .parse import parse
 from .reverse import sweep

@@ -8,6 +8,7 @@ input always builds the same graph (tuples and dicts in insertion order, no sets
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy as sp
@@ -216,7 +217,7 @@ def from_sympy(expr: sp.Basic, inputs: list[str] | None = None) -> Graph:
             return sp.Integer(e)
         if e.is_Number or e.is_NumberSymbol:
             value = float(e)
-            if value != value or value in (float("inf"), float("-inf")):
+            if not math.isfinite(value):
                 raise ParseError(f"SymPy constant {e} is not a finite real number")
             return number(value)
         if e.is_Add:

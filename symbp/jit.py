@@ -105,7 +105,7 @@ def njit(source: str, signature: tuple) -> object:
     func = getattr(load(source), KERNEL_NAME)
     try:
         kernel = numba.njit(signature, cache=True, error_model="numpy")(func)
-    except Exception:  # a damaged cache file: drop this module's entries and compile afresh
+    except Exception:  # noqa: BLE001  a damaged cache file: drop this module's entries and compile afresh
         for stale in (module_path(source).parent / "__pycache__").glob(
                 f"{module_path(source).stem}*.nb*"):
             stale.unlink(missing_ok=True)

@@ -146,7 +146,7 @@ class _Reader:
             raise self.error(f"constant {type(v).__name__} not allowed; numbers only", node)
         if isinstance(v, int):
             if abs(v) > MAX_INT:
-                raise self.error(f"integer constant too large (limit 2**53)", node)
+                raise self.error("integer constant too large (limit 2**53)", node)
             return sp.Integer(v)
         if not math.isfinite(v):
             raise self.error("constant is not finite", node)
@@ -293,7 +293,7 @@ def _staged(reader: _Reader, body: list[ast.stmt], builder: GraphBuilder):
             if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
                 raise reader.error("each staged line assigns one name: name = expression", stmt)
             target, value = stmt.targets[0], stmt.value
-            check_name(target.id, lambda m: reader.error(m, target))
+            check_name(target.id, lambda m, t=target: reader.error(m, t))
             if lookup(target.id) or target.id in _MODULE_ALIASES:
                 raise reader.error(f"cannot assign to {target.id!r}: it is a gate name", target)
         elif isinstance(stmt, ast.Expr):

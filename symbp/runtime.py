@@ -13,7 +13,7 @@ import math
 
 from numba.extending import register_jitable
 
-__all__ = ["sigmoid", "softplus", "relu", "leaky_relu", "elu"]
+__all__ = ["elu", "leaky_relu", "relu", "sigmoid", "softplus"]
 
 
 @register_jitable
@@ -34,7 +34,7 @@ def softplus(x):
 @register_jitable
 def relu(x):
     """max(0, x); relu(0) = 0."""
-    return 0.0 if x <= 0.0 else x
+    return max(0.0, x)
 
 
 @register_jitable

@@ -13,7 +13,7 @@ import symbp
 symbp.gate("swish", "a * sigmoid(a)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(expr: str, jit: bool = True, wrt: tuple | None = None,
              inputs: tuple | None = None) -> symbp.Function:
     """``symbp.compile`` memoized across the test session."""
@@ -40,7 +40,7 @@ def gradient_matches(analytic, numeric, rtol: float = 1e-5, atol: float = 1e-7) 
 def check_gradient(f: symbp.Function, point, rtol: float = 1e-5, atol: float = 1e-7):
     """Assert ``f``'s gradient at ``point`` equals central differences of its value."""
     result = f.kernel(*[float(p) for p in point])
-    value = lambda *p: f.kernel(*p)[0]  # noqa: E731
+    value = lambda *p: f.kernel(*p)[0]
     numeric = numeric_gradient(value, point)
     index = [f.inputs.index(w) for w in f.wrt]
     analytic = np.array(result[1:], dtype=np.float64)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import compiled
 
 import symbp
-from conftest import compiled
 
 
 def error_of(expr, **kwargs) -> str:

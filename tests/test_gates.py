@@ -8,10 +8,10 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import check_gradient, compiled
 
 import symbp
 from symbp.gates import GATES, OPERATORS
-from conftest import check_gradient, compiled
 
 _SYMBOL = {v: k for k, v in OPERATORS.items()}
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numba
 import pytest
+from conftest import compiled
 
 import symbp
 from symbp import jit as jit_module
-from conftest import compiled
 
 CS231N = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
 
