@@ -13,15 +13,5 @@ from .errors import CallError, CompileError, GateError, ParseError, SymbpError
 from .function import Function, compile
 from .gates import GATES, gate
 
-__all__ = [
-           "GATES",
-           "CallError",
-           "CompileError",
-           "Function",
-           "GateError",
-           "ParseError",
-           "SymbpError",
-           "__version__",
-           "compile",
-           "gate",
-]
+__all__ = ["GATES", "CallError", "CompileError", "Function", "GateError", "ParseError",
+           "SymbpError", "__version__", "compile", "gate"]
