@@ -213,4 +213,7 @@ def _scalar(name: str, value) -> float:
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise CallError(f"input {name!r} must be a real number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise CallError(f"input {name!r} is too large for a float") from None

@@ -9,13 +9,17 @@ input always builds the same graph (tuples and dicts in insertion order, no sets
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 
 import sympy as sp
 
-from .derive import placeholder
+from .derive import local_derivatives, placeholder
 from .errors import ParseError
-from .gates import GATES, Gate
+
+MAX_GATES = 2000
+"""Most gates in one program (Numba's compile time grows faster than the source)."""
+from .gates import GATES, Gate, callable_gates
 
 Pos = tuple[int, int]
 
@@ -66,6 +70,14 @@ class Graph:
         return tuple(flags)
 
 
+def _check_derivatives(what: str, formula: sp.Expr, arity: int) -> None:
+    """Refuse a gate whose local derivative is not a finite real formula (``0**x``, ``(-2)**x``)."""
+    for d in local_derivatives(formula, arity):
+        if d.has(sp.nan, sp.zoo, sp.oo, -sp.oo, sp.I):
+            raise GraphError(f"the local derivative of {what} is not a finite real number "
+                             f"({sp.sstr(d)}); rewrite the expression")
+
+
 class GraphBuilder:
     """Appends nodes while a parser walks an expression; shares repeated subexpressions."""
 
@@ -84,6 +96,12 @@ class GraphBuilder:
         self.nodes.append(node)
         return len(self.nodes) - 1
 
+    def check_input(self, name: str) -> None:
+        """Raise GraphError if ``name`` is neither known nor allowed as a new input."""
+        if name not in self.by_name and self.declared is not None and name not in self.declared:
+            raise GraphError(f"unknown name {name!r}; declared inputs: "
+                             f"{', '.join(self.declared) or '(none)'}")
+
     def name(self, name: str, pos: Pos) -> int:
         if name in self.by_name:
             return self.by_name[name]
@@ -94,7 +112,9 @@ class GraphBuilder:
         return self.by_name[name]
 
     def apply(self, gate: Gate, operands: list, params: tuple, pos: Pos) -> int | sp.Number:
-        key = (gate.name, tuple(operands), params)
+        # tagged, since SymPy's Integer(2) == 2 would make a constant look like node 2
+        key = (gate.name, tuple(("node", o) if isinstance(o, int) else ("const", sp.srepr(o))
+                                for o in operands), tuple(sp.srepr(p) for p in params))
         if key in self.shared:
             return self.shared[key]
         args = tuple(o for o in operands if not isinstance(o, sp.Basic))
@@ -106,6 +126,10 @@ class GraphBuilder:
                              "(division by zero?)")
         if formula.is_Symbol and gate.name != "identity":  # x * 1, x + 0
             return args[int(formula.name[2:])]
+        _check_derivatives(gate.name, formula, len(args))
+        if len(self.nodes) >= MAX_GATES:
+            raise GraphError(f"the expression has more than {MAX_GATES} gates; split it or "
+                             "simplify it")
         index = self._add(Node(gate.name, args, formula, None, pos, tuple(operands)))
         self.shared[key] = index
         return index
@@ -115,6 +139,7 @@ class GraphBuilder:
         args = tuple(self.name(u, pos) for u in used)
         formula = expr.xreplace({sp.Symbol(u, real=True): placeholder(k)
                                  for k, u in enumerate(used)})
+        _check_derivatives("this line", formula, len(args))
         index = self._add(Node("line", args, formula, name, pos, args))
         if name is not None:
             self.by_name[name] = index
@@ -177,12 +202,22 @@ def from_sympy(expr: sp.Basic, inputs: list[str] | None = None) -> Graph:
         raise ParseError(f"expected a SymPy expression, got {type(expr).__name__}")
     names = sorted(str(s) for s in expr.free_symbols)
     for n in names:
-        if not n.isidentifier():
-            raise ParseError(f"SymPy symbol {n!r} is not a valid identifier")
         check_name(n, ParseError)
+        if unicodedata.normalize("NFKC", n) != n:  # Python would read it as another name
+            raise ParseError(f"SymPy symbol {n!r} is not in normal form (NFKC: "
+                             f"{unicodedata.normalize('NFKC', n)!r})")
     builder = GraphBuilder(declared=inputs if inputs is not None else names)
 
+    simple = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tanh: "tanh",
+              sp.Abs: "abs"}
+
     def children(e: sp.Expr) -> list[sp.Expr]:
+        supported = (e.is_Symbol or e.is_Number or e.is_NumberSymbol or e.is_Add or e.is_Mul
+                     or e.is_Pow or e.func in simple or e.func in (sp.Max, sp.Min)
+                     or hasattr(type(e), "symbp_gate"))
+        if not supported or (e.func in simple and len(e.args) != 1):
+            raise ParseError(f"SymPy {e.func.__name__} is not a symbp gate; known gates: "
+                             f"{', '.join(callable_gates())}")
         if e.is_Add:
             return [(-t if t.could_extract_minus_sign() else t) for t in e.args]
         if e.is_Mul:
@@ -206,10 +241,13 @@ def from_sympy(expr: sp.Basic, inputs: list[str] | None = None) -> Graph:
             return acc
 
         def _apply(gate, operands, params=()):
+            gate = GATES[gate] if isinstance(gate, str) else gate
             if all(isinstance(o, sp.Basic) for o in operands):
-                return number(float(gate.formula(*operands, *params)))
-            return builder.apply(GATES[gate] if isinstance(gate, str) else gate,
-                                 operands, params, (1, 0))
+                value = float(gate.formula(*[sp.Float(o) for o in operands], *params))
+                if not math.isfinite(value):
+                    raise ParseError(f"constant {gate.name} has no finite real value")
+                return number(value)
+            return builder.apply(gate, operands, params, (1, 0))
 
         if e.is_Symbol:
             return builder.name(str(e), (1, 0))
@@ -221,10 +259,11 @@ def from_sympy(expr: sp.Basic, inputs: list[str] | None = None) -> Graph:
                 raise ParseError(f"SymPy constant {e} is not a finite real number")
             return number(value)
         if e.is_Add:
-            acc = vals[0]
+            first = e.args[0].could_extract_minus_sign()
+            acc = _apply("neg", [vals[0]]) if first else vals[0]
             for t, v in zip(e.args[1:], vals[1:]):
                 acc = _apply("sub" if t.could_extract_minus_sign() else "add", [acc, v])
-            return _apply("neg", [acc]) if e.args[0].could_extract_minus_sign() else acc
+            return acc
         if e.is_Mul:
             coeff, factors = e.as_coeff_mul()
             n_den = sum(1 for f in factors if f.is_Pow and f.exp.is_negative)
@@ -242,14 +281,9 @@ def from_sympy(expr: sp.Basic, inputs: list[str] | None = None) -> Graph:
         gate = getattr(type(e), "symbp_gate", None)
         if gate is not None:
             return _apply(gate, vals[:gate.arity], tuple(e.args[gate.arity:]))
-        simple = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tanh: "tanh",
-                  sp.Abs: "abs"}
-        if e.func in simple and len(vals) == 1:
+        if e.func in simple:
             return _apply(simple[e.func], vals)
-        if e.func in (sp.Max, sp.Min):
-            return chain("max" if e.func is sp.Max else "min", vals)
-        raise ParseError(f"SymPy {e.func.__name__} is not a symbp gate; known gates: "
-                         f"{', '.join(sorted(GATES))}")
+        return chain("max" if e.func is sp.Max else "min", vals)
 
     try:
         results: dict[int, object] = {}

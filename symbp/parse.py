@@ -20,12 +20,17 @@ import sympy as sp
 
 from .errors import ParseError
 from .gates import GATES, OPERATORS, Gate, callable_gates, lookup
-from .graph import Graph, GraphBuilder, GraphError
+from .graph import MAX_GATES, Graph, GraphBuilder, GraphError  # noqa: F401  (limits live here)
 
 MAX_LENGTH = 20_000
 """Longest expression text accepted, in characters."""
-MAX_DEPTH = 100
-"""Deepest nesting of operations accepted."""
+MAX_DEPTH = 1000
+"""Deepest nesting of operations in a single expression (split into gates, walked iteratively)."""
+MAX_LINE_DEPTH = 100
+"""Deepest nesting in one staged line or gate formula (a SymPy expression: SymPy recurses)."""
+MAX_LINE_OPS = 64
+"""Most operations in one staged line or gate formula: its derivative grows with the square."""
+
 MAX_INT = 2 ** 53
 """Largest integer constant (exact as a float64)."""
 
@@ -64,9 +69,15 @@ class _Reader:
         end = getattr(node, "end_col_offset", None)
         if getattr(node, "end_lineno", node.lineno) != node.lineno:
             end = None
-        return ParseError(message, self.text, node.lineno, node.col_offset, end)
+        lines = self.text.splitlines()
+        line = lines[node.lineno - 1].encode() if node.lineno <= len(lines) else b""
 
-    def statements(self) -> list[ast.stmt]:
+        def chars(offset):  # ast counts UTF-8 bytes; the caret needs characters
+            return None if offset is None else len(line[:offset].decode(errors="ignore"))
+
+        return ParseError(message, self.text, node.lineno, chars(node.col_offset), chars(end))
+
+    def statements(self, depth: int = MAX_DEPTH) -> list[ast.stmt]:
         try:
             tree = ast.parse(self.text, mode="exec")
         except SyntaxError as exc:
@@ -74,18 +85,27 @@ class _Reader:
             raise ParseError(f"syntax error: {exc.msg}", self.text, line, col) from None
         except (RecursionError, MemoryError, ValueError, OverflowError):
             raise ParseError("expression is too deeply nested to parse") from None
-        self._check_depth(tree)
+        self._check_depth(tree, depth)
         if not tree.body:
             raise ParseError("empty expression (only comments or blank lines)")
         return tree.body
 
-    def _check_depth(self, tree: ast.AST) -> None:
+    def _check_depth(self, tree: ast.AST, limit: int) -> None:
         stack = [(tree, 0)]
         while stack:
             node, depth = stack.pop()
-            if depth > MAX_DEPTH + 2:  # module and statement levels are not nesting
-                raise self.error(f"expression is nested too deeply (limit {MAX_DEPTH})", node)
+            if depth > limit + 2:  # module and statement levels are not nesting
+                raise self.error(f"expression is nested too deeply (limit {limit})", node)
             stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+    def check_line(self, stmt: ast.AST) -> None:
+        """A staged line or formula becomes one SymPy expression: bound its size and depth."""
+        self._check_depth(stmt, MAX_LINE_DEPTH)
+        ops = sum(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Call)) for n in ast.walk(stmt))
+        if ops > MAX_LINE_OPS:
+            raise self.error(f"this line has {ops} operations (limit {MAX_LINE_OPS}); a staged "
+                             "line is one gate whose derivative SymPy expands, so split it into "
+                             "several lines", stmt)
 
     def expression(self, root: ast.expr, builder):
         """Fold ``root`` bottom-up through ``builder`` without recursion."""
@@ -168,8 +188,10 @@ class _Reader:
                              f"{', '.join(callable_gates())}", func)
         n_pos = len(node.args)
         inputs, rest = values[:min(n_pos, g.arity)], values[min(n_pos, g.arity):n_pos]
-        if n_pos < g.arity:
-            raise self.error(f"{name}() takes {g.arity} input(s), got {n_pos}", node)
+        if n_pos < g.arity or len(rest) > len(g.params):
+            extra = f" and parameters {', '.join(p for p, _ in g.params)}" if g.params else ""
+            raise self.error(f"{name}() takes {g.arity} input(s){extra}, got {n_pos} "
+                             "arguments", node)
         keywords = {}
         for kw, value in zip(node.keywords, values[n_pos:]):
             if kw.arg is None:
@@ -229,11 +251,13 @@ def check_name(name: str, fail) -> None:
 class _SympyBuilder:
     """Builds a SymPy expression; names become real symbols, recorded in order of appearance."""
 
-    def __init__(self, known: dict[str, sp.Expr] | None = None) -> None:
+    def __init__(self, on_name=None) -> None:
         self.names: list[str] = []
-        self.known = known
+        self.on_name = on_name
 
     def name(self, name: str, pos) -> sp.Expr:
+        if self.on_name is not None:
+            self.on_name(name)
         if name not in self.names:
             self.names.append(name)
         return sp.Symbol(name, real=True)
@@ -248,6 +272,7 @@ def parse_formula(text: str) -> tuple[sp.Expr, list[str]]:
     body = reader.statements()
     if len(body) != 1 or not isinstance(body[0], ast.Expr):
         raise reader.error("a formula is one expression", body[0] if body else None)
+    reader.check_line(body[0])
     builder = _SympyBuilder()
     expr = reader.expression(body[0].value, builder)
     return sp.sympify(expr), builder.names
@@ -302,7 +327,8 @@ def _staged(reader: _Reader, body: list[ast.stmt], builder: GraphBuilder):
         else:
             raise reader.error(f"{type(stmt).__name__} statements not allowed; staged lines "
                                "are 'name = expression'", stmt)
-        sym = _SympyBuilder()
+        reader.check_line(stmt)
+        sym = _SympyBuilder(on_name=builder.check_input)
         expr = reader.expression(value, sym)
         for used in sym.names:
             if used in assigned and assigned[used].lineno >= stmt.lineno:

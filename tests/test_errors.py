@@ -132,3 +132,55 @@ def test_sympy_unsupported_function():
     x = sp.Symbol("x")
     with pytest.raises(symbp.ParseError, match="not a symbp gate"):
         symbp.compile(sp.besselj(0, x), jit=False)
+
+
+@pytest.mark.parametrize("expr, at, expected", [
+    ("x*(x + y) + x*2", (0.7, -1.3), 0.7 * (0.7 - 1.3) + 1.4),  # constant 2 vs node 2
+    ("0*x + x*x", (0.7, 0.0), 0.49),
+    ("x*x + 0*x", (0.7, 0.0), 0.49),
+])
+def test_shared_subexpressions_never_confuse_constants_with_nodes(expr, at, expected):
+    f = symbp.compile(expr, jit=False, inputs=["x", "y"])
+    assert f(*at) == pytest.approx(expected, rel=1e-12)
+
+
+def test_sympy_signs_and_constants():
+    import sympy as sp
+
+    x, y = sp.symbols("x y")
+    assert symbp.compile(-(x + y), jit=False).value_and_grad(x=0.5, y=2.0) == \
+        (-2.5, {"x": -1.0, "y": -1.0})
+    f = symbp.compile(sp.sqrt(2) * x + sp.log(x) / sp.log(2) + sp.sin(1), jit=False)
+    assert f(0.5) == pytest.approx(float((sp.sqrt(2) * 0.5 + sp.log(0.5) / sp.log(2)
+                                          + sp.sin(1)).evalf()), rel=1e-12)
+
+
+@pytest.mark.parametrize("expr", ["0**x", "(-2)**x"])
+def test_derivative_that_is_not_finite_and_real_is_refused(expr):
+    assert "not a finite real number" in error_of(expr)
+
+
+def test_arity_is_reported_as_arity():
+    assert "takes 2 input(s), got 3" in error_of("max(x, y, z)")
+    assert "takes 1 input(s) and parameters slope, got 3" in error_of("leaky_relu(x, 0.1, 2)")
+
+
+def test_caret_counts_characters_not_bytes():
+    message = error_of("αβγ + foo(x)")
+    assert caret_column(message) == 6 and message.splitlines()[-1].strip() == "^^^"
+
+
+def test_wide_flat_sum_compiles_but_huge_staged_line_is_refused():
+    assert len(symbp.compile("+".join(f"x{i}" for i in range(150)), jit=False).inputs) == 150
+    balanced = "*".join(f"(x{2 * i}*x{2 * i + 1})" for i in range(40))
+    assert "split it into several lines" in error_of(f"f = {balanced}")
+
+
+def test_unknown_name_in_staged_line_points_at_the_name():
+    message = error_of("a = q * 2\nf = a + x", inputs=["x"])
+    assert "unknown name 'q'" in message and caret_column(message) == 4
+
+
+def test_huge_call_value_is_a_call_error():
+    with pytest.raises(symbp.CallError, match="too large"):
+        compiled("(x + y) * z", False)(10 ** 400, 1.0, 1.0)

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbp
+import sympy as sp
 from symbp.gates import GATES
 
 NAMES = ("x", "y", "z")
@@ -95,3 +96,24 @@ def test_checker_catches_a_derivative_off_by_a_tenth_of_a_percent(expr):
             wrong[k] *= 1.001
             assert not gradient_matches(wrong, numeric)
             assert not gradient_matches(wrong, numeric, rtol=1e-4, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions, points)
+def test_random_sympy_trees(expr, point):
+    """The same trees handed over as SymPy expressions (SymPy reorders and flattens them)."""
+    from symbp.parse import parse_formula
+
+    tree, _ = parse_formula(expr)
+    point = np.asarray(point) + _OFFSET
+    try:
+        f = symbp.compile(tree, jit=False, inputs=NAMES)
+    except symbp.ParseError as exc:
+        assert "constant" in str(exc) or "finite" in str(exc)
+        return
+    value = f.kernel(*point)[0]
+    exact = float(tree.subs(dict(zip(sp.symbols(NAMES, real=True), point))).evalf())
+    if not np.isfinite(value) or abs(value) > 1e6:
+        return
+    assert value == pytest.approx(exact, rel=1e-9, abs=1e-12)
+    check_gradient(f, point, rtol=1e-4, atol=1e-6)
