@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from .errors import CallError, CompileError, GateError, ParseError, SymbpError
 from .function import Function, compile
 from .gates import GATES, gate
+from .shapes import Ints, ints
 
-__all__ = ["GATES", "CallError", "CompileError", "Function", "GateError", "ParseError",
+__all__ = ["GATES", "Ints", "ints", "CallError", "CompileError", "Function", "GateError", "ParseError",
            "SymbpError", "__version__", "compile", "gate"]

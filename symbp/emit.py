@@ -11,7 +11,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from . import __version__, runtime
 from .naming import KERNEL_NAME
-from .reverse import Accumulate, Assign, Program
+from .statements import Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref
 
 RUNTIME_HASH = hashlib.sha256(Path(runtime.__file__).read_bytes()).hexdigest()[:12]
 """Fingerprint of the runtime helpers, written into every module so a change recompiles."""
@@ -86,53 +86,176 @@ def statement(printer: SourcePrinter, s: Assign | Accumulate) -> str:
     """One line of code, without its comment."""
     if isinstance(s, Assign):
         return f"{s.target} = {printer.value(s.value)}"
-    op = "=" if s.first else "+="
-    if s.upstream is None:
-        rhs = printer.value(s.local)
-    elif s.local == 1:
-        rhs = s.upstream
-    elif s.local == -1:
-        rhs = f"-{s.upstream}"
-    else:
-        rhs = f"{printer.parenthesize(s.local, PRECEDENCE['Mul'])} * {s.upstream}"
-    return f"{s.target} {op} {rhs}"
+    return f"{s.target} {'=' if s.first else '+='} {_product(printer, s.local, s.upstream)}"
 
 
-def _comment(s: Assign | Accumulate, printer: SourcePrinter) -> str:
+def _product(printer: SourcePrinter, local: sp.Expr, upstream: str | None) -> str:
+    """``local * upstream`` as the notes write it: ``(2*xpy) * dxpysqr``."""
+    if upstream is None:
+        return printer.value(local)
+    if local == 1:
+        return upstream
+    if local == -1:
+        return f"-{upstream}"
+    return f"{printer.parenthesize(local, PRECEDENCE['Mul'])} * {upstream}"
+
+
+def _comment(s, printer: SourcePrinter) -> str:
     if isinstance(s, Accumulate) and s.upstream is not None and s.local not in (1, -1):
         return f"{s.comment} = {printer.doprint(s.local)}"
     return s.comment
 
 
+def _expressions(program: Program):
+    for s in program.forward + program.backward:
+        if isinstance(s, Assign):
+            yield s.value
+        elif isinstance(s, Accumulate):
+            yield s.local
+        elif isinstance(s, Loop):
+            yield from (a.value for a in s.body)
+
+
 def _helpers(program: Program) -> list[str]:
     """Runtime helpers the statements call, in a fixed order."""
     used = set()
-    for s in program.forward + program.backward:
-        expr = s.value if isinstance(s, Assign) else s.local
+    for expr in _expressions(program):
         for f in expr.atoms(sp.Function):
             gate = getattr(f.func, "symbp_gate", None)
             if gate is not None and gate.call in runtime.__all__:
                 used.add(gate.call)
+    code = " ".join(s.text for s in program.forward + program.backward if isinstance(s, Code))
+    used.update(h for h in runtime.__all__ if f"{h}(" in code)
     return [h for h in runtime.__all__ if h in used]
 
 
+class _Arrays:
+    """Prints loops: index names, extents, indexed references."""
+
+    def __init__(self, program: Program, printer: SourcePrinter) -> None:
+        self.printer = printer
+        self.extent = {d: var for d, var, _ in program.dims}
+        taken = set(program.params) | {b.name for b in program.grad_buffers + program.work_buffers}
+        taken |= set(self.extent.values()) | set(program.returns)
+        self.index = []
+        for base in ("i", "j"):
+            while base in taken:
+                base += "_"
+            self.index.append(base)
+
+    def ref(self, r: Ref) -> str:
+        if not r.axes:
+            return r.name
+        return f"{r.name}[{', '.join('0' if a is None else self.index[a] for a in r.axes)}]"
+
+    def body_line(self, a: LoopAssign) -> tuple[str, str]:
+        texts = {sym: sp.Symbol(self.ref(r), real=True) for sym, r in a.refs}
+        value = a.value.xreplace(texts)
+        upstream = None if a.upstream is None else self.ref(a.upstream)
+        code = f"{self.ref(a.target)} {'+=' if a.add else '='} " \
+            f"{_product(self.printer, value, upstream)}"
+        return code, a.comment
+
+    def loop(self, s: Loop) -> list[tuple[int, str, str]]:
+        out = []
+        for depth, extent in enumerate(s.shape):
+            out.append((depth, f"for {self.index[depth]} in range({self.extent.get(extent, extent)}):",
+                        ""))
+        out += [(len(s.shape), *self.body_line(a)) for a in s.body]
+        return out
+
+
+def _fuse(statements: tuple) -> list:
+    """Merge neighbouring loops over one shape when every shared array is read and written at
+    the same element (elementwise chains: one pass over memory instead of several)."""
+    merged: list = []
+    for s in statements:
+        prev = merged[-1] if merged else None
+        if isinstance(s, Loop) and isinstance(prev, Loop) and prev.shape == s.shape \
+                and _independent(prev, s):
+            merged[-1] = Loop(s.shape, prev.body + s.body)
+        else:
+            merged.append(s)
+    return merged
+
+
+def _independent(first: Loop, second: Loop) -> bool:
+    full = tuple(range(len(first.shape)))
+    written = {a.target.name for a in first.body + second.body}
+    for a in first.body + second.body:
+        refs = [r for _, r in a.refs] + [a.target] + ([a.upstream] if a.upstream else [])
+        if any(r.name in written and r.axes != full for r in refs):
+            return False  # a reduction or a transposed read: keep the loops apart
+    return True
+
+
+def _alloc(buffer: Buffer, extent: dict) -> str:
+    dims = [str(extent.get(d, d)) for d in buffer.shape]
+    shape = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+    return f"{buffer.name} = np.empty({shape}, dtype)"
+
+
 def emit(program: Program, title: str) -> str:
-    """The complete module source: imports, then one function computing value and gradients."""
+    """The complete module source: imports, then the function(s) computing value and gradients.
+
+    A scalar program is one function. A program with arrays is ``value_and_grad_into``, which
+    writes every array into buffers it is given (no allocation: for training loops), and
+    ``value_and_grad``, which allocates the buffers and calls it.
+    """
     printer = SourcePrinter()
+    arrays = bool(program.grad_buffers or program.work_buffers)
     lines = [f"# Generated by symbp {__version__} (runtime {RUNTIME_HASH}); do not edit.",
              *[f"# {t}" for t in title.splitlines()], "import math"]
+    if arrays:
+        lines += ["", "import numpy as np", "from numba.extending import register_jitable"]
     helpers = _helpers(program)
     if helpers:
         lines.append(f"from symbp.runtime import {', '.join(helpers)}")
-    body: list[tuple[str, str]] = [("# forward pass", "")]
-    body += [(statement(printer, s), _comment(s, printer)) for s in program.forward]
-    body.append(("# backward pass", ""))
-    body += [(statement(printer, s), _comment(s, printer)) for s in program.backward]
-    width = min(max(len(code) for code, _ in body) + 2, _COMMENT_COLUMN)
+    looper = _Arrays(program, printer)
+    body: list[tuple[int, str, str]] = [(0, f"{var} = {code}", f"dimension {d}")
+                                        for d, var, code in program.dims]
+    for title_line, statements in (("# forward pass", program.forward),
+                                   ("# backward pass", program.backward)):
+        body.append((0, title_line, ""))
+        for s in _fuse(statements):
+            if isinstance(s, Loop):
+                body += looper.loop(s)
+            elif isinstance(s, Code):
+                body.append((0, s.text, s.comment))
+            else:
+                body.append((0, statement(printer, s), _comment(s, printer)))
+    width = min(max(len(code) + 4 * depth for depth, code, _ in body) + 2, _COMMENT_COLUMN)
+
+    def render(items) -> list[str]:
+        out = []
+        for depth, code, comment in items:
+            text = "    " * (depth + 1) + code
+            out.append(f"{text.ljust(max(width + 4, len(text) + 2))}# {comment}" if comment
+                       else text)
+        return out
+
+    if not arrays:
+        lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",
+                  f'    """Return ({", ".join(program.returns)})."""', *render(body),
+                  f"    return {', '.join(program.returns)}"
+                  f"{',' if len(program.returns) == 1 else ''}"]
+        return "\n".join(lines) + "\n"
+
+    array_grads = {b.name for b in program.grad_buffers}
+    scalar_returns = [r for r in program.returns if r not in array_grads]
+    buffers = program.grad_buffers + program.work_buffers
+    into = f"{KERNEL_NAME}_into"
+    params = list(program.params) + [b.name for b in buffers]
+    lines += ["", "", "@register_jitable", f"def {into}({', '.join(params)}):",
+              f'    """Write the gradients into {", ".join(sorted(array_grads)) or "nothing"} '
+              f'and every intermediate into its buffer; return ({", ".join(scalar_returns)},)."""',
+              *render(body), f"    return {', '.join(scalar_returns)},"]
+    dtype = f"{program.dtype_source}.dtype" if program.dtype_source else "np.float64"
     lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",
-              f'    """Return ({", ".join(program.returns)})."""']
-    for code, comment in body:
-        lines.append(f"    {code.ljust(max(width, len(code) + 2))}# {comment}" if comment
-                     else f"    {code}")
-    lines.append(f"    return {', '.join(program.returns)}{',' if len(program.returns) == 1 else ''}")
+              f'    """Return ({", ".join(program.returns)}), allocating every buffer."""',
+              f"    dtype = {dtype}"]
+    lines += [f"    {var} = {code}" for _, var, code in program.dims]
+    lines += [f"    {_alloc(b, looper.extent)}" for b in buffers]
+    lines += [f"    {', '.join(scalar_returns)}, = {into}({', '.join(params)})",
+              f"    return {', '.join(program.returns)}"]
     return "\n".join(lines) + "\n"

@@ -17,13 +17,15 @@ from . import jit as _jit
 from .emit import emit
 from .errors import CallError, SymbpError
 from .gates import GATES
-from .naming import KERNEL_NAME, gradient_names, value_names
+from .naming import KERNEL_NAME, dim_names, gradient_names, value_names
 from .parse import parse
 from .reverse import sweep
+from .shapes import Ints, ints, normalize, show
 
 
 def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
-            inputs: Sequence[str] | None = None, jit: bool = True) -> Function:
+            inputs: Sequence[str] | None = None, shapes: dict | None = None,
+            jit: bool = True) -> Function:
     """Compile an expression to a function returning its value and gradients.
 
     Parameters
@@ -36,6 +38,11 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     inputs : sequence of str, optional
         Order of the inputs (positional arguments). Default: order of first appearance in a
         string, sorted names for a SymPy expression.
+    shapes : dict, optional
+        Shape of each array input: a tuple of ints and dimension names (``("B", 64)``; a name
+        is bound at call time, so one function serves every batch size). Integer labels are
+        declared with :func:`symbp.ints` (``symbp.ints(("B",))``) and never differentiated.
+        Inputs not listed are scalars.
     jit : bool, default True
         Compile the generated source with Numba. ``jit=False`` runs the same source as plain
         Python (for debugging; the reference the Numba version is tested against).
@@ -43,10 +50,11 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     Returns
     -------
     Function
-        Compilation happens here, not at the first call: the generated module is written to the
-        cache folder and Numba compiles it for float64 scalars (loading it from Numba's on-disk
-        cache when another process already did). ``Function.compile_time`` is the time taken,
-        ``Function.timings`` the time of each stage.
+        The generated module is written to the cache folder here. A scalar function is
+        compiled by Numba here too, for float64 (loaded from Numba's on-disk cache when another
+        process already compiled it); a function of arrays is compiled at its first call, once
+        per dtype (float32 or float64), since the inputs decide it. ``Function.compile_time`` is
+        the time taken here, ``Function.timings`` the time of each stage.
 
     Raises
     ------
@@ -63,32 +71,57 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     clock = _Clock()
     inputs = [inputs] if isinstance(inputs, str) else inputs
     wrt = [wrt] if isinstance(wrt, str) else wrt
-    key = _request_key(expr, wrt, inputs)
+    shapes = _shapes(shapes)
+    key = _request_key(expr, wrt, inputs, shapes)
     known = _jit.recall(key) if key else None
     if known is not None:  # compiled before: skip parsing and SymPy
-        source, user_inputs, user_wrt = known["source"], tuple(known["inputs"]), tuple(known["wrt"])
+        source, wrt_names = known["source"], tuple(known["wrt"])
+        signature = tuple((n, tuple(shape), integer) for n, shape, integer in known["signature"])
         clock.lap("cached source")
     else:
-        graph = parse(expr, list(inputs) if inputs is not None else None)
+        graph = parse(expr, list(inputs) if inputs is not None else None, shapes)
         clock.lap("parse")
         wrt_nodes = _wrt_nodes(graph, wrt)
         names = value_names(graph)
-        program = sweep(graph, names, gradient_names(names), wrt_nodes)
+        grads = gradient_names(names)
+        program = sweep(graph, names, grads, wrt_nodes, dim_names(graph, names + grads))
         clock.lap("derive")
-        user_inputs = graph.input_names
-        user_wrt = tuple(graph.nodes[i].name for i in wrt_nodes)
-        title = (f"value and gradient of {names[graph.output]}({', '.join(user_inputs)}) "
-                 f"with respect to {', '.join(user_wrt) or 'nothing'}")
+        signature = tuple((graph.nodes[i].name, graph.nodes[i].shape, graph.nodes[i].integer)
+                          for i in graph.inputs)
+        wrt_names = tuple(graph.nodes[i].name for i in wrt_nodes)
+        title = (f"value and gradient of {names[graph.output]}"
+                 f"({', '.join(n for n, _, _ in signature)}) "
+                 f"with respect to {', '.join(wrt_names) or 'nothing'}")
         source = emit(program, title)
         clock.lap("emit")
     module = _jit.load(source)
     if key and known is None:
-        _jit.remember(key, source, inputs=user_inputs, wrt=user_wrt)
-    kernel = (_jit.njit(source, (numba.float64,) * len(user_inputs)) if jit
-              else getattr(module, KERNEL_NAME))
+        _jit.remember(key, source, signature=signature, wrt=wrt_names)
+    scalar = all(not shape for _, shape, _ in signature)
+    if not jit:
+        kernel = getattr(module, KERNEL_NAME)
+    elif scalar:
+        kernel = _jit.njit(source, (numba.float64,) * len(signature))
+    else:
+        kernel = _jit.njit(source, None)
     clock.lap("jit" if jit else "load")
-    return Function(user_inputs, user_wrt, source, kernel, clock.laps, jit,
+    return Function(signature, wrt_names, source, kernel, clock.laps, jit,
                     str(_jit.module_path(source)))
+
+
+def _shapes(shapes: dict | None) -> dict:
+    """Validated ``shapes``: names to normalized shapes (or Ints)."""
+    if shapes is None:
+        return {}
+    if not isinstance(shapes, dict):
+        raise SymbpError(f"shapes must be a dict of name -> shape, got {type(shapes).__name__}")
+    out = {}
+    for name, shape in shapes.items():
+        try:
+            out[name] = ints(shape.shape) if isinstance(shape, Ints) else normalize(shape)
+        except ValueError as exc:
+            raise SymbpError(f"shapes[{name!r}]: {exc}") from None
+    return out
 
 
 # The compiler's own code: a change to any module (a development install) invalidates the
@@ -97,7 +130,7 @@ _COMPILER_HASH = hashlib.sha256(b"".join(
     p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:16]
 
 
-def _request_key(expr, wrt, inputs) -> str | None:
+def _request_key(expr, wrt, inputs, shapes) -> str | None:
     """A hash of everything that decides the generated source, or None if not cacheable."""
     if isinstance(expr, str):
         text = expr
@@ -106,7 +139,8 @@ def _request_key(expr, wrt, inputs) -> str | None:
     else:
         return None
     custom = sorted((g.name, g.doc, g.params, g.arity) for g in GATES.values() if g.custom)
-    request = repr((__version__, _COMPILER_HASH, text, _listed(wrt), _listed(inputs), custom))
+    request = repr((__version__, _COMPILER_HASH, text, _listed(wrt), _listed(inputs),
+                    sorted((str(k), repr(v)) for k, v in shapes.items()), custom))
     return hashlib.sha256(request.encode()).hexdigest()[:32]
 
 
@@ -150,22 +184,27 @@ class Function:
         Input names; positional arguments follow this order.
     wrt : tuple of str
         Names differentiated with respect to, in the order of the kernel's gradients.
+    shapes : dict
+        Declared shape of every input (``()`` for a scalar; labels as :class:`symbp.Ints`).
     source : str
-        The complete generated module (forward pass, then backward pass).
+        The complete generated module (forward pass, then backward pass). Array code is the
+        same for float32 and float64: the buffers take the dtype of the first array input.
     kernel : callable
-        The compiled function itself: positional float inputs in ``inputs`` order, returning
-        the flat tuple ``(value, grad_1, ..., grad_k)`` in ``wrt`` order. A Numba dispatcher
-        when ``jit=True`` (callable from your own ``@numba.njit`` code; ``kernel.py_func`` is
-        its pure-Python twin), else the plain Python function.
+        The compiled function itself: positional inputs in ``inputs`` order, returning the flat
+        tuple ``(value, grad_1, ..., grad_k)`` in ``wrt`` order. A Numba dispatcher when
+        ``jit=True`` (callable from your own ``@numba.njit`` code; ``kernel.py_func`` is its
+        pure-Python twin), else the plain Python function. It does not check its inputs.
     compile_time : float
         Seconds spent in :func:`symbp.compile`; ``timings`` splits it by stage.
     path : str
         The generated module's file.
     """
 
-    def __init__(self, inputs: tuple[str, ...], wrt: tuple[str, ...], source: str, kernel,
+    def __init__(self, signature: tuple, wrt: tuple[str, ...], source: str, kernel,
                  timings: dict[str, float], jit: bool, path: str) -> None:
-        self.inputs = inputs
+        self.signature = signature
+        self.inputs = tuple(n for n, _, _ in signature)
+        self.shapes = {n: (Ints(shape) if integer else shape) for n, shape, integer in signature}
         self.wrt = wrt
         self.source = source
         self.kernel = kernel
@@ -173,12 +212,27 @@ class Function:
         self.compile_time = sum(timings.values())
         self.jit = jit
         self.path = path
+        self._into = None
 
     def __repr__(self) -> str:
         return (f"<symbp.Function inputs={self.inputs} wrt={self.wrt} "
                 f"{'numba' if self.jit else 'python'}>")
 
-    def _values(self, args: tuple, kwargs: dict) -> tuple[float, ...]:
+    @property
+    def kernel_into(self):
+        """The buffer-writing variant of an array function (no allocation): positional inputs,
+        then a buffer for every array gradient and intermediate (see ``source``); returns
+        ``(value, scalar gradients...)``. For compiled training loops."""
+        if self._into is None:
+            from .naming import KERNEL_NAME as name
+
+            if self.jit:
+                self._into = _jit.njit(self.source, None, f"{name}_into")
+            else:
+                self._into = getattr(_jit.load(self.source), f"{name}_into")
+        return self._into
+
+    def _given(self, args: tuple, kwargs: dict) -> dict:
         if len(args) > len(self.inputs):
             raise CallError(f"expected at most {len(self.inputs)} positional inputs "
                             f"({', '.join(self.inputs)}), got {len(args)}")
@@ -192,20 +246,82 @@ class Function:
         missing = [n for n in self.inputs if n not in given]
         if missing:
             raise CallError(f"missing input(s): {', '.join(missing)}")
-        return tuple(_scalar(n, given[n]) for n in self.inputs)
+        return given
 
-    def value_and_grad(self, *args, **kwargs) -> tuple[float, dict[str, float]]:
-        """The value and a dict ``name -> gradient`` (one entry per ``wrt`` name)."""
-        result = self.kernel(*self._values(args, kwargs))
-        return float(result[0]), {n: float(g) for n, g in zip(self.wrt, result[1:])}
+    def _values(self, args: tuple, kwargs: dict) -> tuple:
+        given = self._given(args, kwargs)
+        if all(not shape for _, shape, _ in self.signature):
+            return tuple(_scalar(n, given[n]) for n in self.inputs)
+        return _arrays(self.signature, given)
 
-    def grad(self, *args, **kwargs) -> dict[str, float]:
+    def value_and_grad(self, *args, **kwargs) -> tuple[float, dict]:
+        """The value and a dict ``name -> gradient`` (one entry per ``wrt`` name); an array
+        input's gradient is an array of its shape and dtype."""
+        result = self._run(self._values(args, kwargs))
+        return float(result[0]), {n: _out(g) for n, g in zip(self.wrt, result[1:])}
+
+    def grad(self, *args, **kwargs) -> dict:
         """The gradients, a dict ``name -> value`` in ``wrt`` order."""
         return self.value_and_grad(*args, **kwargs)[1]
 
     def __call__(self, *args, **kwargs) -> float:
         """The forward value. Positional arguments follow ``inputs``; keywords name them."""
-        return float(self.kernel(*self._values(args, kwargs))[0])
+        return float(self._run(self._values(args, kwargs))[0])
+
+    def _run(self, values: tuple):
+        try:
+            return self.kernel(*values)
+        except ValueError as exc:
+            if "label out of range" in str(exc):
+                raise CallError("a label is outside 0 .. (number of classes - 1)") from None
+            raise
+
+
+def _out(g):
+    return g if isinstance(g, np.ndarray) else float(g)
+
+
+def _arrays(signature: tuple, given: dict) -> tuple:
+    """Inputs converted and checked against the declared shapes: one float dtype for all
+    float arrays (float32 or float64), int64 labels, named dimensions consistent."""
+    dims: dict[str, tuple[int, str]] = {}
+    floats = {n: np.asarray(given[n]) for n, shape, integer in signature if shape and not integer}
+    kinds = {a.dtype for a in floats.values() if a.dtype.kind == "f"}
+    if len(kinds) > 1:
+        raise CallError(f"array inputs mix dtypes {', '.join(sorted(map(str, kinds)))}; "
+                        "give them one float dtype")
+    dtype = kinds.pop() if kinds else np.dtype(np.float64)
+    if dtype not in (np.float32, np.float64):
+        raise CallError(f"array inputs must be float32 or float64, got {dtype}")
+    out = []
+    for name, shape, integer in signature:
+        value = given[name]
+        if not shape:
+            out.append(_scalar(name, value))
+            continue
+        array = np.asarray(value)
+        if integer:
+            if array.dtype.kind not in "iu":
+                raise CallError(f"input {name!r} holds labels and must be an integer array, got "
+                                f"{array.dtype}")
+            array = np.ascontiguousarray(array, dtype=np.int64)
+        else:
+            if array.dtype.kind not in "fiu" or array.dtype.kind == "b":
+                raise CallError(f"input {name!r} must be a float array, got {array.dtype}")
+            array = np.ascontiguousarray(array, dtype=dtype)
+        if array.ndim != len(shape):
+            raise CallError(f"input {name!r} must have shape {show(shape)}, got {array.shape}")
+        for axis, (want, got) in enumerate(zip(shape, array.shape)):
+            if isinstance(want, int) and want != got:
+                raise CallError(f"input {name!r} must have shape {show(shape)}, got "
+                                f"{array.shape} (axis {axis})")
+            if isinstance(want, str):
+                seen = dims.setdefault(want, (got, name))
+                if seen[0] != got:
+                    raise CallError(f"dimension {want} is {seen[0]} in {seen[1]!r} but {got} in "
+                                    f"{name!r}")
+        out.append(array)
+    return tuple(out)
 
 
 def _scalar(name: str, value) -> float:

@@ -23,6 +23,7 @@ from functools import cached_property
 
 import sympy as sp
 
+from . import arrays as A
 from .errors import GateError
 
 Formula = Callable[..., sp.Expr]
@@ -73,6 +74,7 @@ class Gate:
     label: str = ""
     infix: str = ""
     custom: bool = False
+    array: ArrayOp | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -87,6 +89,9 @@ class Gate:
 
     def apply(self, *args: sp.Expr) -> sp.Expr:
         """The gate applied to SymPy inputs followed by its parameters."""
+        if self.array is not None:
+            raise GateError(f"{self.name} works on whole arrays and has no scalar formula; "
+                            "use it in a single expression, not in a staged line or formula")
         return self.function(*args) if self.call else self.formula(*args)
 
     def bind_params(self, positional: list, keywords: dict) -> tuple[sp.Number, ...]:
@@ -103,8 +108,26 @@ class Gate:
                 raise ValueError(f"{self.name}() has no parameter {key!r}"
                                  + (f" (parameters: {', '.join(names)})" if names else ""))
             values[key] = val
+        if self.array is not None:  # array parameters are plain ints (axis) or None
+            for n in names:
+                v = values[n]
+                if v is not None and not (isinstance(v, sp.Integer) or isinstance(v, int)):
+                    raise ValueError(f"{self.name}(): {n} must be an integer")
+            return tuple(None if values[n] is None else int(values[n]) for n in names)
         return tuple(sp.Float(values[n]) if isinstance(values[n], float) else sp.sympify(values[n])
                      for n in names)
+
+
+@dataclass(frozen=True)
+class ArrayOp:
+    """How an array gate computes: its shape rule and code (see :mod:`symbp.arrays`)."""
+
+    shape: Callable
+    forward: Callable
+    adjoint: Callable
+    labels: tuple[int, ...] = ()  # inputs that are integer labels (never differentiated)
+    view: bool = False  # the output is a view of the input: no buffer of its own
+    examples: tuple = ()  # (input shapes, params) the generic tests run, "B" a batch size
 
 
 def _opaque_function(gate: Gate) -> type[sp.Function]:
@@ -179,19 +202,66 @@ _BUILTIN = (
     Gate("leaky_relu", 1, lambda a, slope: sp.Piecewise((slope * a, a <= 0), (a, True)),
          "a if a > 0 else slope * a", params=(("slope", 0.01),), call="leaky_relu",
          kinks=(((0.0,), (0.01,)),), label="lrelu"),
+    Gate("sigmoid_cross_entropy", 2, lambda z, t: GATES["softplus"].apply(z) - z * t,
+         "binary cross-entropy from logits z and targets t: softplus(z) - z*t (stable)",
+         label="bce"),
     Gate("elu", 1, lambda a, alpha: sp.Piecewise((alpha * (sp.exp(a) - 1), a <= 0), (a, True)),
          "a if a > 0 else alpha * (exp(a) - 1)", params=(("alpha", 1.0),), call="elu",
          kinks=(((0.0,), (1.0,)),), label="elu"),
 )
 
-GATES: dict[str, Gate] = {g.name: g for g in _BUILTIN}
+_LABELS = {"matmul": "mm", "transpose": "T", "softmax": "probs", "log_softmax": "logp",
+           "logsumexp": "lse", "softmax_cross_entropy": "loss", "hinge": "loss"}
+
+
+def _array(name, arity, doc, shape, forward, adjoint, params=(), **options):
+    op = ArrayOp(shape, forward, adjoint, **options)
+    return Gate(name, arity, lambda *a: None, doc, params=params, array=op,
+                label=_LABELS.get(name, name[:4]))
+
+
+_MATRIX = ((("B", 3),), {})
+_AXES = tuple(((("B", 3),), {"axis": a}) for a in (None, 0, 1, -1)) + (((("B",),), {}),)
+_ROWS = ((("B", 4),), {}), (((4,),), {})
+_LABELLED = ((("B", 4), ("B",)), {}),
+
+_ARRAY = (
+    _array("matmul", 2, "a @ b: matrix-matrix, matrix-vector, vector-matrix, dot; dA = dC B^T, "
+           "dB = A^T dC", A.matmul_shape, A.matmul_forward, A.matmul_adjoint,
+           examples=(((("B", 3), (3, 2)), {}), ((("B", 3), (3,)), {}),
+                     (((3,), (3, 2)), {}), (((3,), (3,)), {}),
+                     (((3, 40), (40, 50)), {}))),  # the last one large enough for BLAS
+    _array("transpose", 1, "a.T of a matrix (a view); da = dout^T", A.transpose_shape,
+           A.transpose_forward, A.transpose_adjoint, view=True, examples=(_MATRIX,)),
+    _array("sum", 1, "sum of all elements, or along axis=", A.reduce_shape, A.sum_forward,
+           A.sum_adjoint, params=(("axis", None),), examples=_AXES),
+    _array("mean", 1, "mean of all elements, or along axis=", A.reduce_shape, A.mean_forward,
+           A.mean_adjoint, params=(("axis", None),), examples=_AXES),
+    _array("softmax", 1, "softmax along the last axis (max-shifted)", A.last_axis_shape,
+           A.softmax_forward, A.softmax_adjoint, examples=_ROWS),
+    _array("log_softmax", 1, "log of softmax along the last axis", A.last_axis_shape,
+           A.log_softmax_forward, A.log_softmax_adjoint, examples=_ROWS),
+    _array("logsumexp", 1, "log(sum(exp(z))) along the last axis (max-shifted)",
+           A.logsumexp_shape, A.logsumexp_forward, A.logsumexp_adjoint, examples=_ROWS),
+    _array("softmax_cross_entropy", 2, "per row: logsumexp(z) - z[label] (integer labels)",
+           A.labelled_shape, A.softmax_cross_entropy_forward, A.softmax_cross_entropy_adjoint,
+           labels=(1,), examples=_LABELLED),
+    _array("hinge", 2, "per row: sum over j != label of max(0, s_j - s_label + 1)",
+           A.labelled_shape, A.hinge_forward, A.hinge_adjoint, labels=(1,), examples=_LABELLED),
+)
+
+GATES: dict[str, Gate] = {g.name: g for g in _BUILTIN + _ARRAY}
 """Every gate by name: the built-in rows above and the custom gates registered since."""
 
-OPERATORS = {"Add": "add", "Sub": "sub", "Mult": "mul", "Div": "div", "Pow": "pow", "USub": "neg"}
+OPERATORS = {"Add": "add", "Sub": "sub", "Mult": "mul", "Div": "div", "Pow": "pow", "USub": "neg",
+             "MatMult": "matmul"}
 """Python operators (ast class names) and the gates they stand for."""
 
 # Gates reachable only through operators or internally: not callable by name in expressions.
-_NOT_CALLABLE = frozenset({"add", "sub", "mul", "div", "pow", "neg", "identity"})
+_NOT_CALLABLE = frozenset({"add", "sub", "mul", "div", "pow", "neg", "identity", "matmul"})
+
+ALIASES = {"maximum": "max", "minimum": "min"}
+"""Other names of gates (NumPy's elementwise names)."""
 
 
 def callable_gates() -> list[str]:
@@ -201,6 +271,7 @@ def callable_gates() -> list[str]:
 
 def lookup(name: str) -> Gate | None:
     """The gate callable as ``name(...)`` in an expression, or None."""
+    name = ALIASES.get(name, name)
     return None if name in _NOT_CALLABLE else GATES.get(name)
 
 

@@ -20,6 +20,7 @@ from .errors import ParseError
 MAX_GATES = 2000
 """Most gates in one program (Numba's compile time grows faster than the source)."""
 from .gates import GATES, Gate, callable_gates
+from .shapes import Ints, Shape, broadcast, show
 
 Pos = tuple[int, int]
 
@@ -38,6 +39,9 @@ class Node:
     name: str | None
     pos: Pos = (1, 0)
     operands: tuple = ()  # the gate's operands: node indices and constants, for naming
+    shape: Shape = ()  # () for a scalar
+    integer: bool = False  # integer labels (inputs declared with symbp.ints)
+    params: tuple = ()  # parameters of an array gate (axis)
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,8 @@ def _check_derivatives(what: str, formula: sp.Expr, arity: int) -> None:
 class GraphBuilder:
     """Appends nodes while a parser walks an expression; shares repeated subexpressions."""
 
-    def __init__(self, declared: list[str] | None = None) -> None:
+    def __init__(self, declared: list[str] | None = None, shapes: dict | None = None) -> None:
+        self.shapes = dict(shapes or {})
         self.nodes: list[Node] = []
         self.by_name: dict[str, int] = {}
         self.shared: dict[tuple, int] = {}
@@ -108,7 +113,11 @@ class GraphBuilder:
         if self.declared is not None and name not in self.declared:
             raise GraphError(f"unknown name {name!r}; declared inputs: "
                              f"{', '.join(self.declared) or '(none)'}")
-        self.by_name[name] = self._add(Node("input", (), None, name, pos))
+        declared = self.shapes.get(name, ())
+        integer = isinstance(declared, Ints)
+        shape = declared.shape if integer else declared
+        self.by_name[name] = self._add(Node("input", (), None, name, pos, shape=shape,
+                                            integer=integer))
         return self.by_name[name]
 
     def apply(self, gate: Gate, operands: list, params: tuple, pos: Pos) -> int | sp.Number:
@@ -118,6 +127,14 @@ class GraphBuilder:
         if key in self.shared:
             return self.shared[key]
         args = tuple(o for o in operands if not isinstance(o, sp.Basic))
+        shape = self._shape(gate, operands, params)
+        if gate.array is not None:
+            if len(args) != len(operands):
+                raise GraphError(f"{gate.name} needs array inputs, not constants")
+            index = self._add(Node(gate.name, args, None, None, pos, tuple(operands), shape,
+                                   params=params))
+            self.shared[key] = index
+            return index
         symbols = iter(placeholder(k) for k in range(len(args)))
         formula = gate.apply(*[o if isinstance(o, sp.Basic) else next(symbols) for o in operands],
                              *params)
@@ -130,9 +147,29 @@ class GraphBuilder:
         if len(self.nodes) >= MAX_GATES:
             raise GraphError(f"the expression has more than {MAX_GATES} gates; split it or "
                              "simplify it")
-        index = self._add(Node(gate.name, args, formula, None, pos, tuple(operands)))
+        index = self._add(Node(gate.name, args, formula, None, pos, tuple(operands), shape))
         self.shared[key] = index
         return index
+
+    def _shape(self, gate: Gate, operands: list, params: tuple) -> Shape:
+        """The output shape of ``gate`` on ``operands``; GraphError naming both shapes."""
+        shapes = [self.nodes[o].shape if isinstance(o, int) else () for o in operands]
+        labels = gate.array.labels if gate.array is not None else ()
+        for k, o in enumerate(operands):
+            is_int = isinstance(o, int) and self.nodes[o].integer
+            if is_int and k not in labels:
+                raise GraphError(f"{self.nodes[o].name!r} holds integer labels; only "
+                                 "softmax_cross_entropy and hinge take labels")
+            if k in labels and not is_int:
+                raise GraphError(f"{gate.name} takes integer labels as input {k + 1}: declare "
+                                 "them with symbp.ints(shape)")
+        try:
+            if gate.array is not None:
+                names = [n for n, _ in gate.params]
+                return gate.array.shape(shapes, dict(zip(names, params)))
+            return broadcast(shapes)[0] if shapes else ()
+        except ValueError as exc:
+            raise GraphError(f"{gate.name}: {exc}") from None
 
     def line(self, name: str | None, expr: sp.Expr, used: list[str], pos: Pos) -> int:
         """A staged line: one gate whose formula is the line's right side."""
@@ -140,15 +177,36 @@ class GraphBuilder:
         formula = expr.xreplace({sp.Symbol(u, real=True): placeholder(k)
                                  for k, u in enumerate(used)})
         _check_derivatives("this line", formula, len(args))
-        index = self._add(Node("line", args, formula, name, pos, args))
+        shape = self._shape(GATES["identity"], list(args), ()) if len(args) == 1 else \
+            self._shape(GATES["add"], list(args), ()) if args else ()
+        index = self._add(Node("line", args, formula, name, pos, args, shape))
         if name is not None:
             self.by_name[name] = index
         return index
+
+    def name_result(self, result, name: str | None, pos: Pos) -> int:
+        """Give a staged line's name to the node computing it (an identity gate if that node
+        already has a name, being an input or another line)."""
+        if isinstance(result, sp.Basic):
+            raise GraphError("this line is a constant")
+        if self.nodes[result].name is not None or self.nodes[result].gate == "input":
+            result = self._add(Node("identity", (result,), placeholder(0), None, pos, (result,),
+                                    self.nodes[result].shape))
+        node = self.nodes[result]
+        self.nodes[result] = Node(node.gate, node.args, node.formula, name, node.pos,
+                                  node.operands, node.shape, node.integer, node.params)
+        self.shared = {k: v for k, v in self.shared.items() if v != result}  # named: not shared
+        if name is not None:
+            self.by_name[name] = result
+        return result
 
     def finish(self, result, pos: Pos) -> int:
         """The output node of a single expression (an input alone gets an identity gate)."""
         if isinstance(result, sp.Basic):
             raise GraphError("the expression is a constant; there is nothing to differentiate")
+        if self.nodes[result].shape != ():
+            raise GraphError(f"the output has shape {show(self.nodes[result].shape)}; a "
+                             "gradient needs a scalar output: wrap it in sum(...) or mean(...)")
         if self.nodes[result].gate == "input":
             return self.apply(GATES["identity"], [result], (), pos)
         return result
@@ -190,7 +248,8 @@ class GraphBuilder:
                 nodes.append(Node(node.gate, tuple(index[a] for a in node.args), node.formula,
                                   node.name, node.pos,
                                   tuple(index[o] if isinstance(o, int) else o
-                                        for o in node.operands)))
+                                        for o in node.operands),
+                                  node.shape, node.integer, node.params))
         return Graph(tuple(nodes), tuple(index[self.by_name[n]] for n in order), index[output])
 
 

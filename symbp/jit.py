@@ -92,17 +92,18 @@ def load(source: str) -> types.ModuleType:
     return module
 
 
-def njit(source: str, signature: tuple) -> object:
-    """The kernel of ``source`` compiled by Numba for ``signature`` (argument types).
+def njit(source: str, signature: tuple | None, name: str = KERNEL_NAME) -> object:
+    """Function ``name`` of ``source`` compiled by Numba for ``signature`` (argument types).
 
-    Compiled eagerly, cached on disk (``cache=True``) and in memory. ``error_model="numpy"``
+    Compiled eagerly when a signature is given (else at the first call, per argument types),
+    cached on disk (``cache=True``) and in memory. ``error_model="numpy"``
     gives IEEE results (1/0 = inf) instead of raising, as array code does. A corrupt on-disk
     cache entry is deleted and the kernel compiled again.
     """
-    key = (_digest(source), signature)
+    key = (_digest(source), signature, name)
     if key in _compiled:
         return _compiled[key]
-    func = getattr(load(source), KERNEL_NAME)
+    func = getattr(load(source), name)
     try:
         kernel = numba.njit(signature, cache=True, error_model="numpy")(func)
     except Exception:  # noqa: BLE001  a damaged cache file: drop this module's entries and compile afresh
@@ -111,7 +112,7 @@ def njit(source: str, signature: tuple) -> object:
             stale.unlink(missing_ok=True)
         try:
             kernel = numba.njit(signature, cache=True, error_model="numpy")(func)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             raise CompileError(f"Numba could not compile the generated source: {exc}") from exc
     _compiled[key] = kernel
     return kernel

@@ -95,7 +95,19 @@ def _temporary(graph: Graph, k: int, names: list, uses) -> str:
             return f"{words[0][0]}{suffix}"
     elif len(words) == 1 and words[0][0] and len(words[0][0]) <= 5 and node.gate != "identity":
         return f"{label}{words[0][0]}"
-    elif len(words) == 2 and gate and gate.infix and all(
+    elif len(words) == 2 and gate and (gate.infix or node.gate == "matmul") and all(
             w and named and len(w) <= 3 for w, named in words) and words[0][0][0].isalpha():
         return f"{words[0][0]}{gate.infix}{words[1][0]}"
     return label
+
+
+def dim_names(graph: Graph, taken: tuple[str, ...]) -> dict[str, str]:
+    """A variable for every named dimension (``B``), clear of every value and gradient name."""
+    namer = Namer()
+    namer.taken.update(taken)
+    dims: dict[str, str] = {}
+    for node in graph.nodes:
+        for d in node.shape:
+            if isinstance(d, str) and d not in dims:
+                dims[d] = namer.claim(d, escape="_")
+    return dims

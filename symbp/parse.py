@@ -129,6 +129,8 @@ class _Reader:
             return [node.operand]
         if isinstance(node, ast.Call):
             return list(node.args) + [k.value for k in node.keywords]
+        if isinstance(node, ast.Attribute) and node.attr == "T":
+            return [node.value]
         if isinstance(node, (ast.Name, ast.Constant)):
             return []
         what = _REFUSED.get(type(node), type(node).__name__)
@@ -147,6 +149,8 @@ class _Reader:
         if isinstance(node, ast.Name):
             check_name(node.id, lambda m: self.error(m, node))
             return builder.name(node.id, pos)
+        if isinstance(node, ast.Attribute):  # .T, the only attribute of a value
+            return self._apply(builder, GATES["transpose"], values, (), node, pos)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.UAdd):
                 return values[0]
@@ -208,7 +212,10 @@ class _Reader:
         return self._apply(builder, g, inputs, params, node, pos)
 
     def _apply(self, builder, g: Gate, inputs: list, params: tuple, node, pos):
-        if all(isinstance(v, sp.Number) for v in inputs):
+        if g.array is not None and isinstance(builder, _SympyBuilder):
+            raise self.error(f"{g.name} works on whole arrays and cannot be part of a staged "
+                             "line or a gate formula yet; write it in a single expression", node)
+        if g.array is None and all(isinstance(v, sp.Number) for v in inputs):
             return self._fold(g, inputs, params, node)
         return builder.apply(g, inputs, params, pos)
 
@@ -278,15 +285,17 @@ def parse_formula(text: str) -> tuple[sp.Expr, list[str]]:
     return sp.sympify(expr), builder.names
 
 
-def parse(source, inputs: list[str] | None = None) -> Graph:
+def parse(source, inputs: list[str] | None = None, shapes: dict | None = None) -> Graph:
     """Parse a string (expression or staged lines) or a SymPy expression into a Graph."""
     if isinstance(source, sp.Basic):
         from .graph import from_sympy
 
+        if shapes:
+            raise ParseError("shapes apply to string expressions; a SymPy expression is scalar")
         return from_sympy(source, inputs)
     reader = _Reader(source)
     body = reader.statements()
-    builder = GraphBuilder(declared=inputs)
+    builder = GraphBuilder(declared=inputs, shapes=shapes)
     if len(body) == 1 and isinstance(body[0], ast.Expr):
         result = reader.expression(body[0].value, builder)
         try:
@@ -298,8 +307,25 @@ def parse(source, inputs: list[str] | None = None) -> Graph:
     return builder.graph(output, lambda m: ParseError(m, source if len(source) < 2000 else None))
 
 
+def _uses_array_gates(value: ast.expr) -> bool:
+    """Whether a staged line calls array gates (``@``, ``.T``, ``sum``, ``softmax``...)."""
+    for node in ast.walk(value):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) \
+                or isinstance(node, ast.Attribute) and node.attr == "T":
+            return True
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else \
+                func.attr if isinstance(func, ast.Attribute) else None
+            gate = lookup(name) if name else None
+            if gate is not None and gate.array is not None:
+                return True
+    return False
+
+
 def _staged(reader: _Reader, body: list[ast.stmt], builder: GraphBuilder):
-    """Staged lines: each ``name = expr`` is one gate whose formula is the whole right side."""
+    """Staged lines: each ``name = expr`` is one gate whose formula is the whole right side;
+    a line that uses array gates (``@``, ``sum``...) is split into gates, the last one named."""
     assigned = {}
     for stmt in body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
@@ -327,19 +353,31 @@ def _staged(reader: _Reader, body: list[ast.stmt], builder: GraphBuilder):
         else:
             raise reader.error(f"{type(stmt).__name__} statements not allowed; staged lines "
                                "are 'name = expression'", stmt)
-        reader.check_line(stmt)
-        sym = _SympyBuilder(on_name=builder.check_input)
-        expr = reader.expression(value, sym)
-        for used in sym.names:
+        for node in ast.walk(value):
+            used = node.id if isinstance(node, ast.Name) else None
             if used in assigned and assigned[used].lineno >= stmt.lineno:
-                node = next(n for n in ast.walk(value) if isinstance(n, ast.Name) and n.id == used)
                 raise reader.error(f"{used!r} is used before its staged assignment on line "
                                    f"{assigned[used].lineno}", node)
         pos = (stmt.lineno, stmt.col_offset)
+        name = target.id if target else None
+        if _uses_array_gates(value):  # not one SymPy formula: split into gates, name the last
+            result = reader.expression(value, builder)
+            try:
+                result = builder.name_result(result, name, pos)
+            except GraphError as exc:
+                raise reader.error(str(exc), value) from None
+            continue
+        reader.check_line(stmt)
+        sym = _SympyBuilder(on_name=builder.check_input)
+        expr = reader.expression(value, sym)
         try:
-            result = builder.line(target.id if target else None, sp.sympify(expr), sym.names, pos)
+            result = builder.line(name, sp.sympify(expr), sym.names, pos)
         except GraphError as exc:
             raise reader.error(str(exc), value) from None
+    try:
+        result = builder.finish(result, (body[-1].lineno, 0))
+    except GraphError as exc:
+        raise reader.error(str(exc), body[-1]) from None
     unused = builder.unused_lines(result)
     if unused:
         warnings.warn(f"staged lines not used by the output: {', '.join(unused)}", stacklevel=4)

@@ -4,88 +4,224 @@ The backward pass visits nodes from the output back to the inputs. Each node han
 that depends on a ``wrt`` variable one contribution, ``d<input> (+)= local * d<node>``: the first
 contribution assigns, later ones accumulate (gradients add where a value fans out). The output's
 own gradient is 1 and is left out (``dnum = invden``, as in the CS231n notes).
+
+Arrays: an elementwise gate becomes a loop whose body is the scalar statement with indices; a
+broadcast input receives its gradient summed over the broadcast axes (``db[j] += ...``), after
+a zero fill, so every gradient has its variable's shape. Array gates (matmul, sum, softmax...)
+give their own statements from the gate table. Every array value and gradient has a buffer of
+its own, so a first contribution never aliases another buffer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy as sp
 
+from .arrays import Site
 from .derive import OUT, local_derivatives, placeholder
+from .gates import GATES
 from .graph import Graph
-
-
-@dataclass(frozen=True)
-class Assign:
-    """``target = value`` (forward values, and gradients that receive nothing: 0)."""
-
-    target: str
-    value: sp.Expr
-    comment: str = ""
-
-
-@dataclass(frozen=True)
-class Accumulate:
-    """``target = local * upstream`` (``first``) or ``target += local * upstream``."""
-
-    target: str
-    local: sp.Expr
-    upstream: str | None  # None: the output's gradient, 1
-    first: bool
-    comment: str = ""
-
-
-@dataclass(frozen=True)
-class Program:
-    """Everything the emitter prints: parameters, both passes, returned names."""
-
-    params: tuple[str, ...]
-    forward: tuple[Assign, ...]
-    backward: tuple[Assign | Accumulate, ...]
-    returns: tuple[str, ...]
+from .shapes import broadcast
+from .statements import (Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref,
+                         Statement)
 
 
 def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
-          wrt: tuple[int, ...]) -> Program:
+          wrt: tuple[int, ...], dims: dict[str, str] | None = None) -> Program:
     """Forward statements in node order, backward statements in reverse node order."""
     sym = tuple(sp.Symbol(n, real=True) for n in names)
-    step = {}
-    forward = []
+    step: dict[int, int] = {}
+    forward: list[Statement] = []
     for k, node in enumerate(graph.nodes):
         if node.gate == "input":
             continue
         step[k] = len(step) + 1
-        value = node.formula.xreplace(_bind(node.args, sym))
         label = "" if node.gate == "line" else f" {node.gate}"
-        forward.append(Assign(names[k], value, f"({step[k]}){label}"))
+        comment = f"({step[k]}){label}"
+        gate = GATES.get(node.gate)
+        if gate is not None and gate.array is not None:
+            forward += _commented(gate.array.forward(_site(graph, names, k)),
+                                  f"{comment}: {_describe(graph, names, k)}")
+        elif node.shape == ():
+            forward.append(Assign(names[k], node.formula.xreplace(_bind(node.args, sym)), comment))
+        else:
+            refs = _arg_refs(graph, names, k)
+            value = node.formula.xreplace({placeholder(p): s for p, (s, _) in enumerate(refs)})
+            target = Ref(names[k], tuple(range(len(node.shape))))
+            forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False,
+                                                        f"{comment}: {_describe(graph, names, k)}"),)))
 
     needed = graph.depends_on(wrt)
     assigned: set[int] = set()
-    backward: list[Assign | Accumulate] = []
+    backward: list[Statement] = []
+    output = graph.output
+    out_gate = GATES.get(graph.nodes[output].gate)
+    if out_gate is not None and out_gate.array is not None:  # its adjoint needs a named seed
+        backward.append(Assign(grads[output], sp.Integer(1), "(seed) the output's own gradient"))
+        assigned.add(output)
     for k in range(len(graph.nodes) - 1, -1, -1):
         node = graph.nodes[k]
-        if node.gate == "input" or not needed[k] or (k != graph.output and k not in assigned):
+        if node.gate == "input" or not needed[k] or (k != output and k not in assigned):
             continue  # an input, or a node that receives no gradient (x * 0)
-        locals_ = local_derivatives(node.formula, len(node.args))
-        assert len(locals_) == len(node.args), "one local gradient per input"
-        bind = _bind(node.args, sym)
-        bind[OUT] = sym[k]
-        for position, a in enumerate(node.args):
-            if not needed[a]:
-                continue
-            local = locals_[position].xreplace(bind)
-            if local == 0:
-                continue  # contributes nothing; a gradient that gets nothing is set to 0
-            upstream = None if k == graph.output else grads[k]
-            label = "" if node.gate == "line" else f" {node.gate}:"
-            backward.append(Accumulate(grads[a], local, upstream, a not in assigned,
-                                       f"({step[k]}){label} d{names[k]}/d{names[a]}"))
-            assigned.add(a)
-    zeros = tuple(Assign(grads[i], sp.Integer(0), "(no gradient reaches it)")
-                  for i in wrt if i not in assigned)
-    return Program(tuple(names[i] for i in graph.inputs), tuple(forward),
-                   zeros + tuple(backward), (names[graph.output],) + tuple(grads[i] for i in wrt))
+        gate = GATES.get(node.gate)
+        upstream = None if k == output and k not in assigned else grads[k]
+        if gate is not None and gate.array is not None:
+            for position, a in enumerate(node.args):
+                if not needed[a] or position in gate.array.labels:
+                    continue
+                site = _site(graph, names, k, upstream, grads, a in assigned)
+                backward += _commented(gate.array.adjoint(site, position),
+                                       f"({step[k]}) {node.gate}: d{names[k]}/d{names[a]}")
+                assigned.add(a)
+        elif node.shape == ():
+            backward += _scalar_backward(graph, names, grads, k, needed, assigned, upstream,
+                                         step[k], sym)
+        else:
+            backward += _loop_backward(graph, names, grads, k, needed, assigned, step[k])
+
+    zeros = tuple(_zero(graph, grads, i) for i in wrt if i not in assigned)
+    return Program(
+        params=tuple(names[i] for i in graph.inputs), forward=tuple(forward),
+        backward=zeros + tuple(backward),
+        returns=(names[output],) + tuple(grads[i] for i in wrt),
+        dims=_dims(graph, names, dims or {}),
+        grad_buffers=tuple(Buffer(grads[i], graph.nodes[i].shape) for i in wrt
+                           if graph.nodes[i].shape),
+        work_buffers=_work_buffers(graph, names, grads, wrt, assigned),
+        dtype_source=next((names[i] for i in graph.inputs if graph.nodes[i].shape
+                           and not graph.nodes[i].integer), None))
+
+
+def _scalar_backward(graph, names, grads, k, needed, assigned, upstream, step, sym) -> list:
+    node = graph.nodes[k]
+    locals_ = local_derivatives(node.formula, len(node.args))
+    assert len(locals_) == len(node.args), "one local gradient per input"
+    bind = _bind(node.args, sym)
+    bind[OUT] = sym[k]
+    out = []
+    for position, a in enumerate(node.args):
+        if not needed[a]:
+            continue
+        local = locals_[position].xreplace(bind)
+        if local == 0:
+            continue  # contributes nothing; a gradient that gets nothing is set to 0
+        label = "" if node.gate == "line" else f" {node.gate}:"
+        out.append(Accumulate(grads[a], local, upstream, a not in assigned,
+                              f"({step}){label} d{names[k]}/d{names[a]}"))
+        assigned.add(a)
+    return out
+
+
+def _loop_backward(graph, names, grads, k, needed, assigned, step) -> list:
+    """One loop over the node's shape giving every input its contribution."""
+    node = graph.nodes[k]
+    refs = _arg_refs(graph, names, k)
+    own = sp.Symbol("_own", real=True)
+    refs_out = refs + ((own, Ref(names[k], tuple(range(len(node.shape))))),)
+    bind = {placeholder(p): s for p, (s, _) in enumerate(refs)}
+    bind[OUT] = own
+    upstream = Ref(grads[k], tuple(range(len(node.shape))))
+    locals_ = local_derivatives(node.formula, len(node.args))
+    zero_first, body = [], []
+    for position, a in enumerate(node.args):
+        if not needed[a]:
+            continue
+        local = locals_[position].xreplace(bind)
+        if local == 0:
+            continue
+        target = Ref(grads[a], refs[position][1].axes)
+        reduced = sum(ax is not None for ax in target.axes) < len(node.shape)
+        first = a not in assigned
+        if first and reduced:
+            zero_first.append(_zero(graph, grads, a))
+        label = "" if node.gate == "line" else f" {node.gate}:"
+        body.append(LoopAssign(target, local, refs_out, add=not first or reduced,
+                               comment=f"({step}){label} d{names[k]}/d{names[a]}",
+                               upstream=upstream))
+        assigned.add(a)
+    return zero_first + ([Loop(node.shape, tuple(body))] if body else [])
+
+
+def _zero(graph: Graph, grads, i: int) -> Statement:
+    if graph.nodes[i].shape:
+        return Code(f"{grads[i]}[:] = 0.0", "sums over broadcast axes, or gets nothing")
+    return Assign(grads[i], sp.Integer(0), "(no gradient reaches it)")
+
+
+def _arg_refs(graph: Graph, names, k: int) -> tuple:
+    """Symbols and index maps of an elementwise node's inputs (broadcast to its shape)."""
+    node = graph.nodes[k]
+    maps = broadcast([graph.nodes[a].shape for a in node.args])[1] if node.args else []
+    refs = []
+    for p, (a, axes) in enumerate(zip(node.args, maps)):
+        refs.append((sp.Symbol(f"_a{p}_ref", real=True), Ref(names[a], axes)))
+    return tuple(refs)
+
+
+def _site(graph: Graph, names, k: int, upstream=None, grads=None, add=False) -> Site:
+    node = graph.nodes[k]
+    gate = GATES[node.gate]
+    return Site(out=names[k], args=tuple(names[a] for a in node.args),
+                shapes=tuple(graph.nodes[a].shape for a in node.args), out_shape=node.shape,
+                params=dict(zip([n for n, _ in gate.params], node.params)),
+                dout=upstream, dargs=tuple(grads[a] for a in node.args) if grads else (),
+                add=add)
+
+
+def _describe(graph: Graph, names, k: int) -> str:
+    node = graph.nodes[k]
+    args = [names[a] for a in node.args]
+    if node.gate == "matmul":
+        return f"{names[k]} = {args[0]} @ {args[1]}"
+    if node.gate == "transpose":
+        return f"{names[k]} = {args[0]}.T"
+    params = [f"{n}={v}" for (n, _), v in zip(GATES[node.gate].params, node.params)
+              if v is not None] if node.gate in GATES else []
+    if node.formula is not None:  # elementwise: the scalar formula, by name
+        from .emit import SourcePrinter
+
+        formula = node.formula.xreplace({placeholder(p): sp.Symbol(a, real=True)
+                                         for p, a in enumerate(args)})
+        return f"{names[k]} = {SourcePrinter().value(formula)}"
+    return f"{names[k]} = {node.gate}({', '.join(args + params)})"
+
+
+def _commented(statements: list, comment: str) -> list:
+    """Put the gate's comment on the first of its statements."""
+    if not statements:
+        return statements
+    first = statements[0]
+    note = f"{comment}; {first.comment}" if getattr(first, "comment", "") else comment
+    if isinstance(first, Code):
+        first = Code(first.text, note)
+    elif isinstance(first, Loop):
+        head = first.body[0]
+        first = Loop(first.shape, (LoopAssign(head.target, head.value, head.refs, head.add,
+                                              note, head.upstream),) + first.body[1:])
+    return [first] + list(statements[1:])
+
+
+def _dims(graph: Graph, names, variables: dict[str, str]) -> tuple:
+    """(dimension, variable, code reading it from the first input that has it)."""
+    found = {}
+    for i in graph.inputs:
+        for axis, d in enumerate(graph.nodes[i].shape):
+            if isinstance(d, str) and d not in found:
+                found[d] = (d, variables.get(d, d), f"{names[i]}.shape[{axis}]")
+    return tuple(found.values())
+
+
+def _work_buffers(graph: Graph, names, grads, wrt, assigned) -> tuple[Buffer, ...]:
+    out = []
+    for k, node in enumerate(graph.nodes):
+        if not node.shape or node.gate == "input":
+            continue
+        gate = GATES.get(node.gate)
+        if not (gate is not None and gate.array is not None and gate.array.view):
+            out.append(Buffer(names[k], node.shape))
+    for k, node in enumerate(graph.nodes):
+        if node.shape and k in assigned and k not in wrt:
+            out.append(Buffer(grads[k], node.shape))
+    return tuple(out)
 
 
 def _bind(args: tuple[int, ...], sym: tuple[sp.Symbol, ...]) -> dict:

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba.extending import register_jitable
 
-__all__ = ["elu", "leaky_relu", "relu", "sigmoid", "softplus"]
+__all__ = ["sigmoid", "softplus", "relu", "leaky_relu", "elu", "matmul", "matvec", "outer",
+           "softmax", "softmax_backward", "logsumexp", "logsumexp_backward", "log_softmax",
+           "log_softmax_backward", "softmax_cross_entropy", "softmax_cross_entropy_backward",
+           "hinge", "hinge_backward", "logsumexp_vector"]
 
 
 @register_jitable
@@ -47,3 +51,200 @@ def leaky_relu(x, slope):
 def elu(x, alpha):
     """x for x > 0, alpha * (exp(x) - 1) otherwise (computed with expm1)."""
     return alpha * math.expm1(x) if x <= 0.0 else x
+
+
+# ---- array helpers: each writes into ``out`` (no allocation); ``add`` accumulates instead ----
+
+_SMALL_MATMUL = 4096  # m*k*n below which plain loops beat a BLAS call (measured: docs/benchmarks.md)
+
+
+@register_jitable
+def matmul(a, b, out, add):
+    """out (+)= a @ b for 2-D a, b (transposed views welcome): loops when small, else BLAS."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m * k * n >= _SMALL_MATMUL and not add:
+        np.dot(a, b, out)
+        return
+    if m * k * n >= _SMALL_MATMUL:
+        out += np.dot(a, b)
+        return
+    for i in range(m):
+        for j in range(n):
+            s = out[i, j] if add else 0.0
+            for p in range(k):
+                s += a[i, p] * b[p, j]
+            out[i, j] = s
+
+
+@register_jitable
+def matvec(a, x, out, add):
+    """out (+)= a @ x for 2-D a and 1-D x."""
+    m, k = a.shape
+    for i in range(m):
+        s = out[i] if add else 0.0
+        for p in range(k):
+            s += a[i, p] * x[p]
+        out[i] = s
+
+
+@register_jitable
+def outer(x, y, out, add):
+    """out (+)= outer(x, y) for 1-D x, y."""
+    for i in range(x.shape[0]):
+        for j in range(y.shape[0]):
+            out[i, j] = out[i, j] + x[i] * y[j] if add else x[i] * y[j]
+
+
+@register_jitable
+def softmax(z, out):
+    """Row-wise softmax of 2-D z along the last axis, max-shifted (finite for logits of 1e3)."""
+    for i in range(z.shape[0]):
+        top = z[i, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[i, j])
+        total = 0.0
+        for j in range(z.shape[1]):
+            e = math.exp(z[i, j] - top)
+            out[i, j] = e
+            total += e
+        for j in range(z.shape[1]):
+            out[i, j] = out[i, j] / total
+
+
+@register_jitable
+def softmax_backward(s, ds, out, add):
+    """out (+)= s * (ds - sum(ds * s, axis=-1, keepdims=True)): the softmax adjoint."""
+    for i in range(s.shape[0]):
+        inner = 0.0
+        for j in range(s.shape[1]):
+            inner += ds[i, j] * s[i, j]
+        for j in range(s.shape[1]):
+            g = s[i, j] * (ds[i, j] - inner)
+            out[i, j] = out[i, j] + g if add else g
+
+
+@register_jitable
+def logsumexp(z, out):
+    """out[i] = log(sum(exp(z[i, :]))), max-shifted."""
+    for i in range(z.shape[0]):
+        top = z[i, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[i, j])
+        total = 0.0
+        for j in range(z.shape[1]):
+            total += math.exp(z[i, j] - top)
+        out[i] = top + math.log(total)
+
+
+@register_jitable
+def logsumexp_backward(z, lse, dlse, out, add):
+    """out (+)= exp(z - lse[:, None]) * dlse[:, None]: the logsumexp adjoint."""
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            g = math.exp(z[i, j] - lse[i]) * dlse[i]
+            out[i, j] = out[i, j] + g if add else g
+
+
+@register_jitable
+def log_softmax(z, out):
+    """out = z - logsumexp(z) row-wise."""
+    for i in range(z.shape[0]):
+        top = z[i, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[i, j])
+        total = 0.0
+        for j in range(z.shape[1]):
+            total += math.exp(z[i, j] - top)
+        shift = top + math.log(total)
+        for j in range(z.shape[1]):
+            out[i, j] = z[i, j] - shift
+
+
+@register_jitable
+def log_softmax_backward(ls, dls, out, add):
+    """out (+)= dls - exp(ls) * sum(dls, axis=-1, keepdims=True)."""
+    for i in range(ls.shape[0]):
+        total = 0.0
+        for j in range(ls.shape[1]):
+            total += dls[i, j]
+        for j in range(ls.shape[1]):
+            g = dls[i, j] - math.exp(ls[i, j]) * total
+            out[i, j] = out[i, j] + g if add else g
+
+
+@register_jitable
+def _check_label(label, classes):
+    if label < 0 or label >= classes:
+        raise ValueError("label out of range")
+
+
+@register_jitable
+def softmax_cross_entropy(z, labels, out):
+    """out[i] = logsumexp(z[i]) - z[i, labels[i]] (labels are class indices)."""
+    for i in range(z.shape[0]):
+        _check_label(labels[i], z.shape[1])
+        top = z[i, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[i, j])
+        total = 0.0
+        for j in range(z.shape[1]):
+            total += math.exp(z[i, j] - top)
+        out[i] = top + math.log(total) - z[i, labels[i]]
+
+
+@register_jitable
+def softmax_cross_entropy_backward(z, labels, dloss, out, add):
+    """out (+)= (softmax(z) - onehot(labels)) * dloss[:, None]."""
+    for i in range(z.shape[0]):
+        top = z[i, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[i, j])
+        total = 0.0
+        for j in range(z.shape[1]):
+            total += math.exp(z[i, j] - top)
+        for j in range(z.shape[1]):
+            g = math.exp(z[i, j] - top) / total
+            if j == labels[i]:
+                g -= 1.0
+            g *= dloss[i]
+            out[i, j] = out[i, j] + g if add else g
+
+
+@register_jitable
+def hinge(scores, labels, out):
+    """Multiclass hinge per row: sum over j != y of max(0, s_j - s_y + 1)."""
+    for i in range(scores.shape[0]):
+        _check_label(labels[i], scores.shape[1])
+        correct = scores[i, labels[i]]
+        total = 0.0
+        for j in range(scores.shape[1]):
+            if j != labels[i]:
+                total += max(0.0, scores[i, j] - correct + 1.0)
+        out[i] = total
+
+
+@register_jitable
+def hinge_backward(scores, labels, dloss, out, add):
+    """Each violated margin sends +dloss to its class and -dloss to the labelled one."""
+    for i in range(scores.shape[0]):
+        if not add:
+            for j in range(scores.shape[1]):
+                out[i, j] = 0.0
+        y = labels[i]
+        for j in range(scores.shape[1]):
+            if j != y and scores[i, j] - scores[i, y] + 1.0 > 0.0:
+                out[i, j] += dloss[i]
+                out[i, y] -= dloss[i]
+
+
+@register_jitable
+def logsumexp_vector(z):
+    """log(sum(exp(z))) of a vector, max-shifted."""
+    top = z[0]
+    for j in range(1, z.shape[0]):
+        top = max(top, z[j])
+    total = 0.0
+    for j in range(z.shape[0]):
+        total += math.exp(z[j] - top)
+    return top + math.log(total)

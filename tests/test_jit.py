@@ -99,10 +99,12 @@ def test_second_process_loads_from_cache(tmp_path):
     assert runs[0] == ["0", "4.5"] and runs[1] == ["1", "4.5"]
 
 
-def test_compile_time_is_reported():
+def test_compile_time_is_reported(fresh_cache):
     f = symbp.compile("x * y - 5", jit=False)
     assert f.compile_time > 0 and set(f.timings) >= {"parse", "derive", "emit"}
     assert f.compile_time == pytest.approx(sum(f.timings.values()))
+    again = symbp.compile("x * y - 5", jit=False)  # the source cache skips parsing and SymPy
+    assert set(again.timings) == {"cached source", "load"} and again.source == f.source
 
 
 def test_python_and_numba_differ_only_where_documented():

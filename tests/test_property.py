@@ -35,7 +35,8 @@ def _call(name: str, args: list[str]) -> str:
     return f"{name}({', '.join(args)})"
 
 
-GATE_NAMES = sorted(n for n in GATES if not GATES[n].custom or n == "swish")
+GATE_NAMES = sorted(n for n in GATES if GATES[n].array is None
+                     and (not GATES[n].custom or n == "swish"))
 
 leaves = st.one_of(st.sampled_from(NAMES),
                    st.floats(0.25, 3.0).map(lambda v: repr(round(v, 3))))

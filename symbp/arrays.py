@@ -1,0 +1,263 @@
+"""Shape rules and code of the array gates of the table (matmul, transpose, sum, softmax...).
+
+Each array gate gives three functions, used by its row in :mod:`symbp.gates`:
+``shape(shapes, params)`` (raises ValueError with a message naming both shapes), ``forward(c)``
+and ``adjoint(c, position)``, which return statements (:mod:`symbp.statements`). ``c`` is a
+:class:`Site`: the names, shapes and parameters of one use of the gate. An adjoint writes the
+gradient of input ``position`` (``c.add``: accumulate into it instead of overwriting it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .shapes import Shape, show
+from .statements import Code, Loop, LoopAssign, Ref
+
+
+@dataclass(frozen=True)
+class Site:
+    """One use of an array gate: output, inputs, their gradients, shapes, parameters."""
+
+    out: str
+    args: tuple[str, ...]
+    shapes: tuple[Shape, ...]
+    out_shape: Shape
+    params: dict
+    dout: str | None = None
+    dargs: tuple[str | None, ...] = ()
+    add: bool = False
+
+
+def same_dim(a, b) -> bool:
+    return a == b
+
+
+# -- loops built from refs ------------------------------------------------------------------
+
+
+def _loop(shape: Shape, target: Ref, value, refs: dict, add: bool, comment: str = "") -> Loop:
+    symbols = {ref: sp.Symbol(f"_r{k}", real=True) for k, ref in enumerate(refs)}
+    expr = value(*[symbols[r] for r in refs]) if callable(value) else value
+    return Loop(tuple(shape), (LoopAssign(target, expr, tuple((symbols[r], r) for r in refs), add,
+                                          comment),))
+
+
+def _ident(shape: Shape) -> tuple[int, ...]:
+    return tuple(range(len(shape)))
+
+
+# -- matmul ---------------------------------------------------------------------------------
+
+
+def matmul_shape(shapes, params) -> Shape:
+    a, b = shapes
+    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
+        raise ValueError(f"@ needs vectors or matrices, got shapes {show(a)} and {show(b)}")
+    if not same_dim(a[-1], b[0]):
+        raise ValueError(f"@: shapes {show(a)} and {show(b)} do not match "
+                         f"({a[-1]} != {b[0]})")
+    return a[:-1] + b[1:]
+
+
+def matmul_forward(c: Site) -> list:
+    a, b = c.args
+    ranks = tuple(len(s) for s in c.shapes)
+    return [{(2, 2): Code(f"matmul({a}, {b}, {c.out}, False)"),
+             (2, 1): Code(f"matvec({a}, {b}, {c.out}, False)"),
+             (1, 2): Code(f"matvec({b}.T, {a}, {c.out}, False)"),
+             (1, 1): Code(f"{c.out} = np.dot({a}, {b})")}[ranks]]
+
+
+def matmul_adjoint(c: Site, position: int) -> list:
+    a, b = c.args
+    d, g, add = c.dout, c.dargs[position], c.add
+    ranks = tuple(len(s) for s in c.shapes)
+    if ranks == (1, 1):  # a scalar product: d(a.b)/da = b
+        other = Ref(c.args[1 - position], (0,))
+        return [_loop(c.shapes[position], Ref(g, (0,)), lambda o, u: o * u,
+                      [other, Ref(d)], add)]
+    table = {
+        (0, (2, 2)): f"matmul({d}, {b}.T, {g}, {add})",  # dA = dC B^T
+        (1, (2, 2)): f"matmul({a}.T, {d}, {g}, {add})",  # dB = A^T dC
+        (0, (2, 1)): f"outer({d}, {b}, {g}, {add})",  # dW = dq x^T
+        (1, (2, 1)): f"matvec({a}.T, {d}, {g}, {add})",  # dx = W^T dq
+        (0, (1, 2)): f"matvec({b}, {d}, {g}, {add})",  # dx = W dq
+        (1, (1, 2)): f"outer({a}, {d}, {g}, {add})",  # dW = x dq^T
+    }
+    return [Code(table[position, ranks])]
+
+
+# -- transpose ------------------------------------------------------------------------------
+
+
+def transpose_shape(shapes, params) -> Shape:
+    (a,) = shapes
+    if len(a) == 0:
+        raise ValueError(".T needs an array, got a scalar")
+    return tuple(reversed(a))  # a vector is its own transpose, as in NumPy
+
+
+def transpose_forward(c: Site) -> list:
+    return [Code(f"{c.out} = {c.args[0]}.T", "a view, no copy")]
+
+
+def transpose_adjoint(c: Site, position: int) -> list:
+    shape = c.shapes[0]
+    axes = tuple(range(len(shape)))
+    return [_loop(shape, Ref(c.dargs[0], axes), lambda u: u, [Ref(c.dout, axes[::-1])], c.add)]
+
+
+# -- sum and mean ---------------------------------------------------------------------------
+
+
+def _axis(shape: Shape, params) -> int | None:
+    axis = params.get("axis")
+    if axis is None or len(shape) <= 1 and axis in (0, -1):
+        return None
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"axis {axis} is out of range for shape {show(shape)}")
+    return axis % len(shape)
+
+
+def reduce_shape(shapes, params) -> Shape:
+    (a,) = shapes
+    if len(a) == 0:
+        raise ValueError("sum/mean need an array, got a scalar")
+    axis = _axis(a, params)
+    return () if axis is None else a[:axis] + a[axis + 1:]
+
+
+def _count(c: Site, axis) -> str:
+    a = c.args[0]
+    return f"{a}.size" if axis is None else f"{a}.shape[{axis}]"
+
+
+def _reduce_forward(c: Site, mean: bool) -> list:
+    a, (shape,) = c.args[0], c.shapes
+    axis = _axis(shape, c.params)
+    if axis is None:
+        return [Code(f"{c.out} = np.sum({a})" + (f" / {_count(c, axis)}" if mean else ""))]
+    kept = tuple(k for k in range(len(shape)) if k != axis)
+    count = sp.Symbol(_count(c, axis), real=True)
+    loop = _loop(shape, Ref(c.out, kept), (lambda u: u / count) if mean else (lambda u: u),
+                 [Ref(a, _ident(shape))], True)
+    return [Code(f"{c.out}[:] = 0.0"), loop]
+
+
+def sum_forward(c: Site) -> list:
+    return _reduce_forward(c, mean=False)
+
+
+def mean_forward(c: Site) -> list:
+    return _reduce_forward(c, mean=True)
+
+
+def _reduce_adjoint(c: Site, mean: bool) -> list:
+    (shape,) = c.shapes
+    axis = _axis(shape, c.params)
+    kept = () if axis is None else tuple(k for k in range(len(shape)) if k != axis)
+    upstream = Ref(c.dout, kept)
+    count = sp.Symbol(_count(c, axis), real=True)
+    return [_loop(shape, Ref(c.dargs[0], _ident(shape)),
+                  (lambda u: u / count) if mean else (lambda u: u), [upstream], c.add)]
+
+
+def sum_adjoint(c: Site, position: int) -> list:
+    return _reduce_adjoint(c, mean=False)
+
+
+def mean_adjoint(c: Site, position: int) -> list:
+    return _reduce_adjoint(c, mean=True)
+
+
+# -- along the last axis: softmax, log_softmax, logsumexp --------------------------------------
+
+
+def last_axis_shape(shapes, params) -> Shape:
+    (a,) = shapes
+    if len(a) not in (1, 2):
+        raise ValueError(f"needs a vector or a matrix (rows), got shape {show(a)}")
+    return a
+
+
+def logsumexp_shape(shapes, params) -> Shape:
+    return last_axis_shape(shapes, params)[:-1]
+
+
+def _rows(name: str, shape: Shape) -> str:
+    """A 2-D view of a vector (one row), so the row-wise helpers serve both."""
+    return f"{name}[None, :]" if len(shape) == 1 else name
+
+
+def softmax_forward(c: Site) -> list:
+    s = c.shapes[0]
+    return [Code(f"softmax({_rows(c.args[0], s)}, {_rows(c.out, s)})", "max-shifted")]
+
+
+def softmax_adjoint(c: Site, position: int) -> list:
+    s = c.shapes[0]
+    return [Code(f"softmax_backward({_rows(c.out, s)}, {_rows(c.dout, s)}, "
+                 f"{_rows(c.dargs[0], s)}, {c.add})", "s * (ds - sum(ds * s))")]
+
+
+def log_softmax_forward(c: Site) -> list:
+    s = c.shapes[0]
+    return [Code(f"log_softmax({_rows(c.args[0], s)}, {_rows(c.out, s)})", "max-shifted")]
+
+
+def log_softmax_adjoint(c: Site, position: int) -> list:
+    s = c.shapes[0]
+    return [Code(f"log_softmax_backward({_rows(c.out, s)}, {_rows(c.dout, s)}, "
+                 f"{_rows(c.dargs[0], s)}, {c.add})", "dls - exp(ls) * sum(dls)")]
+
+
+def logsumexp_forward(c: Site) -> list:
+    z, s = c.args[0], c.shapes[0]
+    if len(s) == 1:
+        return [Code(f"{c.out} = logsumexp_vector({z})", "max-shifted")]
+    return [Code(f"logsumexp({z}, {c.out})", "max-shifted")]
+
+
+def logsumexp_adjoint(c: Site, position: int) -> list:
+    z, s = c.args[0], c.shapes[0]
+    if len(s) == 1:
+        return [_loop(s, Ref(c.dargs[0], (0,)), lambda zi, u: sp.exp(zi - sp.Symbol(c.out)) * u,
+                      [Ref(z, (0,)), Ref(c.dout)], c.add, "softmax(z) * dlse")]
+    return [Code(f"logsumexp_backward({z}, {c.out}, {c.dout}, {c.dargs[0]}, {c.add})",
+                 "softmax(z) * dlse")]
+
+
+# -- losses with integer labels ------------------------------------------------------------
+
+
+def labelled_shape(shapes, params) -> Shape:
+    z, y = shapes
+    if len(z) != 2 or len(y) != 1 or not same_dim(z[0], y[0]):
+        raise ValueError(f"needs scores of shape (B, C) and labels of shape (B,), got "
+                         f"{show(z)} and {show(y)}")
+    return (z[0],)
+
+
+def softmax_cross_entropy_forward(c: Site) -> list:
+    return [Code(f"softmax_cross_entropy({c.args[0]}, {c.args[1]}, {c.out})",
+                 "logsumexp(z) - z[label]")]
+
+
+def softmax_cross_entropy_adjoint(c: Site, position: int) -> list:
+    z, y = c.args
+    return [Code(f"softmax_cross_entropy_backward({z}, {y}, {c.dout}, {c.dargs[0]}, {c.add})",
+                 "(softmax(z) - onehot(y)) * dloss")]
+
+
+def hinge_forward(c: Site) -> list:
+    return [Code(f"hinge({c.args[0]}, {c.args[1]}, {c.out})",
+                 "sum over j != y of max(0, s_j - s_y + 1)")]
+
+
+def hinge_adjoint(c: Site, position: int) -> list:
+    z, y = c.args
+    return [Code(f"hinge_backward({z}, {y}, {c.dout}, {c.dargs[0]}, {c.add})",
+                 "+d to each violating class, -d to the label")]

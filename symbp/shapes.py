@@ -1,0 +1,70 @@
+"""Shapes: tuples of ints and dimension names (``("B", 64)``); broadcasting; index maps.
+
+A loop over an output shape visits every element once; an operand of another shape is read
+through an index map, one entry per operand axis: the loop axis it follows, or None for an
+axis of length 1 (always index 0). Broadcasting follows NumPy: shapes align on the right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Dim = int | str
+Shape = tuple[Dim, ...]
+
+
+@dataclass(frozen=True)
+class Ints:
+    """Marks an integer input (class labels) in ``shapes``: ``symbp.ints(("B",))``."""
+
+    shape: Shape
+
+
+def ints(shape) -> Ints:
+    """Declare an integer-valued input of ``shape`` (labels; never differentiated)."""
+    return Ints(normalize(shape))
+
+
+def normalize(shape) -> Shape:
+    """A user's shape as a tuple of positive ints and identifier names; raises ValueError."""
+    if isinstance(shape, (int, str)):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ValueError(f"a shape is a tuple of ints and names, got {shape!r}") from None
+    for d in dims:
+        if isinstance(d, bool) or not (isinstance(d, int) and d > 0
+                                       or isinstance(d, str) and d.isidentifier()
+                                       and not d.startswith("__")):
+            raise ValueError(f"a dimension is a positive int or a name like 'B', got {d!r} "
+                             f"in {shape!r}")
+    if len(dims) > 2:
+        raise ValueError(f"arrays of up to 2 dimensions are supported, got {shape!r}")
+    return dims
+
+
+def show(shape: Shape) -> str:
+    """``(B, 64)``; ``()`` for a scalar."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def broadcast(shapes: list[Shape]) -> tuple[Shape, list[tuple[int | None, ...]]]:
+    """The broadcast shape and, per operand, its index map; ValueError if they do not fit."""
+    rank = max(len(s) for s in shapes)
+    out: list[Dim] = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0} - {1}
+        if len(dims) > 1:
+            raise ValueError(f"shapes {' and '.join(show(s) for s in shapes)} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    maps = []
+    for s in shapes:
+        offset = rank - len(s)
+        maps.append(tuple(None if d == 1 and out[offset + k] != 1 else offset + k
+                          for k, d in enumerate(s)))
+    return tuple(out), maps
+
+
+def identity_map(shape: Shape) -> tuple[int, ...]:
+    return tuple(range(len(shape)))

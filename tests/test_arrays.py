@@ -1,0 +1,259 @@
+"""Arrays through the same pipeline: every gate of the table checked on arrays, generically.
+
+Gradients are checked as vector-Jacobian products: the compiled function is
+``sum(gate(inputs) * R)`` for a fixed random direction ``R``, whose gradient is ``J^T R``;
+central differences in float64 over every element of every input.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import symbp
+from symbp.gates import GATES
+from symbp.shapes import Ints
+
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+ELEMENTWISE = sorted(n for n, g in GATES.items() if g.array is None and n != "identity")
+ARRAY = sorted(n for n, g in GATES.items() if g.array is not None)
+# broadcasting cases: same shape, row vector against a matrix, scalar
+BROADCASTS = ((("B", 3), ("B", 3)), (("B", 3), (3,)), (("B", 3), ()))
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(expr: str, shapes: tuple, jit: bool, wrt: tuple) -> symbp.Function:
+    return symbp.compile(expr, shapes=dict(shapes), jit=jit, wrt=list(wrt))
+
+
+def call_expression(gate, args: list[str], params: dict | None = None) -> str:
+    if gate.name in _INFIX:
+        return f"({args[0]} {_INFIX[gate.name]} {args[1]})"
+    if gate.name == "neg":
+        return f"(-{args[0]})"
+    if gate.name == "matmul":
+        return f"({args[0]} @ {args[1]})"
+    if gate.name == "transpose":
+        return f"{args[0]}.T"
+    extra = [f"{k}={v}" for k, v in (params or {}).items() if v is not None]
+    return f"{gate.name}({', '.join(args + extra)})"
+
+
+def concrete(shape, batch: int) -> tuple:
+    return tuple(batch if d == "B" else d for d in shape)
+
+
+def sample(rng, shape, low=-2.0, high=2.0, batch=4):
+    return rng.uniform(low, high, size=concrete(shape, batch))
+
+
+def vjp_check(f: symbp.Function, values: dict, eps=1e-6, rtol=1e-5, atol=1e-7) -> None:
+    value, grads = f.value_and_grad(**values)
+    for name in f.wrt:
+        x = np.asarray(values[name], dtype=np.float64)
+        numeric = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            up, down = x.copy(), x.copy()
+            up[idx] += eps
+            down[idx] -= eps
+            numeric[idx] = (f(**{**values, name: up}) - f(**{**values, name: down})) / (2 * eps)
+        got = grads[name]
+        assert np.shape(got) == x.shape, f"gradient of {name} has shape {np.shape(got)}"
+        np.testing.assert_allclose(got, numeric, rtol=rtol, atol=atol,
+                                   err_msg=f"d/d{name}\n{f.source}")
+
+
+def _elementwise_case(name: str, shapes: tuple):
+    gate = GATES[name]
+    names = ["X", "Y"][:gate.arity]
+    declared = dict(zip(names, shapes[:gate.arity]))
+    out_shape = max(declared.values(), key=len)
+    expr = f"sum({call_expression(gate, names)} * R)"
+    declared["R"] = out_shape
+    return expr, tuple(sorted(declared.items())), tuple(names)
+
+
+CASES = [(name, shapes, batch) for name in ELEMENTWISE
+         for shapes in (BROADCASTS if GATES[name].arity == 2 else BROADCASTS[:1])
+         for batch in (1, 4)]
+
+
+@pytest.mark.parametrize("name, shapes, batch", CASES,
+                         ids=[f"{n}-{'x'.join(map(str, s[1])) or 'scalar'}-B{b}"
+                              for n, s, b in CASES])
+def test_elementwise_gate_on_arrays(name, shapes, batch):
+    gate = GATES[name]
+    expr, declared, wrt = _elementwise_case(name, shapes)
+    jit = batch == 4 and shapes == (BROADCASTS[1] if gate.arity == 2 else BROADCASTS[0])
+    f = compiled(expr, declared, jit, wrt)  # Numba: one compile per gate
+    rng = np.random.default_rng(len(CASES) + CASES.index((name, shapes, batch)))
+    values = {}
+    for n, (low, high) in zip(wrt, gate.domains):
+        shape = dict(declared)[n]
+        values[n] = sample(rng, shape, low, high, batch) if shape else rng.uniform(low, high)
+    values["R"] = sample(rng, dict(declared)["R"], batch=batch)
+    vjp_check(f, values)
+
+
+@pytest.mark.parametrize("name", ARRAY)
+def test_array_gate(name):
+    gate = GATES[name]
+    rng = np.random.default_rng(7)
+    for shapes, params in gate.array.examples:
+        for batch in (1, 3):
+            names = ["X", "Y"][:gate.arity]
+            declared = {}
+            values = {}
+            for position, (n, shape) in enumerate(zip(names, shapes)):
+                if position in gate.array.labels:
+                    declared[n] = symbp.ints(shape)
+                    values[n] = rng.integers(0, 4, size=concrete(shape, batch))
+                else:
+                    declared[n] = shape
+                    values[n] = sample(rng, shape, batch=batch)
+            wrt = tuple(n for p, n in enumerate(names) if p not in gate.array.labels)
+            core = call_expression(gate, names, params)
+            out_shape = gate.array.shape(list(shapes), params)
+            if out_shape:
+                declared["R"] = out_shape
+                values["R"] = sample(rng, out_shape, batch=batch)
+                expr = f"sum({core} * R)"
+            else:
+                expr = f"{core} * 1.5"
+            for jit in (False, True):
+                if jit and batch == 1:
+                    continue
+                f = compiled(expr, tuple(sorted(declared.items(), key=lambda kv: kv[0])), jit,
+                             wrt)
+                vjp_check(f, values)
+
+
+def test_worked_example_5():
+    f = compiled("sum((W @ x)**2)", (("W", (2, 2)), ("x", (2,))), True, ("W", "x"))
+    value, grads = f.value_and_grad(W=[[0.1, 0.5], [-0.3, 0.8]], x=[0.2, 0.4])
+    assert value == pytest.approx(0.116, rel=1e-12)
+    np.testing.assert_allclose(grads["W"], [[0.088, 0.176], [0.104, 0.208]], rtol=1e-12)
+    np.testing.assert_allclose(grads["x"], [-0.112, 0.636], rtol=1e-12)
+
+
+MLP = "mean(softmax_cross_entropy(relu(X @ W1 + b1) @ W2 + b2, y))"
+MLP_SHAPES = (("X", ("B", 6)), ("y", Ints(("B",))), ("W1", (6, 5)), ("b1", (5,)),
+              ("W2", (5, 3)), ("b2", (3,)))
+
+
+def mlp_values(rng, batch=4, dtype=np.float64):
+    return {"X": rng.normal(size=(batch, 6)).astype(dtype), "y": rng.integers(0, 3, batch),
+            "W1": rng.normal(size=(6, 5)).astype(dtype), "b1": rng.normal(size=5).astype(dtype),
+            "W2": rng.normal(size=(5, 3)).astype(dtype), "b2": rng.normal(size=3).astype(dtype)}
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_mlp_loss_against_numerical_gradients(jit):
+    f = compiled(MLP, MLP_SHAPES, jit, ("W1", "b1", "W2", "b2"))
+    vjp_check(f, mlp_values(np.random.default_rng(3)))
+
+
+def test_two_layer_net(jit=True):
+    f = compiled("sum(W2 @ max(0, W1 @ x))", (("W1", (4, 3)), ("W2", (2, 4)), ("x", (3,))),
+                 jit, ("W1", "W2", "x"))
+    rng = np.random.default_rng(5)
+    vjp_check(f, {"W1": rng.normal(size=(4, 3)), "W2": rng.normal(size=(2, 4)),
+                  "x": rng.normal(size=3)})
+
+
+def test_float32_in_float32_out():
+    f = compiled(MLP, MLP_SHAPES, True, ("W1", "b1", "W2", "b2"))
+    rng = np.random.default_rng(4)
+    values64 = mlp_values(rng)
+    values32 = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v)
+                for k, v in values64.items()}
+    v64, g64 = f.value_and_grad(**values64)
+    v32, g32 = f.value_and_grad(**values32)
+    assert v32 == pytest.approx(v64, rel=1e-5)
+    for name in f.wrt:
+        assert g32[name].dtype == np.float32 and g64[name].dtype == np.float64
+        np.testing.assert_allclose(g32[name], g64[name], rtol=1e-4, atol=1e-5)
+
+
+def test_jit_and_python_agree_on_arrays():
+    fast = compiled(MLP, MLP_SHAPES, True, ("W1", "b1", "W2", "b2"))
+    slow = compiled(MLP, MLP_SHAPES, False, ("W1", "b1", "W2", "b2"))
+    values = mlp_values(np.random.default_rng(6))
+    a, b = fast.value_and_grad(**values), slow.value_and_grad(**values)
+    assert a[0] == pytest.approx(b[0], rel=1e-13)
+    for name in fast.wrt:
+        np.testing.assert_allclose(a[1][name], b[1][name], rtol=1e-12, atol=1e-14)
+
+
+def test_fan_out_never_aliases():
+    """u fans out; its gradient is the sum of two contributions, the first being another
+    gradient buffer (du = dv); accumulating the second must not change dv."""
+    src = "u = X * 2.0\nv = u + 1.0\nf = sum(v * v) + sum(u * 3.0)"
+    f = symbp.compile(src, shapes={"X": (3,)})
+    x = np.array([0.5, -1.0, 2.0])
+    _, grads = f.value_and_grad(X=x)
+    np.testing.assert_allclose(grads["X"], 2 * (2 * (2 * x + 1) + 3))
+
+
+def test_fan_out_of_an_upstream_that_is_reused():
+    f = compiled("sum(exp(A @ B) + (A @ B) * (A @ B))", (("A", (2, 3)), ("B", (3, 2))), True,
+                 ("A", "B"))
+    rng = np.random.default_rng(8)
+    vjp_check(f, {"A": rng.normal(size=(2, 3)), "B": rng.normal(size=(3, 2))})
+
+
+def test_logsumexp_is_finite_for_large_logits():
+    f = compiled("sum(logsumexp(Z)) + sum(softmax(Z) * R) + sum(log_softmax(Z) * R)",
+                 (("Z", ("B", 3)), ("R", ("B", 3))), True, ("Z",))
+    z = np.array([[1000.0, -1000.0, 999.0], [-1000.0, -1001.0, -1002.0]])
+    value, grads = f.value_and_grad(Z=z, R=np.ones_like(z))
+    assert np.isfinite(value) and np.all(np.isfinite(grads["Z"]))
+
+
+def test_shape_mismatch_is_reported_with_both_shapes_and_position():
+    with pytest.raises(symbp.ParseError) as info:
+        symbp.compile("sum(X @ W)", shapes={"X": ("B", 4), "W": (3, 2)}, jit=False)
+    message = str(info.value)
+    assert "(B, 4)" in message and "(3, 2)" in message and "^" in message
+
+
+def test_call_time_shape_and_dtype_errors():
+    f = compiled(MLP, MLP_SHAPES, False, ("W1", "b1", "W2", "b2"))
+    values = mlp_values(np.random.default_rng(9))
+    with pytest.raises(symbp.CallError, match="shape"):
+        f(**{**values, "W1": np.zeros((5, 6))})
+    with pytest.raises(symbp.CallError, match="dimension B"):
+        f(**{**values, "y": np.zeros(7, dtype=int)})
+    with pytest.raises(symbp.CallError, match="integer"):
+        f(**{**values, "y": values["y"].astype(float)})
+    with pytest.raises(symbp.CallError, match="mix dtypes"):
+        f(**{**values, "W1": values["W1"].astype(np.float32)})
+    with pytest.raises(symbp.CallError, match="label"):
+        f(**{**values, "y": np.full(4, 3)})
+
+
+def test_output_must_be_scalar():
+    with pytest.raises(symbp.ParseError, match="wrap it in sum"):
+        symbp.compile("X * 2", shapes={"X": (3,)}, jit=False)
+
+
+def test_kernel_into_writes_buffers_without_allocating():
+    f = compiled(MLP, MLP_SHAPES, True, ("W1", "b1", "W2", "b2"))
+    values = mlp_values(np.random.default_rng(10))
+    expected_value, expected = f.value_and_grad(**values)
+    head = f.source.split("def value_and_grad_into(")[1].split(")")[0].split(", ")
+    args = [values[n] if n in values else None for n in head]
+    buffers = {}
+    for k, n in enumerate(head):
+        if args[k] is None:  # a buffer: shapes from the allocating wrapper's np.empty line
+            line = next(l for l in f.source.splitlines() if l.strip().startswith(f"{n} = np.empty"))
+            shape = eval(line.split("np.empty(")[1].split(", dtype")[0],  # noqa: S307 our source
+                         {"B": 4})
+            buffers[n] = np.full(shape, np.nan)
+            args[k] = buffers[n]
+    (value,) = f.kernel_into(*args)
+    assert value == pytest.approx(expected_value, rel=1e-13)
+    for name in f.wrt:
+        np.testing.assert_allclose(buffers[f"d{name}"], expected[name], rtol=1e-13)
