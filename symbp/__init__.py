@@ -14,5 +14,17 @@ from .function import Function, compile
 from .gates import GATES, gate
 from .shapes import Ints, ints
 
-__all__ = ["GATES", "Ints", "ints", "CallError", "CompileError", "Function", "GateError", "ParseError",
-           "SymbpError", "__version__", "compile", "gate"]
+__all__ = [
+           "GATES",
+           "CallError",
+           "CompileError",
+           "Function",
+           "GateError",
+           "Ints",
+           "ParseError",
+           "SymbpError",
+           "__version__",
+           "compile",
+           "gate",
+           "ints",
+]

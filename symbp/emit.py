@@ -13,8 +13,10 @@ from . import __version__, runtime
 from .naming import KERNEL_NAME
 from .statements import Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref
 
-RUNTIME_HASH = hashlib.sha256(Path(runtime.__file__).read_bytes()).hexdigest()[:12]
-"""Fingerprint of the runtime helpers, written into every module so a change recompiles."""
+RUNTIME_HASH = hashlib.sha256(Path(runtime.__file__).read_bytes()).hexdigest()[:12] + \
+    ("" if runtime.BLAS else ", no BLAS")
+"""Fingerprint of the runtime helpers (and whether SciPy's BLAS is there), written into every
+module so that a change recompiles instead of loading a stale Numba cache."""
 
 _COMMENT_COLUMN = 48
 
@@ -237,8 +239,7 @@ def emit(program: Program, title: str) -> str:
     if not arrays:
         lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",
                   f'    """Return ({", ".join(program.returns)})."""', *render(body),
-                  f"    return {', '.join(program.returns)}"
-                  f"{',' if len(program.returns) == 1 else ''}"]
+                  f"    return {', '.join(program.returns)}{',' if len(program.returns) == 1 else ''}"]
         return "\n".join(lines) + "\n"
 
     array_grads = {b.name for b in program.grad_buffers}
@@ -247,8 +248,8 @@ def emit(program: Program, title: str) -> str:
     into = f"{KERNEL_NAME}_into"
     params = list(program.params) + [b.name for b in buffers]
     lines += ["", "", "@register_jitable", f"def {into}({', '.join(params)}):",
-              f'    """Write the gradients into {", ".join(sorted(array_grads)) or "nothing"} '
-              f'and every intermediate into its buffer; return ({", ".join(scalar_returns)},)."""',
+              (f'    """Write the gradients into {", ".join(sorted(array_grads)) or "nothing"} '
+               f'and every intermediate into its buffer; return ({", ".join(scalar_returns)},)."""'),
               *render(body), f"    return {', '.join(scalar_returns)},"]
     dtype = f"{program.dtype_source}.dtype" if program.dtype_source else "np.float64"
     lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",

@@ -111,7 +111,7 @@ class Gate:
         if self.array is not None:  # array parameters are plain ints (axis) or None
             for n in names:
                 v = values[n]
-                if v is not None and not (isinstance(v, sp.Integer) or isinstance(v, int)):
+                if v is not None and not isinstance(v, (sp.Integer, int)):
                     raise ValueError(f"{self.name}(): {n} must be an integer")
             return tuple(None if values[n] is None else int(values[n]) for n in names)
         return tuple(sp.Float(values[n]) if isinstance(values[n], float) else sp.sympify(values[n])

@@ -112,7 +112,7 @@ def njit(source: str, signature: tuple | None, name: str = KERNEL_NAME) -> objec
             stale.unlink(missing_ok=True)
         try:
             kernel = numba.njit(signature, cache=True, error_model="numpy")(func)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CompileError(f"Numba could not compile the generated source: {exc}") from exc
     _compiled[key] = kernel
     return kernel

@@ -21,8 +21,7 @@ from .derive import OUT, local_derivatives, placeholder
 from .gates import GATES
 from .graph import Graph
 from .shapes import broadcast
-from .statements import (Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref,
-                         Statement)
+from .statements import Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref, Statement
 
 
 def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],

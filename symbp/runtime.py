@@ -9,15 +9,33 @@ propagates.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
 from numba.extending import register_jitable
 
-__all__ = ["sigmoid", "softplus", "relu", "leaky_relu", "elu", "matmul", "matvec", "outer",
-           "softmax", "softmax_backward", "logsumexp", "logsumexp_backward", "log_softmax",
-           "log_softmax_backward", "softmax_cross_entropy", "softmax_cross_entropy_backward",
-           "hinge", "hinge_backward", "logsumexp_vector"]
+__all__ = [
+    "elu",
+    "hinge",
+    "hinge_backward",
+    "leaky_relu",
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "logsumexp_backward",
+    "logsumexp_vector",
+    "matmul",
+    "matvec",
+    "outer",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "softmax_backward",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
+    "softplus",
+]
 
 
 @register_jitable
@@ -55,7 +73,9 @@ def elu(x, alpha):
 
 # ---- array helpers: each writes into ``out`` (no allocation); ``add`` accumulates instead ----
 
-_SMALL_MATMUL = 4096  # m*k*n below which plain loops beat a BLAS call (measured: docs/benchmarks.md)
+# Numba's np.dot calls BLAS through SciPy; without SciPy every product runs as loops.
+BLAS = importlib.util.find_spec("scipy") is not None
+_SMALL_MATMUL = 4096 if BLAS else 1 << 62  # m*k*n below which loops beat a BLAS call
 
 
 @register_jitable
@@ -63,18 +83,19 @@ def matmul(a, b, out, add):
     """out (+)= a @ b for 2-D a, b (transposed views welcome): loops when small, else BLAS."""
     m, k = a.shape
     n = b.shape[1]
-    if m * k * n >= _SMALL_MATMUL and not add:
-        np.dot(a, b, out)
-        return
     if m * k * n >= _SMALL_MATMUL:
-        out += np.dot(a, b)
+        if add:
+            out += np.dot(a, b)
+        else:
+            np.dot(a, b, out)
         return
-    for i in range(m):
-        for j in range(n):
-            s = out[i, j] if add else 0.0
-            for p in range(k):
-                s += a[i, p] * b[p, j]
-            out[i, j] = s
+    if not add:
+        out[:] = 0.0
+    for i in range(m):  # i-p-j order: the inner loop runs along rows of b and out
+        for p in range(k):
+            a_ip = a[i, p]
+            for j in range(n):
+                out[i, j] += a_ip * b[p, j]
 
 
 @register_jitable
