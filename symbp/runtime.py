@@ -73,29 +73,38 @@ def elu(x, alpha):
 
 # ---- array helpers: each writes into ``out`` (no allocation); ``add`` accumulates instead ----
 
-# Numba's np.dot calls BLAS through SciPy; without SciPy every product runs as loops.
+# Numba's np.dot calls BLAS through SciPy; without SciPy every product runs as loops (and
+# np.dot must not even appear in the code Numba types).
 BLAS = importlib.util.find_spec("scipy") is not None
-_SMALL_MATMUL = 4096 if BLAS else 1 << 62  # m*k*n below which loops beat a BLAS call
+_SMALL_MATMUL = 4096  # m*k*n below which loops beat a BLAS call
 
 
 @register_jitable
-def matmul(a, b, out, add):
-    """out (+)= a @ b for 2-D a, b (transposed views welcome): loops when small, else BLAS."""
-    m, k = a.shape
-    n = b.shape[1]
-    if m * k * n >= _SMALL_MATMUL:
-        if add:
+def _matmul_loops(a, b, out, add):
+    if not add:
+        out[:] = 0.0
+    for i in range(a.shape[0]):  # i-p-j order: the inner loop runs along rows of b and out
+        for p in range(a.shape[1]):
+            a_ip = a[i, p]
+            for j in range(b.shape[1]):
+                out[i, j] += a_ip * b[p, j]
+
+
+if BLAS:
+    @register_jitable
+    def matmul(a, b, out, add):
+        """out (+)= a @ b for 2-D a, b (transposed views welcome): loops when small, else BLAS."""
+        if a.shape[0] * a.shape[1] * b.shape[1] < _SMALL_MATMUL:
+            _matmul_loops(a, b, out, add)
+        elif add:
             out += np.dot(a, b)
         else:
             np.dot(a, b, out)
-        return
-    if not add:
-        out[:] = 0.0
-    for i in range(m):  # i-p-j order: the inner loop runs along rows of b and out
-        for p in range(k):
-            a_ip = a[i, p]
-            for j in range(n):
-                out[i, j] += a_ip * b[p, j]
+else:
+    @register_jitable
+    def matmul(a, b, out, add):
+        """out (+)= a @ b for 2-D a, b, as compiled loops (SciPy, hence BLAS, is missing)."""
+        _matmul_loops(a, b, out, add)
 
 
 @register_jitable
