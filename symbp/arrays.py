@@ -68,7 +68,7 @@ def matmul_forward(c: Site) -> list:
     return [{(2, 2): Code(f"matmul({a}, {b}, {c.out}, False)"),
              (2, 1): Code(f"matvec({a}, {b}, {c.out}, False)"),
              (1, 2): Code(f"matvec({b}.T, {a}, {c.out}, False)"),
-             (1, 1): Code(f"{c.out} = np.dot({a}, {b})")}[ranks]]
+             (1, 1): Code(f"{c.out} = dot({a}, {b})")}[ranks]]
 
 
 def matmul_adjoint(c: Site, position: int) -> list:

@@ -16,6 +16,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 __all__ = [
+    "dot",
     "elu",
     "hinge",
     "hinge_backward",
@@ -278,3 +279,12 @@ def logsumexp_vector(z):
     for j in range(z.shape[0]):
         total += math.exp(z[j] - top)
     return top + math.log(total)
+
+
+@register_jitable
+def dot(x, y):
+    """Inner product of two vectors (a loop: no BLAS needed)."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += x[i] * y[i]
+    return total
