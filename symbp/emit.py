@@ -197,6 +197,25 @@ def _alloc(buffer: Buffer, extent: dict) -> str:
     return f"{buffer.name} = np.empty({shape}, dtype)"
 
 
+def _points(program: Program) -> list[str]:
+    """Loops over many points of a scalar program: serial, and parallel over cores."""
+    taken = set(program.params) | set(program.returns)
+    n = "n"
+    while n in taken:
+        n += "_"
+    args = ", ".join(f"{p}[{n}]" for p in program.params)
+    targets = ", ".join(f"{r}[{n}]" for r in program.returns)
+    params = ", ".join(program.params + program.returns)
+    out = []
+    for suffix, loop in (("", "range"), ("_parallel", "prange")):
+        out += ["", "", f"def {KERNEL_NAME}_points{suffix}({params}):",
+                f'    """{KERNEL_NAME} at every point: all arguments are arrays of one length."""',
+                f"    for {n} in {loop}({program.params[0]}.shape[0]):",
+                f"        {targets}{',' if len(program.returns) == 1 else ''} = "
+                f"{KERNEL_NAME}({args})"]
+    return out
+
+
 def emit(program: Program, title: str) -> str:
     """The complete module source: imports, then the function(s) computing value and gradients.
 
@@ -237,10 +256,12 @@ def emit(program: Program, title: str) -> str:
         return out
 
     if not arrays:
-        lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",
+        lines[lines.index("import math") + 1:1] = [
+            "", "from numba import prange", "from numba.extending import register_jitable"]
+        lines += ["", "", "@register_jitable", f"def {KERNEL_NAME}({', '.join(program.params)}):",
                   f'    """Return ({", ".join(program.returns)})."""', *render(body),
                   f"    return {', '.join(program.returns)}{',' if len(program.returns) == 1 else ''}"]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + _points(program)) + "\n"
 
     array_grads = {b.name for b in program.grad_buffers}
     scalar_returns = [r for r in program.returns if r not in array_grads]

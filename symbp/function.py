@@ -248,25 +248,77 @@ class Function:
             raise CallError(f"missing input(s): {', '.join(missing)}")
         return given
 
-    def _values(self, args: tuple, kwargs: dict) -> tuple:
-        given = self._given(args, kwargs)
+    def _values(self, given: dict) -> tuple:
         if all(not shape for _, shape, _ in self.signature):
             return tuple(_scalar(n, given[n]) for n in self.inputs)
         return _arrays(self.signature, given)
 
-    def value_and_grad(self, *args, **kwargs) -> tuple[float, dict]:
-        """The value and a dict ``name -> gradient`` (one entry per ``wrt`` name); an array
-        input's gradient is an array of its shape and dtype."""
-        result = self._run(self._values(args, kwargs))
+    def _points_mode(self, given: dict) -> bool:
+        """A scalar function given arrays: evaluate it at every point."""
+        return all(not shape for _, shape, _ in self.signature) and any(
+            isinstance(v, (np.ndarray, list, tuple)) and np.ndim(v) > 0 for v in given.values())
+
+    def value_and_grad(self, *args, out=None, **kwargs) -> tuple:
+        """The value and a dict ``name -> gradient`` (one entry per ``wrt`` name).
+
+        An array input's gradient is an array of its shape and dtype. Given arrays of one
+        shape (or scalars) for the inputs of a scalar function, it returns arrays: the value
+        and gradients at every point, computed by a compiled loop (parallel over cores for
+        large inputs); ``out=(values, {name: array})`` receives them without allocating.
+        """
+        given = self._given(args, kwargs)
+        if self._points_mode(given):
+            values, grads = out if out is not None else (None, None)
+            return self._points(given, values, grads)
+        result = self._run(self._values(given))
         return float(result[0]), {n: _out(g) for n, g in zip(self.wrt, result[1:])}
 
-    def grad(self, *args, **kwargs) -> dict:
-        """The gradients, a dict ``name -> value`` in ``wrt`` order."""
+    def grad(self, *args, out=None, **kwargs) -> dict:
+        """The gradients, a dict ``name -> value`` in ``wrt`` order (``out``: a dict of arrays
+        receiving them, for arrays of points)."""
+        given = self._given(args, kwargs)
+        if self._points_mode(given):
+            return self._points(given, None, out)[1]
         return self.value_and_grad(*args, **kwargs)[1]
 
-    def __call__(self, *args, **kwargs) -> float:
-        """The forward value. Positional arguments follow ``inputs``; keywords name them."""
-        return float(self._run(self._values(args, kwargs))[0])
+    def __call__(self, *args, out=None, **kwargs):
+        """The forward value. Positional arguments follow ``inputs``; keywords name them.
+        (An input named ``out`` must be given positionally.)"""
+        given = self._given(args, kwargs)
+        if self._points_mode(given):
+            return self._points(given, out, None)[0]
+        return float(self._run(self._values(given))[0])
+
+    def _points(self, given: dict, values, grads) -> tuple:
+        try:
+            arrays = np.broadcast_arrays(*[np.asarray(given[n]) for n in self.inputs])
+        except ValueError:
+            shapes = ", ".join(f"{n}: {np.shape(given[n])}" for n in self.inputs)
+            raise CallError(f"inputs do not share one shape ({shapes})") from None
+        for name, a in zip(self.inputs, arrays):
+            if a.dtype.kind not in "fiu":
+                raise CallError(f"input {name!r} must hold real numbers, got {a.dtype}")
+        kinds = {a.dtype for a in arrays if a.dtype.kind == "f"}
+        dtype = np.dtype(np.float32) if kinds == {np.dtype(np.float32)} else np.dtype(np.float64)
+        shape = arrays[0].shape
+        flat = [np.ascontiguousarray(a, dtype).reshape(-1) for a in arrays]
+        out_value = _out_buffer("out", values, shape, dtype)
+        grads = grads or {}
+        unknown = set(grads) - set(self.wrt)
+        if unknown:
+            raise CallError(f"out names {', '.join(sorted(unknown))}, not in wrt {self.wrt}")
+        out_grads = {n: _out_buffer(f"out[{n!r}]", grads.get(n), shape, dtype) for n in self.wrt}
+        kernel = self._points_kernel(flat[0].size >= PARALLEL_MIN_POINTS)
+        kernel(*flat, out_value.reshape(-1), *[out_grads[n].reshape(-1) for n in self.wrt])
+        return out_value, out_grads
+
+    def _points_kernel(self, parallel: bool):
+        from .naming import KERNEL_NAME as name
+
+        fn = f"{name}_points{'_parallel' if parallel else ''}"
+        if not self.jit:
+            return getattr(_jit.load(self.source), fn)
+        return _jit.njit(self.source, None, fn, parallel=parallel)
 
     def _run(self, values: tuple):
         try:
@@ -276,6 +328,19 @@ class Function:
                 raise CallError("a label is outside 0 .. (number of classes - 1)") from None
             raise
 
+
+PARALLEL_MIN_POINTS = 20_000
+"""Below this many points the serial loop wins (threads cost more than they save)."""
+
+
+def _out_buffer(what: str, given, shape: tuple, dtype) -> np.ndarray:
+    """A given ``out`` array checked (shape, dtype, contiguous), or a new one."""
+    if given is None:
+        return np.empty(shape, dtype)
+    if not isinstance(given, np.ndarray) or given.shape != shape or given.dtype != dtype \
+            or not given.flags.c_contiguous or not given.flags.writeable:
+        raise CallError(f"{what} must be a writable C-contiguous {dtype} array of shape {shape}")
+    return given
 
 def _out(g):
     return g if isinstance(g, np.ndarray) else float(g)

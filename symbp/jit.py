@@ -92,7 +92,8 @@ def load(source: str) -> types.ModuleType:
     return module
 
 
-def njit(source: str, signature: tuple | None, name: str = KERNEL_NAME) -> object:
+def njit(source: str, signature: tuple | None, name: str = KERNEL_NAME,
+         parallel: bool = False) -> object:
     """Function ``name`` of ``source`` compiled by Numba for ``signature`` (argument types).
 
     Compiled eagerly when a signature is given (else at the first call, per argument types),
@@ -100,18 +101,18 @@ def njit(source: str, signature: tuple | None, name: str = KERNEL_NAME) -> objec
     gives IEEE results (1/0 = inf) instead of raising, as array code does. A corrupt on-disk
     cache entry is deleted and the kernel compiled again.
     """
-    key = (_digest(source), signature, name)
+    key = (_digest(source), signature, name, parallel)
     if key in _compiled:
         return _compiled[key]
     func = getattr(load(source), name)
     try:
-        kernel = numba.njit(signature, cache=True, error_model="numpy")(func)
+        kernel = numba.njit(signature, cache=True, error_model="numpy", parallel=parallel)(func)
     except Exception:  # noqa: BLE001  a damaged cache file: drop this module's entries and compile afresh
         for stale in (module_path(source).parent / "__pycache__").glob(
                 f"{module_path(source).stem}*.nb*"):
             stale.unlink(missing_ok=True)
         try:
-            kernel = numba.njit(signature, cache=True, error_model="numpy")(func)
+            kernel = numba.njit(signature, cache=True, error_model="numpy", parallel=parallel)(func)
         except Exception as exc:
             raise CompileError(f"Numba could not compile the generated source: {exc}") from exc
     _compiled[key] = kernel

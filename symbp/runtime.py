@@ -42,10 +42,9 @@ __all__ = [
 @register_jitable
 def sigmoid(x):
     """1 / (1 + exp(-x)), never overflowing."""
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    e = math.exp(-abs(x))  # never overflows; a select, not a branch, so loops vectorize
+    r = 1.0 / (1.0 + e)
+    return r if x >= 0.0 else e * r
 
 
 @register_jitable

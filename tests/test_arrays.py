@@ -257,3 +257,49 @@ def test_kernel_into_writes_buffers_without_allocating():
     assert value == pytest.approx(expected_value, rel=1e-13)
     for name in f.wrt:
         np.testing.assert_allclose(buffers[f"d{name}"], expected[name], rtol=1e-13)
+
+
+CS231N = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_points_of_a_scalar_function(jit):
+    f = symbp.compile(CS231N, jit=jit)
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    values, grads = f.value_and_grad(x=x, y=y)
+    assert values.shape == (3, 5) and grads["x"].shape == (3, 5)
+    for idx in np.ndindex(3, 5):
+        v, g = f.value_and_grad(x=float(x[idx]), y=float(y[idx]))
+        assert values[idx] == pytest.approx(v, rel=1e-14)
+        assert grads["x"][idx] == pytest.approx(g["x"], rel=1e-14)
+        assert grads["y"][idx] == pytest.approx(g["y"], rel=1e-14)
+    np.testing.assert_allclose(f(x, 0.5), [[f(float(a), 0.5) for a in row] for row in x],
+                               rtol=1e-14)  # a scalar broadcasts against the arrays
+
+
+def test_points_parallel_matches_serial_and_writes_out():
+    f = symbp.compile(CS231N)
+    n = symbp.function.PARALLEL_MIN_POINTS + 17
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    out = (np.empty(n), {"x": np.empty(n), "y": np.empty(n)})
+    result = f.value_and_grad(x=x, y=y, out=out)
+    assert result[0] is out[0] and result[1]["x"] is out[1]["x"]
+    serial = f._points_kernel(False)
+    expected = [np.empty(n) for _ in range(3)]
+    serial(x, y, *expected)
+    np.testing.assert_array_equal(out[0], expected[0])
+    np.testing.assert_array_equal(out[1]["y"], expected[2])
+
+
+def test_points_float32_and_errors():
+    f = symbp.compile(CS231N)
+    x = np.linspace(-1, 1, 7, dtype=np.float32)
+    values = f(x, x)
+    assert values.dtype == np.float32
+    np.testing.assert_allclose(values, [f(float(a), float(a)) for a in x], rtol=1e-6)
+    with pytest.raises(symbp.CallError, match="one shape"):
+        f(np.zeros(3), np.zeros(4))
+    with pytest.raises(symbp.CallError, match="C-contiguous"):
+        f(np.zeros(3), np.zeros(3), out=np.zeros(4))
