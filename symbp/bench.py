@@ -28,6 +28,8 @@ import tempfile
 import timeit
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 EXPR = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
 STAGED = """\
 sigy = 1.0 / (1 + math.exp(-y))
@@ -210,6 +212,151 @@ def compile_times(expr: str) -> tuple[dict, dict]:
     return runs[0], runs[1]
 
 
+def numpy_staged(x, y):
+    """The notes' staged code on whole arrays with NumPy (the vectorized peer)."""
+    sigy = 1.0 / (1 + np.exp(-y))
+    num = x + sigy
+    sigx = 1.0 / (1 + np.exp(-x))
+    xpy = x + y
+    xpysqr = xpy**2
+    den = sigx + xpysqr
+    invden = 1.0 / den
+    f = num * invden
+    dnum = invden
+    dinvden = num
+    dden = (-1.0 / (den**2)) * dinvden
+    dxpy = (2 * xpy) * dden
+    dx = dxpy + ((1 - sigx) * sigx) * dden + dnum
+    dy = dxpy + ((1 - sigy) * sigy) * dnum
+    return f, dx, dy
+
+
+def points_benchmark(n: int, rounds: int) -> list[list[str]]:
+    """Value and gradient at n points: symbp's points loops against hand-written loops."""
+    import numba
+
+    import symbp
+
+    hand = numba.njit(cs231n_by_hand)
+
+    @numba.njit(parallel=True)
+    def hand_parallel(x, y, f, dx, dy):
+        for i in numba.prange(x.shape[0]):
+            f[i], dx[i], dy[i] = hand(x[i], y[i])
+
+    @numba.njit
+    def hand_serial(x, y, f, dx, dy):
+        for i in range(x.shape[0]):
+            f[i], dx[i], dy[i] = hand(x[i], y[i])
+
+    f = symbp.compile(EXPR, inputs=("x", "y"))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    out = [np.empty(n) for _ in range(3)]
+    variants = {
+        "symbp `f.value_and_grad(x=, y=, out=)` (parallel above 20k points)":
+            lambda: f.value_and_grad(x=x, y=y, out=(out[0], {"x": out[1], "y": out[2]})),
+        "symbp points kernel, serial": lambda: f._points_kernel(False)(x, y, *out),
+        "symbp points kernel, `prange`": lambda: f._points_kernel(True)(x, y, *out),
+        "hand-written `@njit` loop, serial": lambda: hand_serial(x, y, *out),
+        "hand-written `@njit(parallel=True)` `prange` loop": lambda: hand_parallel(x, y, *out),
+        "NumPy, vectorized staged code (allocates)": lambda: numpy_staged(x, y),
+    }
+    for run in variants.values():
+        run()  # compile and warm
+    times = {name: [] for name in variants}
+    for r in range(rounds):
+        for name in (list(variants) if r % 2 == 0 else list(reversed(variants))):
+            start = timeit.default_timer()
+            variants[name]()
+            times[name].append(timeit.default_timer() - start)
+    ref = min(times["hand-written `@njit(parallel=True)` `prange` loop"])
+    return [[name, f"{n / min(t) / 1e6:.1f}", f"{n / statistics.median(t) / 1e6:.1f}",
+             f"{ref / min(t):.2f}x"] for name, t in times.items()]
+
+
+MLP_LOSS = "mean(softmax_cross_entropy(relu(relu(X @ W1 + b1) @ W2 + b2) @ W3 + b3, y))"
+
+
+def mlp_numpy(X, y, W1, b1, W2, b2, W3, b3):
+    """The same forward and backward pass written by hand with NumPy (allocating)."""
+    z1 = X @ W1 + b1
+    h1 = np.maximum(z1, 0)
+    z2 = h1 @ W2 + b2
+    h2 = np.maximum(z2, 0)
+    z3 = h2 @ W3 + b3
+    top = z3.max(axis=1, keepdims=True)
+    e = np.exp(z3 - top)
+    total = e.sum(axis=1, keepdims=True)
+    rows = np.arange(len(y))
+    loss = np.mean(np.log(total[:, 0]) + top[:, 0] - z3[rows, y])
+    dz3 = e / total
+    dz3[rows, y] -= 1
+    dz3 /= len(y)
+    dW3, db3 = h2.T @ dz3, dz3.sum(axis=0)
+    dz2 = (dz3 @ W3.T) * (z2 > 0)
+    dW2, db2 = h1.T @ dz2, dz2.sum(axis=0)
+    dz1 = (dz2 @ W2.T) * (z1 > 0)
+    dW1, db1 = X.T @ dz1, dz1.sum(axis=0)
+    return loss, dW1, db1, dW2, db2, dW3, db3
+
+
+def mlp_benchmark(batch: int, rounds: int, calls: int) -> tuple[list[list[str]], str]:
+    """One forward+backward of the 784-256-128-10 loss, float32: symbp against NumPy."""
+    import symbp
+
+    sizes = (784, 256, 128, 10)
+    shapes = {"X": ("B", 784), "y": symbp.ints(("B",))}
+    for k in range(3):
+        shapes[f"W{k + 1}"] = (sizes[k], sizes[k + 1])
+        shapes[f"b{k + 1}"] = (sizes[k + 1],)
+    f = symbp.compile(MLP_LOSS, shapes=shapes,
+                      wrt=["W1", "b1", "W2", "b2", "W3", "b3"],
+                      inputs=["X", "y", "W1", "b1", "W2", "b2", "W3", "b3"])
+    rng = np.random.default_rng(0)
+    values = {"X": rng.random((batch, 784), dtype=np.float32),
+              "y": rng.integers(0, 10, batch)}
+    for k in range(3):
+        scale = np.sqrt(2.0 / sizes[k])
+        values[f"W{k + 1}"] = (rng.normal(size=(sizes[k], sizes[k + 1])) * scale).astype(
+            np.float32)
+        values[f"b{k + 1}"] = np.zeros(sizes[k + 1], np.float32)
+    args = [values[n] for n in f.inputs]
+    # buffers for the no-allocation variant, shaped as the allocating wrapper would
+    names = f.source.split("def value_and_grad_into(")[1].split(")")[0].split(", ")
+    env = {"B": batch}
+    buffers = []
+    for name in names[len(args):]:
+        line = next(line for line in f.source.splitlines()
+                    if line.strip().startswith(f"{name} = np.empty("))
+        dims = line.split("np.empty(")[1].split(", dtype")[0].strip("()").split(",")
+        buffers.append(np.empty(tuple(env.get(d.strip(), None) or int(d) for d in dims
+                                      if d.strip()), np.float32))
+    into = f.kernel_into
+    expected = mlp_numpy(*args)
+    got = f.kernel(*args)
+    into(*args, *buffers)
+    agree = all(np.allclose(a, b, rtol=2e-3, atol=2e-5) for a, b in zip(got, expected))
+    variants = {
+        "symbp `f.kernel` (allocates its buffers each call)": lambda: f.kernel(*args),
+        "symbp `f.kernel_into` (preallocated buffers)": lambda: into(*args, *buffers),
+        "NumPy, hand-written (allocates)": lambda: mlp_numpy(*args),
+    }
+    times = {name: [] for name in variants}
+    for r in range(rounds):
+        for name in (list(variants) if r % 2 == 0 else list(reversed(variants))):
+            start = timeit.default_timer()
+            for _ in range(calls):
+                variants[name]()
+            times[name].append((timeit.default_timer() - start) / calls)
+    ref = min(times["NumPy, hand-written (allocates)"])
+    rows = [[name, f"{min(t) * 1e3:.3f}", f"{statistics.median(t) * 1e3:.3f}",
+             f"{batch / min(t) / 1e3:.0f}", f"{ref / min(t):.2f}x"] for name, t in times.items()]
+    note = "outputs agree with NumPy (float32, rtol 2e-3)" if agree else \
+        "**outputs disagree with NumPy**"
+    return rows, note
+
+
 def chain_source(n: int) -> str:
     """``n`` staged lines, each one gate: ``h_i = tanh(h_{i-1} * y + sigmoid(x - c))``."""
     lines = ["h0 = x"] + [f"h{i} = tanh(h{i - 1} * y + sigmoid(x - {i % 7 + 1}))"
@@ -272,7 +419,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a short run: 3 rounds of 20000 calls")
     parser.add_argument("--scaling", action="store_true",
                         help="only measure cold compile time against staged source length")
+    parser.add_argument("--arrays", action="store_true",
+                        help="only the array benchmarks: 1M points, and the MLP loss")
     args = parser.parse_args(argv)
+    if args.arrays:
+        rounds = 3 if args.quick else args.rounds
+        print("## Value and gradient at 1,000,000 points (float64, outputs preallocated)\n")
+        print(_table(["variant", "best M points/s", "median M points/s", "vs hand prange"],
+                     points_benchmark(1_000_000, rounds)))
+        print("\n## MLP loss 784-256-128-10, batch 128, float32: one forward+backward\n")
+        rows, note = mlp_benchmark(128, rounds, 10 if args.quick else 50)
+        print(_table(["variant", "best ms", "median ms", "k samples/s", "vs NumPy"], rows))
+        print(f"\n{note}; {os.cpu_count()} CPUs, NumPy/BLAS threads as configured.")
+        return 0
     if args.scaling:
         print("## Cold compile time against length (`symbp bench --scaling`)\n")
         print(_table(["staged lines", "source lines", "parse+derive+emit (s)", "Numba (s)"],

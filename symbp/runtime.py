@@ -76,17 +76,27 @@ def elu(x, alpha):
 # Numba's np.dot calls BLAS through SciPy; without SciPy every product runs as loops (and
 # np.dot must not even appear in the code Numba types).
 BLAS = importlib.util.find_spec("scipy") is not None
-_SMALL_MATMUL = 4096  # m*k*n below which loops beat a BLAS call
+_SMALL_MATMUL = 2048  # m*k*n below which loops beat a BLAS call (docs/benchmarks.md)
 
 
 @register_jitable
 def _matmul_loops(a, b, out, add):
+    m, k = a.shape
+    n = b.shape[1]
+    if n < 8:  # few columns: one dot product per output
+        for i in range(m):
+            for j in range(n):
+                total = 0.0
+                for p in range(k):
+                    total += a[i, p] * b[p, j]
+                out[i, j] = out[i, j] + total if add else total
+        return
     if not add:
         out[:] = 0.0
-    for i in range(a.shape[0]):  # i-p-j order: the inner loop runs along rows of b and out
-        for p in range(a.shape[1]):
+    for i in range(m):  # i-p-j order: the inner loop runs along rows of b and out
+        for p in range(k):
             a_ip = a[i, p]
-            for j in range(b.shape[1]):
+            for j in range(n):
                 out[i, j] += a_ip * b[p, j]
 
 
