@@ -357,6 +357,33 @@ def mlp_benchmark(batch: int, rounds: int, calls: int) -> tuple[list[list[str]],
     return rows, note
 
 
+def matmul_crossover() -> list[list[str]]:
+    """symbp's loop matmul against BLAS (np.dot with out=) at the sizes small MLPs use."""
+    import numba
+
+    from .runtime import BLAS, _matmul_loops
+
+    if not BLAS:
+        return [["(SciPy is not installed: every product runs as loops)", "", "", "", ""]]
+    loops = numba.njit(lambda a, b, o: _matmul_loops(a, b, o, False))
+    blas = numba.njit(lambda a, b, o: np.dot(a, b, o))
+    rows = []
+    for m, k, n in [(32, 2, 16), (32, 16, 16), (32, 16, 1), (64, 64, 10), (64, 64, 64),
+                    (128, 128, 10), (128, 256, 128)]:
+        rng = np.random.default_rng(0)
+        a, b = rng.random((m, k), np.float32), rng.random((k, n), np.float32)
+        out = np.empty((m, n), np.float32)
+        best = {}
+        for name, fn in (("loops", loops), ("blas", blas)):
+            fn(a, b, out)
+            reps = max(10, int(2e6 / (m * k * n)))
+            best[name] = min(timeit.repeat(lambda: fn(a, b, out), number=reps, repeat=5)) / reps
+        rows.append([f"{m}x{k} @ {k}x{n}", str(m * k * n), f"{best['loops'] * 1e6:.2f}",
+                     f"{best['blas'] * 1e6:.2f}",
+                     "loops" if best["loops"] < best["blas"] else "BLAS"])
+    return rows
+
+
 def chain_source(n: int) -> str:
     """``n`` staged lines, each one gate: ``h_i = tanh(h_{i-1} * y + sigmoid(x - c))``."""
     lines = ["h0 = x"] + [f"h{i} = tanh(h{i - 1} * y + sigmoid(x - {i % 7 + 1}))"
@@ -431,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, note = mlp_benchmark(128, rounds, 10 if args.quick else 50)
         print(_table(["variant", "best ms", "median ms", "k samples/s", "vs NumPy"], rows))
         print(f"\n{note}; {os.cpu_count()} CPUs, NumPy/BLAS threads as configured.")
+        print("\n## Matrix products: loops or BLAS (float32, from Python, best of 5, µs)\n")
+        print(_table(["product", "m*k*n", "loops (µs)", "BLAS (µs)", "faster"],
+                     matmul_crossover()))
         return 0
     if args.scaling:
         print("## Cold compile time against length (`symbp bench --scaling`)\n")

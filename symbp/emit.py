@@ -211,8 +211,8 @@ def _points(program: Program) -> list[str]:
         out += ["", "", f"def {KERNEL_NAME}_points{suffix}({params}):",
                 f'    """{KERNEL_NAME} at every point: all arguments are arrays of one length."""',
                 f"    for {n} in {loop}({program.params[0]}.shape[0]):",
-                f"        {targets}{',' if len(program.returns) == 1 else ''} = "
-                f"{KERNEL_NAME}({args})"]
+                (f"        {targets}{',' if len(program.returns) == 1 else ''} = "
+                 f"{KERNEL_NAME}({args})")]
     return out
 
 
