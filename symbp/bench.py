@@ -377,7 +377,8 @@ def matmul_crossover() -> list[list[str]]:
         for name, fn in (("loops", loops), ("blas", blas)):
             fn(a, b, out)
             reps = max(10, int(2e6 / (m * k * n)))
-            best[name] = min(timeit.repeat(lambda fn=fn, a=a, b=b, out=out: fn(a, b, out), number=reps, repeat=5)) / reps
+            timer = timeit.Timer(lambda fn=fn, a=a, b=b, out=out: fn(a, b, out))
+            best[name] = min(timer.repeat(number=reps, repeat=5)) / reps
         rows.append([f"{m}x{k} @ {k}x{n}", str(m * k * n), f"{best['loops'] * 1e6:.2f}",
                      f"{best['blas'] * 1e6:.2f}",
                      "loops" if best["loops"] < best["blas"] else "BLAS"])
