@@ -161,8 +161,8 @@ class _Arrays:
     def loop(self, s: Loop) -> list[tuple[int, str, str]]:
         out = []
         for depth, extent in enumerate(s.shape):
-            out.append((depth, f"for {self.index[depth]} in range({self.extent.get(extent, extent)}):",
-                        ""))
+            extent = self.extent.get(extent, extent)
+            out.append((depth, f"for {self.index[depth]} in range({extent}):", ""))
         out += [(len(s.shape), *self.body_line(a)) for a in s.body]
         return out
 
@@ -195,6 +195,11 @@ def _alloc(buffer: Buffer, extent: dict) -> str:
     dims = [str(extent.get(d, d)) for d in buffer.shape]
     shape = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
     return f"{buffer.name} = np.empty({shape}, dtype)"
+
+
+def _tuple(names) -> str:
+    """``a, b`` or ``a,``: always a tuple, also of one name."""
+    return ", ".join(names) + ("," if len(names) == 1 else "")
 
 
 def _points(program: Program) -> list[str]:
@@ -260,7 +265,7 @@ def emit(program: Program, title: str) -> str:
             "", "from numba import prange", "from numba.extending import register_jitable"]
         lines += ["", "", "@register_jitable", f"def {KERNEL_NAME}({', '.join(program.params)}):",
                   f'    """Return ({", ".join(program.returns)})."""', *render(body),
-                  f"    return {', '.join(program.returns)}{',' if len(program.returns) == 1 else ''}"]
+                  f"    return {_tuple(program.returns)}"]
         return "\n".join(lines + _points(program)) + "\n"
 
     array_grads = {b.name for b in program.grad_buffers}
@@ -270,14 +275,14 @@ def emit(program: Program, title: str) -> str:
     params = list(program.params) + [b.name for b in buffers]
     lines += ["", "", "@register_jitable", f"def {into}({', '.join(params)}):",
               (f'    """Write the gradients into {", ".join(sorted(array_grads)) or "nothing"} '
-               f'and every intermediate into its buffer; return ({", ".join(scalar_returns)},)."""'),
-              *render(body), f"    return {', '.join(scalar_returns)},"]
+               f'and every intermediate into its buffer; return ({_tuple(scalar_returns)})."""'),
+              *render(body), f"    return {_tuple(scalar_returns)}"]
     dtype = f"{program.dtype_source}.dtype" if program.dtype_source else "np.float64"
     lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",
               f'    """Return ({", ".join(program.returns)}), allocating every buffer."""',
               f"    dtype = {dtype}"]
     lines += [f"    {var} = {code}" for _, var, code in program.dims]
     lines += [f"    {_alloc(b, looper.extent)}" for b in buffers]
-    lines += [f"    {', '.join(scalar_returns)}, = {into}({', '.join(params)})",
-              f"    return {', '.join(program.returns)}"]
+    lines += [f"    {_tuple(scalar_returns)} = {into}({', '.join(params)})",
+              f"    return {_tuple(program.returns)}"]
     return "\n".join(lines) + "\n"

@@ -161,8 +161,8 @@ class _Clock:
 
 def _wrt_nodes(graph, wrt: Sequence[str] | None) -> tuple[int, ...]:
     names = graph.input_names
-    if wrt is None:
-        return graph.inputs
+    if wrt is None:  # every input but integer labels
+        return tuple(i for i in graph.inputs if not graph.nodes[i].integer)
     if isinstance(wrt, str):
         wrt = [wrt]
     wrt = list(wrt)
@@ -170,6 +170,9 @@ def _wrt_nodes(graph, wrt: Sequence[str] | None) -> tuple[int, ...]:
         if w not in names:
             raise SymbpError(f"cannot differentiate with respect to {w!r}: not an input "
                              f"(inputs: {', '.join(names)})")
+        if graph.nodes[graph.inputs[names.index(w)]].integer:
+            raise SymbpError(f"cannot differentiate with respect to {w!r}: it holds integer "
+                             "labels")
     if len(set(wrt)) != len(wrt):
         raise SymbpError(f"wrt lists a name twice: {wrt}")
     return tuple(graph.inputs[names.index(w)] for w in wrt)
@@ -268,8 +271,11 @@ class Function:
         """
         given = self._given(args, kwargs)
         if self._points_mode(given):
+            if out is not None and not (isinstance(out, tuple) and len(out) == 2):
+                raise CallError("out= must be (values, {name: gradients}) here")
             values, grads = out if out is not None else (None, None)
             return self._points(given, values, grads)
+        _no_out(out)
         result = self._run(self._values(given))
         return float(result[0]), {n: _out(g) for n, g in zip(self.wrt, result[1:])}
 
@@ -279,6 +285,7 @@ class Function:
         given = self._given(args, kwargs)
         if self._points_mode(given):
             return self._points(given, None, out)[1]
+        _no_out(out)
         return self.value_and_grad(*args, **kwargs)[1]
 
     def __call__(self, *args, out=None, **kwargs):
@@ -287,23 +294,29 @@ class Function:
         given = self._given(args, kwargs)
         if self._points_mode(given):
             return self._points(given, out, None)[0]
+        _no_out(out)
         return float(self._run(self._values(given))[0])
 
     def _points(self, given: dict, values, grads) -> tuple:
+        raw = {n: _as_array(n, given[n]) for n in self.inputs}
         try:
-            arrays = np.broadcast_arrays(*[np.asarray(given[n]) for n in self.inputs])
+            arrays = np.broadcast_arrays(*raw.values())
         except ValueError:
             shapes = ", ".join(f"{n}: {np.shape(given[n])}" for n in self.inputs)
             raise CallError(f"inputs do not share one shape ({shapes})") from None
         for name, a in zip(self.inputs, arrays):
             if a.dtype.kind not in "fiu":
                 raise CallError(f"input {name!r} must hold real numbers, got {a.dtype}")
-        kinds = {a.dtype for a in arrays if a.dtype.kind == "f"}
+        # NumPy arrays decide the dtype; Python numbers and lists follow them
+        kinds = {a.dtype for n, a in raw.items() if isinstance(given[n], np.ndarray)
+                 and a.ndim > 0 and a.dtype.kind == "f"}
         dtype = np.dtype(np.float32) if kinds == {np.dtype(np.float32)} else np.dtype(np.float64)
         shape = arrays[0].shape
         flat = [np.ascontiguousarray(a, dtype).reshape(-1) for a in arrays]
         out_value = _out_buffer("out", values, shape, dtype)
         grads = grads or {}
+        if not isinstance(grads, dict):
+            raise CallError("gradients in out= must be a dict {name: array}")
         unknown = set(grads) - set(self.wrt)
         if unknown:
             raise CallError(f"out names {', '.join(sorted(unknown))}, not in wrt {self.wrt}")
@@ -342,6 +355,19 @@ def _out_buffer(what: str, given, shape: tuple, dtype) -> np.ndarray:
         raise CallError(f"{what} must be a writable C-contiguous {dtype} array of shape {shape}")
     return given
 
+def _no_out(out) -> None:
+    if out is not None:
+        raise CallError("out= receives the results for arrays of points of a scalar function; "
+                        "an array function writes its buffers through kernel_into")
+
+
+def _as_array(name: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except ValueError as exc:  # ragged lists
+        raise CallError(f"input {name!r} is not a rectangular array: {exc}") from None
+
+
 def _out(g):
     return g if isinstance(g, np.ndarray) else float(g)
 
@@ -350,8 +376,10 @@ def _arrays(signature: tuple, given: dict) -> tuple:
     """Inputs converted and checked against the declared shapes: one float dtype for all
     float arrays (float32 or float64), int64 labels, named dimensions consistent."""
     dims: dict[str, tuple[int, str]] = {}
-    floats = {n: np.asarray(given[n]) for n, shape, integer in signature if shape and not integer}
-    kinds = {a.dtype for a in floats.values() if a.dtype.kind == "f"}
+    floats = {n: _as_array(n, given[n]) for n, shape, integer in signature
+              if shape and not integer}
+    kinds = {a.dtype for n, a in floats.items()
+             if isinstance(given[n], np.ndarray) and a.dtype.kind == "f"}
     if len(kinds) > 1:
         raise CallError(f"array inputs mix dtypes {', '.join(sorted(map(str, kinds)))}; "
                         "give them one float dtype")
@@ -364,7 +392,9 @@ def _arrays(signature: tuple, given: dict) -> tuple:
         if not shape:
             out.append(_scalar(name, value))
             continue
-        array = np.asarray(value)
+        array = _as_array(name, value)
+        if 0 in array.shape:
+            raise CallError(f"input {name!r} is empty (shape {array.shape})")
         if integer:
             if array.dtype.kind not in "iu":
                 raise CallError(f"input {name!r} holds labels and must be an integer array, got "

@@ -140,7 +140,8 @@ def _opaque_function(gate: Gate) -> type[sp.Function]:
 
         local = gate_derivatives(gate)[argindex - 1]
         mapping = {placeholder(k): a for k, a in enumerate(self.args[:gate.arity])}
-        mapping.update({param_symbol(n): v for (n, _), v in zip(gate.params, self.args[gate.arity:])})
+        params = self.args[gate.arity:]
+        mapping.update({param_symbol(n): v for (n, _), v in zip(gate.params, params)})
         mapping[OUT] = self
         return local.xreplace(mapping)
 
@@ -190,9 +191,9 @@ _BUILTIN = (
     Gate("abs", 1, sp.Abs, "absolute value; abs'(0) = 0", kinks=(((0.0,), (0.0,)),),
          label="abs"),
     Gate("max", 2, sp.Max, "larger input; routes the gradient, ties split 0.5/0.5",
-         call="max", derivative=_tie(True), kinks=(((1.0, 1.0), (0.5, 0.5)),), label="max"),
+         call="maximum", derivative=_tie(True), kinks=(((1.0, 1.0), (0.5, 0.5)),), label="max"),
     Gate("min", 2, sp.Min, "smaller input; ties split 0.5/0.5",
-         call="min", derivative=_tie(False), kinks=(((1.0, 1.0), (0.5, 0.5)),), label="min"),
+         call="minimum", derivative=_tie(False), kinks=(((1.0, 1.0), (0.5, 0.5)),), label="min"),
     Gate("sigmoid", 1, lambda a: 1 / (1 + sp.exp(-a)), "logistic 1/(1 + exp(-a))",
          call="sigmoid", label="sig"),
     Gate("softplus", 1, lambda a: sp.log(1 + sp.exp(a)), "log(1 + exp(a))",

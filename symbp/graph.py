@@ -16,11 +16,11 @@ import sympy as sp
 
 from .derive import local_derivatives, placeholder
 from .errors import ParseError
+from .gates import GATES, Gate, callable_gates
+from .shapes import Ints, Shape, broadcast, show
 
 MAX_GATES = 2000
 """Most gates in one program (Numba's compile time grows faster than the source)."""
-from .gates import GATES, Gate, callable_gates
-from .shapes import Ints, Shape, broadcast, show
 
 Pos = tuple[int, int]
 

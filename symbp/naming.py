@@ -21,9 +21,13 @@ KERNEL_NAME = "value_and_grad"
 
 def reserved() -> frozenset[str]:
     """Names the generated code refers to, plus Python keywords: never used for a value."""
+    from . import runtime
+
     return (frozenset(keyword.kwlist) | frozenset(getattr(keyword, "softkwlist", ()))
-            | {"math", "abs", "float", KERNEL_NAME}
-            | frozenset(g.call for g in GATES.values() if g.call))
+            | {"math", "np", "abs", "float", "range", "prange", "dtype", "register_jitable",
+               KERNEL_NAME, f"{KERNEL_NAME}_into", f"{KERNEL_NAME}_points",
+               f"{KERNEL_NAME}_points_parallel"}
+            | frozenset(runtime.__all__) | frozenset(g.call for g in GATES.values() if g.call))
 
 
 class Namer:
@@ -57,7 +61,7 @@ def value_names(graph: Graph) -> tuple[str, ...]:
     if names[out] is None:
         names[out] = namer.claim("f")
     uses = graph.consumers()
-    for k, node in enumerate(graph.nodes):
+    for k in range(len(graph.nodes)):
         if names[k] is None:
             names[k] = namer.claim(_temporary(graph, k, names, uses[k]))
     return tuple(names)  # type: ignore[arg-type]
@@ -89,8 +93,9 @@ def _temporary(graph: Graph, k: int, names: list, uses) -> str:
             words.append((str(o), True))
         else:
             words.append((None, False))
-    if node.gate == "pow" and len(words) == 2 and words[0][0] and not isinstance(node.operands[1], int):
-        suffix = {2: "sqr", 3: "cube"}.get(node.operands[1])
+    exponent = node.operands[1] if node.gate == "pow" else None
+    if node.gate == "pow" and words[0][0] and not isinstance(exponent, int):
+        suffix = {2: "sqr", 3: "cube"}.get(exponent)
         if suffix and len(words[0][0]) <= 5:
             return f"{words[0][0]}{suffix}"
     elif len(words) == 1 and words[0][0] and len(words[0][0]) <= 5 and node.gate != "identity":

@@ -46,8 +46,8 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             refs = _arg_refs(graph, names, k)
             value = node.formula.xreplace({placeholder(p): s for p, (s, _) in enumerate(refs)})
             target = Ref(names[k], tuple(range(len(node.shape))))
-            forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False,
-                                                        f"{comment}: {_describe(graph, names, k)}"),)))
+            described = f"{comment}: {_describe(graph, names, k)}"
+            forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False, described),)))
 
     needed = graph.depends_on(wrt)
     assigned: set[int] = set()

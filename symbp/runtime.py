@@ -27,6 +27,8 @@ __all__ = [
     "logsumexp_backward",
     "logsumexp_vector",
     "matmul",
+    "maximum",
+    "minimum",
     "matvec",
     "outer",
     "relu",
@@ -55,8 +57,20 @@ def softplus(x):
 
 @register_jitable
 def relu(x):
-    """max(0, x); relu(0) = 0."""
-    return max(0.0, x)
+    """max(0, x); relu(0) = 0; NaN stays NaN (``max(0.0, x)`` would return 0.0)."""
+    return 0.0 if x <= 0.0 else x
+
+
+@register_jitable
+def maximum(a, b):
+    """The larger of a and b (a on a tie); NaN if either is NaN, unlike Python's max."""
+    return a if a >= b or a != a else b
+
+
+@register_jitable
+def minimum(a, b):
+    """The smaller of a and b (a on a tie); NaN if either is NaN."""
+    return a if a <= b or a != a else b
 
 
 @register_jitable
@@ -259,8 +273,9 @@ def hinge(scores, labels, out):
         correct = scores[i, labels[i]]
         total = 0.0
         for j in range(scores.shape[1]):
-            if j != labels[i]:
-                total += max(0.0, scores[i, j] - correct + 1.0)
+            margin = scores[i, j] - correct + 1.0
+            if j != labels[i] and not margin <= 0.0:  # NaN counts, as it must
+                total += margin
         out[i] = total
 
 

@@ -303,3 +303,50 @@ def test_points_float32_and_errors():
         f(np.zeros(3), np.zeros(4))
     with pytest.raises(symbp.CallError, match="C-contiguous"):
         f(np.zeros(3), np.zeros(3), out=np.zeros(4))
+
+
+def test_forward_only_array_function():
+    f = symbp.compile("sum(X * X)", shapes={"X": (3,)}, wrt=[])
+    assert f(X=np.array([1.0, 2.0, 3.0])) == 14.0
+    assert f.value_and_grad(X=np.ones(3)) == (3.0, {})
+
+
+@pytest.mark.parametrize("name", ["np", "dtype", "range", "prange", "matmul", "dot", "softmax_backward",
+                                  "value_and_grad_into", "value_and_grad_points"])
+def test_names_the_generated_code_uses_are_escaped(name):
+    f = symbp.compile(f"sum(X * {name}) + sum(X @ W)", shapes={"X": ("B", 2), name: ("B", 2),
+                                                               "W": (2, 3)})
+    x = np.arange(4.0).reshape(2, 2)
+    value, grads = f.value_and_grad(X=x, W=np.ones((2, 3)), **{name: x})
+    assert value == pytest.approx(float(np.sum(x * x) + np.sum(x @ np.ones((2, 3)))))
+    np.testing.assert_allclose(grads[name], x)
+
+
+def test_labels_are_never_differentiated():
+    f = compiled(MLP, MLP_SHAPES, False, ("W1", "b1", "W2", "b2"))
+    default = symbp.compile(MLP, shapes=dict(MLP_SHAPES), jit=False)
+    assert default.wrt == ("X", "W1", "b1", "W2", "b2") and f.wrt == default.wrt[1:]
+    with pytest.raises(symbp.SymbpError, match="integer labels"):
+        symbp.compile(MLP, shapes=dict(MLP_SHAPES), jit=False, wrt=["W1", "y"])
+
+
+def test_call_errors_for_arrays():
+    f = compiled(MLP, MLP_SHAPES, False, ("W1", "b1", "W2", "b2"))
+    values = mlp_values(np.random.default_rng(13))
+    with pytest.raises(symbp.CallError, match="empty"):
+        f(**{**values, "X": np.zeros((0, 6)), "y": np.zeros(0, dtype=int)})
+    with pytest.raises(symbp.CallError, match="rectangular"):
+        f(**{**values, "b1": [[1.0], [1.0, 2.0]]})
+    with pytest.raises(symbp.CallError, match="out="):
+        f(**values, out=np.zeros(1))
+    lists = {**{k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in values.items()},
+             "b2": [0.0, 0.1, 0.2]}  # a list follows the arrays' dtype
+    assert f.grad(**lists)["b2"].dtype == np.float32
+
+
+def test_points_dtype_follows_arrays_not_python_numbers():
+    f = symbp.compile(CS231N)
+    x = np.linspace(-1, 1, 5, dtype=np.float32)
+    assert f(x, 0.5).dtype == np.float32
+    with pytest.raises(symbp.CallError, match="out="):
+        f.value_and_grad(x, x, out=np.zeros(5, np.float32))

@@ -144,3 +144,14 @@ def test_gate_registration_errors():
         symbp.gate("const", "3")
     with pytest.raises(symbp.SymbpError):
         symbp.gate("evil", "__import__('os')")
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_nan_propagates(name):
+    """A NaN input gives a NaN value (no gate silently turns it into a number)."""
+    gate = GATES[name]
+    f = compiled(expression(gate), True)
+    for k in range(gate.arity):
+        point = [lo + 0.37 * (hi - lo) for lo, hi in gate.domains]  # not pow(nan, 0) = 1
+        point[k] = float("nan")
+        assert math.isnan(f(*point)), f"{name} at {point}"
