@@ -151,19 +151,24 @@ def outer(x, y, out, add):
 
 
 @register_jitable
+def _row_logsumexp(z, i):
+    """log(sum(exp(z[i, :]))), shifted by the row's maximum: finite for logits of 1e3."""
+    top = z[i, 0]
+    for j in range(1, z.shape[1]):
+        top = max(top, z[i, j])
+    total = 0.0
+    for j in range(z.shape[1]):
+        total += math.exp(z[i, j] - top)
+    return top + math.log(total)
+
+
+@register_jitable
 def softmax(z, out):
-    """Row-wise softmax of 2-D z along the last axis, max-shifted (finite for logits of 1e3)."""
+    """Row-wise softmax of 2-D z along the last axis."""
     for i in range(z.shape[0]):
-        top = z[i, 0]
-        for j in range(1, z.shape[1]):
-            top = max(top, z[i, j])
-        total = 0.0
+        lse = _row_logsumexp(z, i)
         for j in range(z.shape[1]):
-            e = math.exp(z[i, j] - top)
-            out[i, j] = e
-            total += e
-        for j in range(z.shape[1]):
-            out[i, j] = out[i, j] / total
+            out[i, j] = math.exp(z[i, j] - lse)
 
 
 @register_jitable
@@ -180,15 +185,15 @@ def softmax_backward(s, ds, out, add):
 
 @register_jitable
 def logsumexp(z, out):
-    """out[i] = log(sum(exp(z[i, :]))), max-shifted."""
+    """out[i] = log(sum(exp(z[i, :])))."""
     for i in range(z.shape[0]):
-        top = z[i, 0]
-        for j in range(1, z.shape[1]):
-            top = max(top, z[i, j])
-        total = 0.0
-        for j in range(z.shape[1]):
-            total += math.exp(z[i, j] - top)
-        out[i] = top + math.log(total)
+        out[i] = _row_logsumexp(z, i)
+
+
+@register_jitable
+def logsumexp_vector(z):
+    """log(sum(exp(z))) of a vector."""
+    return _row_logsumexp(z[None, :], 0)
 
 
 @register_jitable
@@ -204,15 +209,9 @@ def logsumexp_backward(z, lse, dlse, out, add):
 def log_softmax(z, out):
     """out = z - logsumexp(z) row-wise."""
     for i in range(z.shape[0]):
-        top = z[i, 0]
-        for j in range(1, z.shape[1]):
-            top = max(top, z[i, j])
-        total = 0.0
+        lse = _row_logsumexp(z, i)
         for j in range(z.shape[1]):
-            total += math.exp(z[i, j] - top)
-        shift = top + math.log(total)
-        for j in range(z.shape[1]):
-            out[i, j] = z[i, j] - shift
+            out[i, j] = z[i, j] - lse
 
 
 @register_jitable
@@ -238,27 +237,16 @@ def softmax_cross_entropy(z, labels, out):
     """out[i] = logsumexp(z[i]) - z[i, labels[i]] (labels are class indices)."""
     for i in range(z.shape[0]):
         _check_label(labels[i], z.shape[1])
-        top = z[i, 0]
-        for j in range(1, z.shape[1]):
-            top = max(top, z[i, j])
-        total = 0.0
-        for j in range(z.shape[1]):
-            total += math.exp(z[i, j] - top)
-        out[i] = top + math.log(total) - z[i, labels[i]]
+        out[i] = _row_logsumexp(z, i) - z[i, labels[i]]
 
 
 @register_jitable
 def softmax_cross_entropy_backward(z, labels, dloss, out, add):
     """out (+)= (softmax(z) - onehot(labels)) * dloss[:, None]."""
     for i in range(z.shape[0]):
-        top = z[i, 0]
-        for j in range(1, z.shape[1]):
-            top = max(top, z[i, j])
-        total = 0.0
+        lse = _row_logsumexp(z, i)
         for j in range(z.shape[1]):
-            total += math.exp(z[i, j] - top)
-        for j in range(z.shape[1]):
-            g = math.exp(z[i, j] - top) / total
+            g = math.exp(z[i, j] - lse)
             if j == labels[i]:
                 g -= 1.0
             g *= dloss[i]
@@ -291,18 +279,6 @@ def hinge_backward(scores, labels, dloss, out, add):
             if j != y and scores[i, j] - scores[i, y] + 1.0 > 0.0:
                 out[i, j] += dloss[i]
                 out[i, y] -= dloss[i]
-
-
-@register_jitable
-def logsumexp_vector(z):
-    """log(sum(exp(z))) of a vector, max-shifted."""
-    top = z[0]
-    for j in range(1, z.shape[0]):
-        top = max(top, z[j])
-    total = 0.0
-    for j in range(z.shape[0]):
-        total += math.exp(z[j] - top)
-    return top + math.log(total)
 
 
 @register_jitable
