@@ -192,26 +192,23 @@ def _rows(name: str, shape: Shape) -> str:
     return f"{name}[None, :]" if len(shape) == 1 else name
 
 
-def softmax_forward(c: Site) -> list:
-    s = c.shapes[0]
-    return [Code(f"softmax({_rows(c.args[0], s)}, {_rows(c.out, s)})", "max-shifted")]
+def _row_wise(helper: str, adjoint_note: str):
+    """Forward and adjoint of a row-wise gate whose adjoint needs only its output."""
+
+    def forward(c: Site) -> list:
+        s = c.shapes[0]
+        return [Code(f"{helper}({_rows(c.args[0], s)}, {_rows(c.out, s)})", "max-shifted")]
+
+    def adjoint(c: Site, position: int) -> list:
+        s = c.shapes[0]
+        return [Code(f"{helper}_backward({_rows(c.out, s)}, {_rows(c.dout, s)}, "
+                     f"{_rows(c.dargs[0], s)}, {c.add})", adjoint_note)]
+
+    return forward, adjoint
 
 
-def softmax_adjoint(c: Site, position: int) -> list:
-    s = c.shapes[0]
-    return [Code(f"softmax_backward({_rows(c.out, s)}, {_rows(c.dout, s)}, "
-                 f"{_rows(c.dargs[0], s)}, {c.add})", "s * (ds - sum(ds * s))")]
-
-
-def log_softmax_forward(c: Site) -> list:
-    s = c.shapes[0]
-    return [Code(f"log_softmax({_rows(c.args[0], s)}, {_rows(c.out, s)})", "max-shifted")]
-
-
-def log_softmax_adjoint(c: Site, position: int) -> list:
-    s = c.shapes[0]
-    return [Code(f"log_softmax_backward({_rows(c.out, s)}, {_rows(c.dout, s)}, "
-                 f"{_rows(c.dargs[0], s)}, {c.add})", "dls - exp(ls) * sum(dls)")]
+softmax_forward, softmax_adjoint = _row_wise("softmax", "s * (ds - sum(ds * s))")
+log_softmax_forward, log_softmax_adjoint = _row_wise("log_softmax", "dls - exp(ls) * sum(dls)")
 
 
 def logsumexp_forward(c: Site) -> list:

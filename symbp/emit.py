@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import sympy as sp
@@ -127,7 +128,8 @@ def _helpers(program: Program) -> list[str]:
             if gate is not None and gate.call in runtime.__all__:
                 used.add(gate.call)
     code = " ".join(s.text for s in program.forward + program.backward if isinstance(s, Code))
-    used.update(h for h in runtime.__all__ if f"{h}(" in code)
+    called = set(re.findall(r"\b(\w+)\(", code))  # whole names: softmax( is not log_softmax(
+    used.update(h for h in runtime.__all__ if h in called)
     return [h for h in runtime.__all__ if h in used]
 
 

@@ -227,12 +227,9 @@ class Function:
         then a buffer for every array gradient and intermediate (see ``source``); returns
         ``(value, scalar gradients...)``. For compiled training loops."""
         if self._into is None:
-            from .naming import KERNEL_NAME as name
-
-            if self.jit:
-                self._into = _jit.njit(self.source, None, f"{name}_into")
-            else:
-                self._into = getattr(_jit.load(self.source), f"{name}_into")
+            into = f"{KERNEL_NAME}_into"
+            self._into = (_jit.njit(self.source, None, into) if self.jit
+                          else getattr(_jit.load(self.source), into))
         return self._into
 
     def _given(self, args: tuple, kwargs: dict) -> dict:
@@ -326,9 +323,7 @@ class Function:
         return out_value, out_grads
 
     def _points_kernel(self, parallel: bool):
-        from .naming import KERNEL_NAME as name
-
-        fn = f"{name}_points{'_parallel' if parallel else ''}"
+        fn = f"{KERNEL_NAME}_points{'_parallel' if parallel else ''}"
         if not self.jit:
             return getattr(_jit.load(self.source), fn)
         return _jit.njit(self.source, None, fn, parallel=parallel)

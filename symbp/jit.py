@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import sys
 import tempfile
 import types
@@ -55,7 +54,6 @@ def _write_if_absent(path: Path, source: str) -> None:
         if hashlib.sha256(path.read_bytes()).hexdigest() == _digest(source):
             return
         path.unlink()  # corrupt or tampered: replace it (and any stale Numba cache)
-        shutil.rmtree(path.parent / "__pycache__" / path.stem, ignore_errors=True)
         for stale in (path.parent / "__pycache__").glob(f"{path.stem}*"):
             stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")

@@ -18,10 +18,13 @@ import sympy as sp
 
 from .arrays import Site
 from .derive import OUT, local_derivatives, placeholder
+from .emit import SourcePrinter
 from .gates import GATES
 from .graph import Graph
 from .shapes import broadcast
 from .statements import Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref, Statement
+
+_PRINTER = SourcePrinter()  # for the comments that show an elementwise gate's formula
 
 
 def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
@@ -176,11 +179,9 @@ def _describe(graph: Graph, names, k: int) -> str:
     params = [f"{n}={v}" for (n, _), v in zip(GATES[node.gate].params, node.params)
               if v is not None] if node.gate in GATES else []
     if node.formula is not None:  # elementwise: the scalar formula, by name
-        from .emit import SourcePrinter
-
         formula = node.formula.xreplace({placeholder(p): sp.Symbol(a, real=True)
                                          for p, a in enumerate(args)})
-        return f"{names[k]} = {SourcePrinter().value(formula)}"
+        return f"{names[k]} = {_PRINTER.value(formula)}"
     return f"{names[k]} = {node.gate}({', '.join(args + params)})"
 
 
