@@ -11,7 +11,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import __version__, runtime
-from .naming import KERNEL_NAME
+from .naming import KERNEL_NAME, VALUE_NAME
 from .statements import Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref
 
 RUNTIME_HASH = hashlib.sha256(Path(runtime.__file__).read_bytes()).hexdigest()[:12] + \
@@ -275,16 +275,27 @@ def emit(program: Program, title: str) -> str:
     buffers = program.grad_buffers + program.work_buffers
     into = f"{KERNEL_NAME}_into"
     params = list(program.params) + [b.name for b in buffers]
+    forward = body[:body.index((0, "# backward pass", ""))]
     lines += ["", "", "@register_jitable", f"def {into}({', '.join(params)}):",
               (f'    """Write the gradients into {", ".join(sorted(array_grads)) or "nothing"} '
                f'and every intermediate into its buffer; return ({_tuple(scalar_returns)})."""'),
               *render(body), f"    return {_tuple(scalar_returns)}"]
+    lines += ["", "", "@register_jitable", f"def {VALUE_NAME}_into({', '.join(params)}):",
+              ('    """The forward pass of value_and_grad_into alone (same buffers); return '
+               f'{program.returns[0]}."""'),
+              *render(forward), f"    return {program.returns[0]}"]
     dtype = f"{program.dtype_source}.dtype" if program.dtype_source else "np.float64"
-    lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",
-              f'    """Return ({", ".join(program.returns)}), allocating every buffer."""',
+    lines += ["", "", "@register_jitable",
+              f"def {KERNEL_NAME}_buffers({', '.join(program.params)}):",
+              '    """Allocate the buffers of value_and_grad_into for these inputs."""',
               f"    dtype = {dtype}"]
     lines += [f"    {var} = {code}" for _, var, code in program.dims]
     lines += [f"    {_alloc(b, looper.extent)}" for b in buffers]
-    lines += [f"    {_tuple(scalar_returns)} = {into}({', '.join(params)})",
+    lines += [f"    return {_tuple([b.name for b in buffers])}"]
+    lines += ["", "", f"def {KERNEL_NAME}({', '.join(program.params)}):",
+              f'    """Return ({", ".join(program.returns)}), allocating every buffer."""',
+              f"    {_tuple([b.name for b in buffers])} = "
+              f"{KERNEL_NAME}_buffers({', '.join(program.params)})",
+              f"    {_tuple(scalar_returns)} = {into}({', '.join(params)})",
               f"    return {_tuple(program.returns)}"]
     return "\n".join(lines) + "\n"

@@ -18,6 +18,8 @@ from .graph import Graph
 
 KERNEL_NAME = "value_and_grad"
 """Name of the generated function."""
+VALUE_NAME = "value"
+"""``value_into``: the forward pass alone, for array programs."""
 
 def reserved() -> frozenset[str]:
     """Names the generated code refers to, plus Python keywords: never used for a value."""
@@ -26,7 +28,7 @@ def reserved() -> frozenset[str]:
     return (frozenset(keyword.kwlist) | frozenset(getattr(keyword, "softkwlist", ()))
             | {"math", "np", "abs", "float", "range", "prange", "dtype", "register_jitable",
                KERNEL_NAME, f"{KERNEL_NAME}_into", f"{KERNEL_NAME}_points",
-               f"{KERNEL_NAME}_points_parallel"}
+               f"{KERNEL_NAME}_points_parallel", f"{KERNEL_NAME}_buffers", f"{VALUE_NAME}_into"}
             | frozenset(runtime.__all__) | frozenset(g.call for g in GATES.values() if g.call))
 
 

@@ -1,0 +1,117 @@
+"""Helpers of the compiled training loop: shuffling, batch gathering, checks, optimizer steps.
+
+Like :mod:`symbp.runtime` they are plain Python functions that Numba compiles inline into the
+generated epoch function (``register_jitable``). None of them allocates: the loop runs a whole
+epoch over preallocated buffers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba.extending import register_jitable
+
+SGD, ADAM = 0, 1
+"""Solver codes passed to the generated epoch function."""
+
+
+@register_jitable
+def shuffle_order(order, seed):
+    """Fisher-Yates shuffle of ``order`` in place with Numba's generator seeded by ``seed``
+    (Numba's generator is not NumPy's: seeding it here makes a seeded fit reproducible)."""
+    np.random.seed(seed)
+    for i in range(order.shape[0] - 1, 0, -1):
+        j = np.random.randint(0, i + 1)
+        order[i], order[j] = order[j], order[i]
+
+
+@register_jitable
+def gather_rows(source, order, start, out):
+    """``out[r] = source[order[start + r]]`` for every row of ``out`` (a matrix)."""
+    for r in range(out.shape[0]):
+        k = order[start + r]
+        for c in range(out.shape[1]):
+            out[r, c] = source[k, c]
+
+
+@register_jitable
+def gather(source, order, start, out):
+    """``out[r] = source[order[start + r]]`` for a vector (labels)."""
+    for r in range(out.shape[0]):
+        out[r] = source[order[start + r]]
+
+
+@register_jitable
+def all_finite(a):
+    """True when no element is NaN or infinite (``x * 0`` is 0 exactly for finite x)."""
+    check = 0.0
+    for v in a.flat:
+        check += v * 0.0
+    return check == 0.0
+
+
+@register_jitable
+def count_correct_labels(scores, labels):
+    """How many rows have their highest score at the label."""
+    correct = 0
+    for r in range(scores.shape[0]):
+        best = 0
+        for c in range(1, scores.shape[1]):
+            if scores[r, c] > scores[r, best]:
+                best = c
+        correct += best == labels[r]
+    return correct
+
+
+@register_jitable
+def count_correct_targets(scores, targets):
+    """Rows classified right against 0/1 target rows: one output column (positive when the
+    score is above 0) or one-hot rows (highest score at the 1)."""
+    correct = 0
+    for r in range(scores.shape[0]):
+        if scores.shape[1] == 1:
+            correct += (scores[r, 0] > 0.0) == (targets[r, 0] > 0.5)
+            continue
+        best, hot = 0, 0
+        for c in range(1, scores.shape[1]):
+            if scores[r, c] > scores[r, best]:
+                best = c
+            if targets[r, c] > targets[r, hot]:
+                hot = c
+        correct += best == hot
+    return correct
+
+
+@register_jitable
+def optimizer_step(param, grad, first, second, solver, rate, momentum, nesterov, beta_1,
+                   beta_2, epsilon):
+    """One update of ``param`` in place, as scikit-learn's optimizers do it.
+
+    SGD: ``first`` is the velocity, ``v = momentum*v - rate*g``, then ``param += v`` or, with
+    Nesterov's momentum, ``param += momentum*v - rate*g``. Adam: ``first``/``second`` are the
+    moment estimates and ``rate`` already carries the bias correction.
+    """
+    p = param.reshape(param.size)
+    g = grad.reshape(grad.size)
+    m = first.reshape(first.size)
+    if solver == SGD:
+        if momentum == 0.0:
+            for i in range(p.shape[0]):
+                p[i] -= rate * g[i]
+        else:
+            for i in range(p.shape[0]):
+                m[i] = momentum * m[i] - rate * g[i]
+                p[i] += momentum * m[i] - rate * g[i] if nesterov else m[i]
+    else:
+        v = second.reshape(second.size)
+        for i in range(p.shape[0]):
+            m[i] = beta_1 * m[i] + (1.0 - beta_1) * g[i]
+            v[i] = beta_2 * v[i] + (1.0 - beta_2) * g[i] * g[i]
+            p[i] -= rate * m[i] / (math.sqrt(v[i]) + epsilon)
+
+
+@register_jitable
+def adam_rate(rate, beta_1, beta_2, step):
+    """Adam's step size with the bias correction of step ``step`` (1-based)."""
+    return rate * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)

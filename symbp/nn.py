@@ -1,0 +1,858 @@
+"""Multi-layer perceptrons whose backward pass symbp generates, trained by a compiled loop.
+
+``MLPClassifier`` and ``MLPRegressor`` take scikit-learn's parameter names and meanings. The
+network is written as staged symbp lines (``network_lines``) and compiled by
+:func:`symbp.compile` like any expression: no backward pass is written by hand. A whole epoch
+(shuffle, gather mini-batches, forward, backward, optimizer step) runs inside one Numba function
+emitted into the same cached module as the network, over buffers allocated once per fit.
+
+The flow of ``fit``: check parameters and data (before any compiling) -> encode targets ->
+initialize weights -> compile the network (cached per architecture) -> one compiled call per
+epoch, Python only keeping score between epochs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+import math
+import numbers
+import os
+import tempfile
+import time
+import warnings
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import jit as _jit
+from . import loop as _loop
+from .errors import SymbpError
+from .function import compile as _compile
+from .shapes import ints
+from .split import train_test_split
+
+try:  # with scikit-learn installed the estimators are real scikit-learn estimators
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+except ImportError:  # pragma: no cover - exercised in environments without scikit-learn
+    from ._estimator import BaseEstimator, ClassifierMixin, ConvergenceWarning, RegressorMixin
+
+__all__ = ["ConvergenceWarning", "MLPClassifier", "MLPRegressor", "network_lines"]
+
+ACTIVATIONS = {
+    "identity": None,
+    "logistic": "sigmoid({})",
+    "tanh": "tanh({})",
+    "relu": "relu({})",
+    "leaky_relu": "leaky_relu({})",
+    "elu": "elu({})",
+    "abs": "abs({})",
+    "maxout": "max",  # two affine pieces per layer, elementwise max
+}
+"""Hidden-layer activations: scikit-learn's four, then ours."""
+
+_HE = {"relu", "leaky_relu", "elu", "maxout"}  # He initialization; Glorot for the others
+
+LOSSES = {
+    "softmax_cross_entropy": "mean(softmax_cross_entropy(out, y))",
+    "hinge": "mean(hinge(out, y))",
+    "sigmoid_cross_entropy": "mean(sum(sigmoid_cross_entropy(out, t), axis=1))",
+    "squared_error": "mean((out - t)**2) / 2",
+}
+"""Loss lines over the output ``out``: ``y`` holds integer labels, ``t`` float targets. Each is
+the mean over the batch, as scikit-learn defines it."""
+
+PREDICT_CHUNK = 2048
+"""Rows per compiled forward call in predict."""
+
+
+# -- the network as a symbp expression -------------------------------------------------------
+
+
+def network_lines(n_features: int, hidden: tuple[int, ...], n_outputs: int, activation: str,
+                  loss: str, l2: bool) -> tuple[str, dict, list[str]]:
+    """The staged lines of a network, the shapes of its inputs and its parameter names.
+
+    ``l2`` adds scikit-learn's penalty ``l2 * sum of squared weights`` (``l2`` an input, set
+    to ``alpha / (2 * batch size)`` per batch).
+    """
+    lines, shapes, params = [], {"X": ("B", n_features)}, []
+    width, previous = n_features, "X"
+    for k, size in enumerate((*hidden, n_outputs), start=1):
+        last = k == len(hidden) + 1
+        shapes[f"W{k}"], shapes[f"b{k}"] = (width, size), (size,)
+        params += [f"W{k}", f"b{k}"]
+        affine = f"{previous} @ W{k} + b{k}"
+        if last:
+            lines.append(f"out = {affine}")
+        elif activation == "maxout":
+            shapes[f"V{k}"], shapes[f"c{k}"] = (width, size), (size,)
+            params += [f"V{k}", f"c{k}"]
+            lines.append(f"h{k} = max({affine}, {previous} @ V{k} + c{k})")
+        elif ACTIVATIONS[activation] is None:
+            lines.append(f"h{k} = {affine}")
+        else:
+            lines += [f"z{k} = {affine}", f"h{k} = {ACTIVATIONS[activation].format(f'z{k}')}"]
+        width, previous = size, f"h{k}"
+    labels = loss in ("softmax_cross_entropy", "hinge")
+    shapes["y" if labels else "t"] = ints("B") if labels else ("B", n_outputs)
+    data_loss = LOSSES[loss]
+    if loss == "sigmoid_cross_entropy" and n_outputs == 1:
+        data_loss = "mean(sigmoid_cross_entropy(out, t))"
+    if l2:
+        weights = [p for p in params if p[0] in "WV"]
+        lines.append(f"penalty = {' + '.join(f'sum({w}**2)' for w in weights)}")
+        lines.append(f"loss = {data_loss} + l2 * penalty")
+        shapes["l2"] = ()
+    else:
+        lines.append(f"loss = {data_loss}")
+    return "\n".join(lines), shapes, params
+
+
+_LOOP_HASH = hashlib.sha256(Path(_loop.__file__).read_bytes()).hexdigest()[:12]
+
+
+def _loop_source(inputs: list[str], params: list[str], buffers: list[str], labels: bool,
+                 l2: bool) -> str:
+    """The epoch function, appended to the network's module (so one cached module holds both:
+    a cached Numba function given another dispatcher as an argument recompiles per process)."""
+    firsts = [f"{p}_m" for p in params]
+    seconds = [f"{p}_v" for p in params]
+    call = ", ".join(["xb", *inputs[1:len(params) + 1], "tb",
+                      *(["0.5 * alpha / m"] if l2 else []), *buffers])
+    grads = [f"d{p}" for p in params]
+    gather = "gather" if labels else "gather_rows"
+    imports = "gather, gather_rows" if labels else "gather_rows"
+    count = "count_correct_labels" if labels else "count_correct_targets"
+    unpack = ", ".join(buffers)
+    steps = "\n".join(
+        f"        optimizer_step({p}, d{p}, {p}_m, {p}_v, solver, now, momentum, nesterov, "
+        "beta_1, beta_2, epsilon)" for p in params)
+    finite = " and ".join(f"all_finite({g})" for g in grads)
+    return f'''
+
+# ---- the training loop (symbp.nn, loop helpers {_LOOP_HASH}) ----
+from symbp.loop import ADAM, adam_rate, all_finite, {count}, {imports}
+from symbp.loop import optimizer_step, shuffle_order
+
+
+def train_epoch(X, T, {", ".join(params)},
+                {", ".join(firsts)},
+                {", ".join(seconds)},
+                full, part, Xb, Tb, Xp, Tp, order, seed, shuffle, solver, rate, momentum,
+                nesterov, beta_1, beta_2, epsilon, alpha, step):
+    """One epoch of mini-batch training over preallocated buffers (``full`` for whole batches,
+    ``part`` for the last, shorter one). Returns (sum of batch loss times batch size, correct
+    predictions, batches done, status, optimizer step); status 1: the loss of the next batch is
+    not finite, 2: its gradient is not (the weights are those from before that batch)."""
+    n = X.shape[0]
+    batch = Xb.shape[0]
+    if shuffle:
+        shuffle_order(order, seed)
+    total = 0.0
+    correct = 0
+    done = 0
+    for start in range(0, n, batch):
+        if n - start >= batch:
+            xb, tb = Xb, Tb
+            {unpack} = full
+        else:
+            xb, tb = Xp, Tp
+            {unpack} = part
+        m = xb.shape[0]
+        gather_rows(X, order, start, xb)
+        {gather}(T, order, start, tb)
+        loss, = value_and_grad_into({call})
+        if not math.isfinite(loss):
+            return total, correct, done, 1, step
+        if not ({finite}):
+            return total, correct, done, 2, step
+        total += loss * m
+        correct += {count}(out, tb)
+        step += 1
+        now = adam_rate(rate, beta_1, beta_2, step) if solver == ADAM else rate
+{steps}
+        done += 1
+    return total, correct, done, 0, step
+'''
+
+
+@dataclass
+class _Network:
+    """A compiled network: its module source, compiled epoch and forward, buffer names."""
+
+    lines: str
+    source: str
+    inputs: list[str]
+    params: list[str]
+    buffers: list[str]
+    labels: bool
+    l2: bool
+
+    def module(self):
+        return _jit.load(self.source)
+
+    def epoch(self):
+        return _jit.njit(self.source, None, "train_epoch")
+
+    def forward(self):
+        return _jit.njit(self.source, None, "value_into")
+
+
+_NETWORKS: dict[tuple, _Network] = {}
+
+
+def _network(n_features, hidden, n_outputs, activation, loss, l2) -> _Network:
+    key = (n_features, hidden, n_outputs, activation, loss, l2)
+    if key not in _NETWORKS:
+        lines, shapes, params = network_lines(*key)
+        target = "y" if loss in ("softmax_cross_entropy", "hinge") else "t"
+        inputs = ["X", *params, target, *(["l2"] if l2 else [])]
+        f = _compile(lines, inputs=inputs, shapes=shapes, wrt=params)
+        module = _jit.load(f.source)
+        names = list(inspect.signature(module.value_and_grad_into).parameters)
+        buffers = names[len(inputs):]
+        assert buffers[:len(params)] == [f"d{p}" for p in params] and "out" in buffers
+        source = f.source + _loop_source(inputs, params, buffers, target == "y", l2)
+        _NETWORKS[key] = _Network(lines, source, inputs, params, buffers, target == "y", l2)
+    return _NETWORKS[key]
+
+
+# -- the estimators -------------------------------------------------------------------------
+
+
+class _MLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share: parameters, checks, the training loop."""
+
+    _losses: tuple[str, ...] = ()
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, loss="auto",
+                 dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.loss = loss
+        self.dtype = dtype
+
+    # -- checks, all before any compiling --------------------------------------------------
+
+    def _checked_params(self) -> dict:
+        """The parameters validated, with ``hidden`` as a tuple and ``dtype`` a NumPy dtype."""
+        hidden = self.hidden_layer_sizes
+        hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
+        if not all(isinstance(h, numbers.Integral) and h > 0 for h in hidden):
+            raise SymbpError(f"hidden_layer_sizes must be positive integers, got "
+                             f"{self.hidden_layer_sizes!r}")
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("solver", self.solver, ("sgd", "adam"))
+        _choice("learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
+        _choice("loss", self.loss, ("auto", *self._losses))
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise SymbpError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        _number("alpha", self.alpha, low=0.0)
+        _number("learning_rate_init", self.learning_rate_init, low=0.0, open_low=True)
+        _number("power_t", self.power_t, low=0.0)
+        _number("momentum", self.momentum, low=0.0, high=1.0)
+        _number("beta_1", self.beta_1, low=0.0, high=1.0, open_high=True)
+        _number("beta_2", self.beta_2, low=0.0, high=1.0, open_high=True)
+        _number("epsilon", self.epsilon, low=0.0, open_low=True)
+        _number("tol", self.tol, low=0.0)
+        _number("validation_fraction", self.validation_fraction, low=0.0, high=1.0,
+                open_low=True, open_high=True)
+        for name in ("max_iter", "n_iter_no_change"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise SymbpError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size != "auto" and (not isinstance(self.batch_size, numbers.Integral)
+                                          or isinstance(self.batch_size, bool)
+                                          or self.batch_size < 1):
+            raise SymbpError(f"batch_size must be 'auto' or a positive integer, got "
+                             f"{self.batch_size!r}")
+        return {"hidden": tuple(int(h) for h in hidden), "dtype": dtype}
+
+    def _checked_X(self, X, dtype, *, fitting: bool) -> np.ndarray:
+        X = _numeric("X", X)
+        if X.ndim != 2:
+            raise SymbpError(f"X must be a 2-D array (samples x features), got shape {X.shape}")
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise SymbpError(f"X is empty (shape {X.shape})")
+        if not fitting and X.shape[1] != self.n_features_in_:
+            raise SymbpError(f"X has {X.shape[1]} features, but this model was fitted with "
+                             f"{self.n_features_in_}")
+        bad = ~np.isfinite(X)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise SymbpError(f"X holds {bad.sum()} NaN or infinite value(s), the first at row "
+                             f"{row}, column {col}")
+        return np.ascontiguousarray(X, dtype=dtype)
+
+    # -- training -------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train the network on ``X`` (samples x features) and targets ``y``; returns self.
+
+        Raises
+        ------
+        SymbpError
+            For bad parameters or data (before anything is compiled), and when the loss or a
+            gradient becomes NaN or infinite: the error names the epoch and batch, and the
+            model keeps the last finite weights (from before that batch).
+        """
+        checked = self._checked_params()
+        dtype = checked["dtype"]
+        X = self._checked_X(X, dtype, fitting=True)
+        targets, n_outputs, loss = self._encoded(y, X.shape[0], dtype)
+        rng = np.random.RandomState(self.random_state) \
+            if not isinstance(self.random_state, np.random.RandomState) else self.random_state
+        if self.early_stopping:
+            stratify = targets if self._is_classifier else None
+            X, X_val, targets, t_val = train_test_split(
+                X, targets, test_size=self.validation_fraction, rng=rng, stratify=stratify)
+        network = _network(X.shape[1], checked["hidden"], n_outputs, self.activation, loss,
+                           self.alpha > 0)
+        if not (self.warm_start and hasattr(self, "coefs_")):
+            self._initialize(X.shape[1], checked["hidden"], n_outputs, dtype, rng)
+        elif self.coefs_[0].shape[0] != X.shape[1] or self.coefs_[-1].shape[1] != n_outputs:
+            raise SymbpError("warm_start: X or y does not match the fitted model's shapes")
+        self.n_features_in_ = X.shape[1]
+        self._fitted_loss = loss
+        self._net_key = (X.shape[1], checked["hidden"], n_outputs, self.activation, loss,
+                         self.alpha > 0)
+        self._train(network, X, targets, rng, dtype,
+                    (X_val, t_val) if self.early_stopping else None)
+        return self
+
+    def _initialize(self, n_features, hidden, n_outputs, dtype, rng) -> None:
+        """Glorot-uniform weights (scikit-learn's scheme) or He-uniform for the relu family."""
+        self.coefs_, self.intercepts_ = [], []
+        sizes = (n_features, *hidden, n_outputs)
+        for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            hidden_layer = k < len(hidden)
+            pieces = 2 if hidden_layer and self.activation == "maxout" else 1
+            if hidden_layer and self.activation in _HE:
+                bound, bias = math.sqrt(6.0 / fan_in), 0.0
+            else:
+                factor = 2.0 if self.activation == "logistic" else 6.0
+                bound = bias = math.sqrt(factor / (fan_in + fan_out))
+            self.coefs_.append(rng.uniform(-bound, bound, (fan_in, pieces * fan_out))
+                               .astype(dtype))
+            self.intercepts_.append(rng.uniform(-bias, bias, pieces * fan_out).astype(dtype)
+                                    if bias else np.zeros(pieces * fan_out, dtype))
+        self.n_iter_, self.t_ = 0, 0
+        self.loss_curve_ = []
+        self.best_loss_ = np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        if self._is_classifier:
+            self.train_accuracy_curve_ = []
+
+    def _param_arrays(self, dtype) -> list[np.ndarray]:
+        """The network's parameters in its input order, as contiguous arrays of ``dtype``: the
+        very arrays of ``coefs_``/``intercepts_`` (maxout layers are split into two pieces)."""
+        out = []
+        for k, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            W, b = np.ascontiguousarray(W, dtype), np.ascontiguousarray(b, dtype)
+            self.coefs_[k], self.intercepts_[k] = W, b
+            if self.activation == "maxout" and k < len(self.coefs_) - 1:
+                half = W.shape[1] // 2
+                out += [np.ascontiguousarray(W[:, :half]), b[:half].copy(),
+                        np.ascontiguousarray(W[:, half:]), b[half:].copy()]
+            else:
+                out += [W, b]
+        return out
+
+    def _store(self, arrays: list[np.ndarray]) -> None:
+        """Write trained parameter arrays back into ``coefs_``/``intercepts_``."""
+        k = 0
+        for layer in range(len(self.coefs_)):
+            if self.activation == "maxout" and layer < len(self.coefs_) - 1:
+                W, b, V, c = arrays[k:k + 4]
+                self.coefs_[layer] = np.hstack([W, V])
+                self.intercepts_[layer] = np.concatenate([b, c])
+                k += 4
+            else:
+                self.coefs_[layer], self.intercepts_[layer] = arrays[k], arrays[k + 1]
+                k += 2
+
+    def _train(self, network: _Network, X, T, rng, dtype, validation) -> None:
+        n = X.shape[0]
+        batch = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
+        params = self._param_arrays(dtype)
+        firsts = [np.zeros_like(p) for p in params]
+        seconds = [np.zeros_like(p) for p in params]
+        buffers = network.module().value_and_grad_buffers
+        extra = (0.0,) if network.l2 else ()
+        Xb, Tb = np.empty((batch, X.shape[1]), dtype), np.empty((batch, *T.shape[1:]), T.dtype)
+        rest = n % batch or 1  # a 1-row dummy when every batch is whole
+        Xp, Tp = np.empty((rest, X.shape[1]), dtype), np.empty((rest, *T.shape[1:]), T.dtype)
+        full = buffers(Xb, *params, Tb, *extra)
+        part = buffers(Xp, *params, Tp, *extra)
+        order = np.arange(n, dtype=np.int64)
+        epoch_fn = network.epoch()
+        solver = _loop.ADAM if self.solver == "adam" else _loop.SGD
+        rate = float(self.learning_rate_init)
+        no_improvement = 0
+        best_params = None
+        bar = _progress(self.verbose, self.max_iter)
+        try:
+            for _ in range(self.max_iter):
+                started = time.perf_counter()
+                total, correct, done, status, self.t_ = epoch_fn(
+                    X, T, *params, *firsts, *seconds, full, part, Xb, Tb, Xp, Tp, order,
+                    int(rng.randint(2**31 - 1)), bool(self.shuffle), solver, rate,
+                    float(self.momentum), bool(self.nesterovs_momentum), float(self.beta_1),
+                    float(self.beta_2), float(self.epsilon), float(self.alpha), int(self.t_))
+                seconds_taken = time.perf_counter() - started
+                if status:
+                    self._store(params)
+                    what = "loss" if status == 1 else "gradient"
+                    raise SymbpError(
+                        f"training stopped: the {what} became NaN or infinite at epoch "
+                        f"{self.n_iter_ + 1}, batch {done + 1} of {-(-n // batch)}; the model "
+                        f"keeps the last finite weights (from before that batch). Try a smaller "
+                        f"learning_rate_init (now {self.learning_rate_init}) or scaled inputs.")
+                self.n_iter_ += 1
+                loss = total / n
+                self.loss_curve_.append(loss)
+                report = {"loss": f"{loss:.4g}"}
+                if self._is_classifier:
+                    self.train_accuracy_curve_.append(correct / n)
+                    report["accuracy"] = f"{correct / n:.4f}"
+                if validation is not None:
+                    self._store(params)
+                    score = self._score_encoded(network, *validation)
+                    self.validation_scores_.append(score)
+                    report["validation"] = f"{score:.4f}"
+                report["samples/s"] = f"{n / seconds_taken:,.0f}"
+                _report(bar, self.n_iter_, report)
+                # scikit-learn's stopping rule: no improvement by tol for n_iter_no_change epochs
+                if validation is not None:
+                    improved = score >= self.best_validation_score_ + self.tol
+                    if score > self.best_validation_score_:
+                        self.best_validation_score_ = score
+                        best_params = [p.copy() for p in params]
+                else:
+                    improved = loss <= self.best_loss_ - self.tol
+                self.best_loss_ = min(self.best_loss_, loss)
+                no_improvement = 0 if improved else no_improvement + 1
+                if self.learning_rate == "invscaling" and self.solver == "sgd":
+                    rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                if no_improvement > self.n_iter_no_change:
+                    if self.learning_rate == "adaptive" and self.solver == "sgd" and rate > 1e-6:
+                        rate /= 5.0
+                        no_improvement = 0
+                    else:
+                        break
+            else:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                              "reached and the optimization hasn't converged yet.",
+                              ConvergenceWarning, stacklevel=3)
+        finally:
+            if bar:
+                bar.close()
+        self._store(best_params if best_params is not None else params)
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def _outputs(self, X) -> np.ndarray:
+        """The network's output rows (before the output function) for checked input ``X``."""
+        self._check_fitted()
+        network = _network(*self._net_key)
+        dtype = self.coefs_[0].dtype
+        X = self._checked_X(X, dtype, fitting=False)
+        return self._forward(network, X, dtype)
+
+    def _forward(self, network: _Network, X, dtype) -> np.ndarray:
+        params = self._param_arrays(dtype)
+        forward = network.forward()
+        buffers = network.module().value_and_grad_buffers
+        at = network.buffers.index("out")
+        n_outputs = self.coefs_[-1].shape[1]
+        result = np.empty((X.shape[0], n_outputs), dtype)
+        space, rows = None, 0
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            chunk = X[start:start + PREDICT_CHUNK]
+            m = chunk.shape[0]
+            target = np.zeros(m, np.int64) if network.labels else np.zeros((m, n_outputs), dtype)
+            extra = (0.0,) if network.l2 else ()
+            args = (chunk, *params, target, *extra)
+            if m != rows:  # buffers for this many rows (the last chunk may be shorter)
+                space, rows = buffers(*args), m
+            forward(*args, *space)
+            result[start:start + m] = space[at]
+        return result
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coefs_"):
+            raise SymbpError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    @property
+    def source(self) -> str:
+        """The generated module: the network's forward and backward pass, then the compiled
+        training loop."""
+        self._check_fitted()
+        return _network(*self._net_key).source
+
+    @property
+    def expression(self) -> str:
+        """The network as the staged symbp lines that were compiled."""
+        self._check_fitted()
+        return _network(*self._net_key).lines
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__)  # compiled code lives in the module cache, never pickled
+
+    def save(self, path) -> None:
+        """Write the fitted model to an ``.npz`` file atomically (a temporary file in the same
+        folder, then ``os.replace``): an interrupted save never leaves a half-written file."""
+        self._check_fitted()
+        path = Path(path)
+        params = {k: v for k, v in self.get_params().items()
+                  if k != "random_state" or v is None or isinstance(v, numbers.Integral)}
+        params["hidden_layer_sizes"] = list(np.atleast_1d(self.hidden_layer_sizes).tolist())
+        params["dtype"] = np.dtype(self.dtype).name
+        meta = {"format": _FORMAT, "estimator": type(self).__name__, "params": params,
+                "n_features_in": self.n_features_in_, "n_iter": self.n_iter_, "t": self.t_,
+                "loss": self._fitted_loss, "net": list(self._net_key[:1]) + [
+                    list(self._net_key[1]), *self._net_key[2:]],
+                "loss_curve": list(map(float, self.loss_curve_)),
+                "best_loss": float(self.best_loss_)}
+        arrays = {"meta": np.array(json.dumps(meta))}
+        for k, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            arrays[f"coef_{k}"], arrays[f"intercept_{k}"] = W, b
+        if self._is_classifier:
+            classes = np.asarray(self.classes_)
+            if classes.dtype == object:
+                if not all(isinstance(c, str) for c in classes):
+                    raise SymbpError("save keeps class labels that are numbers or strings; "
+                                     f"these are {classes.dtype}")
+                classes = classes.astype(str)
+            arrays["classes"] = classes
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **arrays)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`. Never unpickles (``allow_pickle=False``);
+        a truncated file, another program's ``.npz`` or arrays of the wrong shape raise
+        SymbpError."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "meta" not in data.files:
+                    raise SymbpError(f"{path} is not a symbp model file (no 'meta' entry; it "
+                                     f"holds {', '.join(data.files) or 'nothing'})")
+                arrays = {name: data[name] for name in data.files}
+                meta = json.loads(str(arrays["meta"]))
+        except SymbpError:
+            raise
+        except FileNotFoundError:
+            raise SymbpError(f"no such file: {path}") from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+            raise SymbpError(f"cannot read {path}: not a complete symbp model file "
+                             f"({type(exc).__name__}: {exc})") from None
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise SymbpError(f"{path} is not a symbp model file (format "
+                             f"{meta.get('format') if isinstance(meta, dict) else meta!r})")
+        if meta.get("estimator") != cls.__name__:
+            raise SymbpError(f"{path} holds a {meta.get('estimator')}, not a {cls.__name__}")
+        try:
+            model = cls(**meta["params"])
+            checked = model._checked_params()
+            n_features, hidden, n_outputs = meta["n_features_in"], checked["hidden"], \
+                meta["net"][2]
+            sizes = (n_features, *hidden, n_outputs)
+            model.coefs_, model.intercepts_ = [], []
+            for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+                pieces = 2 if model.activation == "maxout" and k < len(hidden) else 1
+                W, b = arrays[f"coef_{k}"], arrays[f"intercept_{k}"]
+                if W.shape != (fan_in, pieces * fan_out) or b.shape != (pieces * fan_out,):
+                    raise SymbpError(f"{path}: coef_{k} has shape {W.shape} and intercept_{k} "
+                                     f"{b.shape}; the model needs "
+                                     f"{(fan_in, pieces * fan_out)} and {(pieces * fan_out,)}")
+                if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                    raise SymbpError(f"{path}: layer {k} holds NaN or infinite weights")
+                model.coefs_.append(np.ascontiguousarray(W, checked["dtype"]))
+                model.intercepts_.append(np.ascontiguousarray(b, checked["dtype"]))
+            if f"coef_{len(sizes) - 1}" in arrays:
+                raise SymbpError(f"{path}: more layers than hidden_layer_sizes says")
+            model.n_features_in_ = int(n_features)
+            model.n_iter_, model.t_ = int(meta["n_iter"]), int(meta["t"])
+            model.loss_curve_ = list(meta["loss_curve"])
+            model.best_loss_ = float(meta["best_loss"])
+            model._fitted_loss = meta["loss"]
+            model._net_key = (int(n_features), hidden, int(n_outputs), model.activation,
+                              meta["loss"], model.alpha > 0)
+            if model._is_classifier:
+                model.classes_ = arrays["classes"]
+                model._check_outputs(len(model.classes_), n_outputs, path)
+        except SymbpError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise SymbpError(f"{path}: damaged symbp model file ({type(exc).__name__}: "
+                             f"{exc})") from None
+        return model
+
+
+_FORMAT = "symbp.nn/1"
+
+
+class MLPClassifier(ClassifierMixin, _MLP):
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` parameters, a
+    backward pass generated by symbp and a training loop compiled by Numba.
+
+    Parameters are scikit-learn's (same names, defaults and meanings), plus:
+
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'elu', 'abs', 'maxout'}
+        ``maxout`` takes the elementwise max of two affine pieces per hidden layer (its
+        ``coefs_`` hold both pieces side by side).
+    loss : {'auto', 'softmax_cross_entropy', 'sigmoid_cross_entropy', 'hinge', 'squared_error'}
+        ``auto``: one sigmoid output with sigmoid cross-entropy for two classes, softmax
+        cross-entropy for more. ``predict_proba`` exists for the cross-entropies only.
+    dtype : {'float32', 'float64'}, default 'float32'
+        Precision of weights and arithmetic.
+
+    Fitted attributes are scikit-learn's: ``coefs_``, ``intercepts_``, ``classes_``,
+    ``n_iter_``, ``t_``, ``loss_curve_``, ``best_loss_``, ``n_features_in_``,
+    ``validation_scores_``, ``best_validation_score_``; plus ``train_accuracy_curve_`` (the
+    accuracy on each epoch's batches as training went) and ``source`` (the generated code).
+
+    Examples
+    --------
+    >>> clf = MLPClassifier(hidden_layer_sizes=(4,), activation="logistic", solver="adam",
+    ...                     learning_rate_init=0.05, max_iter=2000, random_state=0)
+    >>> clf.fit([[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 0]).predict([[1, 0]])
+    array([1])
+    """
+
+    _is_classifier = True
+    _losses = ("softmax_cross_entropy", "sigmoid_cross_entropy", "hinge", "squared_error")
+
+    def _encoded(self, y, n: int, dtype):
+        """Classes and the targets the network trains on: integer labels, or 0/1 target rows
+        (one column for two classes with a sigmoid output, one-hot otherwise)."""
+        y = _column("y", y, n)
+        if y.ndim != 1:
+            raise SymbpError(f"y must be one label per sample, got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise SymbpError("y holds NaN or infinite labels")
+        if y.dtype.kind == "f" and not np.equal(np.mod(y, 1), 0).all():
+            raise SymbpError("y holds continuous values; MLPClassifier needs class labels "
+                             "(use MLPRegressor for regression)")
+        if y.dtype.kind in "OUS":
+            try:
+                classes, index = np.unique(y, return_inverse=True)
+            except TypeError as exc:
+                raise SymbpError(f"y mixes label types that cannot be ordered: {exc}") from None
+        else:
+            classes, index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise SymbpError(f"y has a single class ({classes[0]!r}); a classifier needs at "
+                             "least two")
+        if self.warm_start and hasattr(self, "classes_") and not np.array_equal(
+                classes, self.classes_):
+            raise SymbpError("warm_start: y has other classes than the fitted model")
+        self.classes_ = classes
+        loss = self.loss
+        if loss == "auto":
+            loss = "sigmoid_cross_entropy" if len(classes) == 2 else "softmax_cross_entropy"
+        index = index.reshape(-1).astype(np.int64)
+        if loss in ("softmax_cross_entropy", "hinge"):
+            return index, len(classes), loss
+        if len(classes) == 2 and loss == "sigmoid_cross_entropy":
+            return index.astype(dtype).reshape(-1, 1), 1, loss
+        return np.eye(len(classes), dtype=dtype)[index], len(classes), loss
+
+    def _check_outputs(self, n_classes, n_outputs, path) -> None:
+        want = 1 if n_classes == 2 and self._fitted_loss == "sigmoid_cross_entropy" \
+            else n_classes
+        if n_outputs != want:
+            raise SymbpError(f"{path}: {n_classes} classes need {want} outputs, the network "
+                             f"has {n_outputs}")
+
+    def _scores_to_index(self, scores) -> np.ndarray:
+        if scores.shape[1] == 1:
+            return (scores[:, 0] > 0).astype(np.int64)
+        return scores.argmax(axis=1)
+
+    def _score_encoded(self, network, X, T) -> float:
+        predicted = self._scores_to_index(self._forward(network, X, X.dtype))
+        truth = T if T.ndim == 1 else self._scores_to_index(T - 0.5)
+        return float(np.mean(predicted == truth))
+
+    def predict(self, X) -> np.ndarray:
+        """The predicted class of each row of ``X`` (values from ``classes_``)."""
+        return self.classes_[self._scores_to_index(self._outputs(X))]
+
+    @property
+    def predict_proba(self):
+        """Class probabilities, one column per class in ``classes_`` order (softmax or sigmoid
+        cross-entropy only: a hinge or squared-error network has no probabilities)."""
+        self._check_fitted()
+        if self._fitted_loss not in ("softmax_cross_entropy", "sigmoid_cross_entropy"):
+            raise AttributeError(f"predict_proba is not available for loss "
+                                 f"{self._fitted_loss!r}: its outputs are not probabilities")
+        return self._predict_proba
+
+    def _predict_proba(self, X) -> np.ndarray:
+        scores = self._outputs(X).astype(np.float64)
+        if self._fitted_loss == "softmax_cross_entropy":
+            scores -= scores.max(axis=1, keepdims=True)
+            p = np.exp(scores)
+            return p / p.sum(axis=1, keepdims=True)
+        p = 0.5 * (1.0 + np.tanh(0.5 * scores))  # the logistic function, overflow-free
+        if p.shape[1] == 1:
+            return np.hstack([1.0 - p, p])
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+
+class MLPRegressor(RegressorMixin, _MLP):
+    """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` parameters (squared
+    error loss, identity output), a backward pass generated by symbp and a training loop
+    compiled by Numba. See :class:`MLPClassifier` for the extra parameters and attributes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", max_iter=500,
+    ...                    learning_rate_init=0.01, random_state=0).fit(X, X[:, 0] ** 2)
+    >>> bool(reg.score(X, X[:, 0] ** 2) > 0.95)
+    True
+    """
+
+    _is_classifier = False
+    _losses = ("squared_error",)
+
+    def _encoded(self, y, n: int, dtype):
+        y = _column("y", y, n)
+        if y.dtype.kind not in "fiub" or y.ndim > 2:
+            raise SymbpError(f"y must be numbers, one row per sample, got {y.dtype} of shape "
+                             f"{y.shape}")
+        if not np.isfinite(y).all():
+            raise SymbpError("y holds NaN or infinite values")
+        self._y_ndim = y.ndim
+        T = np.ascontiguousarray(y.reshape(n, -1), dtype=dtype)
+        return T, T.shape[1], "squared_error"
+
+    def _score_encoded(self, network, X, T) -> float:
+        predicted = self._forward(network, X, X.dtype)
+        residual = ((T - predicted) ** 2).sum()
+        spread = ((T - T.mean(axis=0)) ** 2).sum()
+        return float(1.0 - residual / spread) if spread > 0 else 0.0
+
+    def predict(self, X) -> np.ndarray:
+        """The predicted targets (a vector when fitted on a vector)."""
+        out = self._outputs(X)
+        return out[:, 0] if getattr(self, "_y_ndim", 1) == 1 and out.shape[1] == 1 else out
+
+
+# -- small helpers --------------------------------------------------------------------------
+
+
+def _choice(name, value, allowed) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise SymbpError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def _number(name, value, *, low=None, high=None, open_low=False, open_high=False) -> None:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or math.isnan(value):
+        raise SymbpError(f"{name} must be a number, got {value!r}")
+    if low is not None and (value < low or (open_low and value == low)) or \
+            high is not None and (value > high or (open_high and value == high)):
+        right = ")" if open_high or high is None else "]"
+        interval = f"{'(' if open_low else '['}{low}, {'inf' if high is None else high}{right}"
+        raise SymbpError(f"{name} must be in {interval}, got {value!r}")
+
+
+def _numeric(name, values) -> np.ndarray:
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:
+        raise SymbpError(f"{name} is not a rectangular array: {exc}") from None
+    if array.dtype.kind not in "fiub":
+        raise SymbpError(f"{name} must hold numbers, got dtype {array.dtype}")
+    return array
+
+
+def _column(name, values, n: int) -> np.ndarray:
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:
+        raise SymbpError(f"{name} is not a rectangular array: {exc}") from None
+    if array.ndim == 2 and array.shape[1] == 1 and name == "y":
+        array = array[:, 0]
+    if array.ndim == 0 or array.shape[0] != n:
+        raise SymbpError(f"X has {n} samples but {name} has "
+                         f"{array.shape[0] if array.ndim else 'a single value'}")
+    return array
+
+
+def _progress(verbose, epochs):
+    """A tqdm progress bar when verbose and tqdm is installed (else None: lines printed)."""
+    if not verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return False
+    return tqdm(total=epochs, unit="epoch", leave=True)
+
+
+def _report(bar, epoch: int, report: dict) -> None:
+    if bar is None:
+        return
+    if bar is False:
+        print(f"Iteration {epoch}, " + ", ".join(f"{k} = {v}" for k, v in report.items()))
+    else:
+        bar.set_postfix(report, refresh=False)
+        bar.update(1)
