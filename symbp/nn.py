@@ -427,15 +427,21 @@ class _MLP(BaseEstimator):
         rate = float(self.learning_rate_init)
         no_improvement = 0
         best_params = None
+        hyper = (solver, rate, float(self.momentum), bool(self.nesterovs_momentum),
+                 float(self.beta_1), float(self.beta_2), float(self.epsilon), float(self.alpha))
+        # compile (or load from the cache) before the clock starts: an empty epoch
+        if self.verbose and not epoch_fn.signatures:
+            print("compiling the training loop (once per network; cached on disk)...")
+        epoch_fn(X[:0], T[:0], *params, *firsts, *seconds, full, part, Xb, Tb, Xp, Tp,
+                 order[:0], 0, False, *hyper, 0)
         bar = _progress(self.verbose, self.max_iter)
         try:
             for _ in range(self.max_iter):
                 started = time.perf_counter()
                 total, correct, done, status, self.t_ = epoch_fn(
                     X, T, *params, *firsts, *seconds, full, part, Xb, Tb, Xp, Tp, order,
-                    int(rng.randint(2**31 - 1)), bool(self.shuffle), solver, rate,
-                    float(self.momentum), bool(self.nesterovs_momentum), float(self.beta_1),
-                    float(self.beta_2), float(self.epsilon), float(self.alpha), int(self.t_))
+                    int(rng.randint(2**31 - 1)), bool(self.shuffle), solver, rate, *hyper[2:],
+                    int(self.t_))
                 seconds_taken = time.perf_counter() - started
                 if status:
                     self._store(params)

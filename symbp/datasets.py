@@ -1,0 +1,132 @@
+"""Built-in datasets of ``symbp train``: digits, moons, xor, and a user's CSV file.
+
+Each loader returns a :class:`Dataset`. Only ``digits`` needs scikit-learn (the data ships
+inside it); ``moons`` is generated here with the same recipe as scikit-learn's ``make_moons``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SymbpError
+
+NAMES = ("digits", "moons", "xor")
+
+
+@dataclass
+class Dataset:
+    """Features ``X``, targets ``y``, whether it is a classification task, and a description."""
+
+    X: np.ndarray
+    y: np.ndarray
+    classification: bool
+    description: str
+    split: bool = True  # False: too small to hold out a test part (xor)
+
+
+def load(name: str, *, seed: int = 0) -> Dataset:
+    """A built-in dataset by name (``digits``, ``moons`` or ``xor``)."""
+    if name == "digits":
+        return digits()
+    if name == "moons":
+        return moons(seed=seed)
+    if name == "xor":
+        return xor()
+    raise SymbpError(f"unknown dataset {name!r}; built-in: {', '.join(NAMES)}")
+
+
+def digits() -> Dataset:
+    """scikit-learn's 8x8 handwritten digits (1797 samples, 10 classes), pixels scaled from
+    0..16 to 0..1."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise SymbpError("the digits dataset ships with scikit-learn: pip install "
+                         "'symbp[train]' (or scikit-learn)") from None
+    X, y = load_digits(return_X_y=True)
+    return Dataset(X / 16.0, y, True, "digits: 8x8 handwritten digits, 1797 samples, pixels / 16")
+
+
+def moons(n_samples: int = 1000, noise: float = 0.2, seed: int = 0) -> Dataset:
+    """Two interleaving half circles with Gaussian noise (scikit-learn's ``make_moons``
+    recipe): class 0 the upper moon, class 1 the lower."""
+    rng = np.random.RandomState(seed)
+    n_upper = n_samples // 2
+    n_lower = n_samples - n_upper
+    upper = np.linspace(0, math.pi, n_upper)
+    lower = np.linspace(0, math.pi, n_lower)
+    X = np.vstack([np.column_stack([np.cos(upper), np.sin(upper)]),
+                   np.column_stack([1 - np.cos(lower), 1 - np.sin(lower) - 0.5])])
+    y = np.concatenate([np.zeros(n_upper, np.int64), np.ones(n_lower, np.int64)])
+    X += rng.normal(scale=noise, size=X.shape)
+    order = rng.permutation(n_samples)
+    return Dataset(X[order], y[order], True,
+                   f"moons: two half circles, {n_samples} samples, noise {noise}")
+
+
+def xor() -> Dataset:
+    """The four points of exclusive or (Rumelhart, Hinton and Williams, 1986)."""
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    return Dataset(X, np.array([0, 1, 1, 0]), True, "xor: the four points of exclusive or",
+                   split=False)
+
+
+def from_csv(path, target: str, task: str = "auto") -> Dataset:
+    """A CSV file with a header row: column ``target`` is predicted from all the others,
+    which must be numbers. ``task``: ``classification``, ``regression`` or ``auto`` (numbers
+    with at most 20 distinct whole values are classes; other numbers are regression targets;
+    text is classes)."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SymbpError(f"cannot read {path}: {exc}") from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if len(rows) < 3:
+        raise SymbpError(f"{path}: needs a header row and at least two data rows")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise SymbpError(f"{path}: no column {target!r}; columns: {', '.join(header)}")
+    column = header.index(target)
+    features, labels = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise SymbpError(f"{path}, line {line}: {len(row)} fields, the header has "
+                             f"{len(header)}")
+        values = []
+        for name, cell in zip(header, row):
+            if name == target:
+                continue
+            try:
+                values.append(float(cell))
+            except ValueError:
+                raise SymbpError(f"{path}, line {line}, column {name!r}: {cell!r} is not a "
+                                 "number (features must be numeric)") from None
+        features.append(values)
+        labels.append(row[column].strip())
+    if len(header) < 2:
+        raise SymbpError(f"{path}: no feature columns besides {target!r}")
+    try:
+        numeric = np.array([float(v) for v in labels])
+    except ValueError:
+        numeric = None
+    if task == "auto":
+        task = "classification" if numeric is None or (
+            np.all(np.mod(numeric, 1) == 0) and len(np.unique(numeric)) <= 20) \
+            else "regression"
+    if task == "regression" and numeric is None:
+        raise SymbpError(f"{path}: column {target!r} holds text; it cannot be a regression "
+                         "target")
+    if task not in ("classification", "regression"):
+        raise SymbpError(f"task must be auto, classification or regression, got {task!r}")
+    y = numeric if numeric is not None else np.array(labels)
+    if task == "classification" and numeric is not None and np.all(np.mod(numeric, 1) == 0):
+        y = numeric.astype(np.int64)
+    return Dataset(np.array(features), y, task == "classification",
+                   f"{path.name}: {len(labels)} rows, target {target!r}")
