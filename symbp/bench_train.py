@@ -64,6 +64,7 @@ threadpoolctl when it is installed).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import math
 import os
@@ -78,7 +79,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-PEER_ORDER = ("numpy", "numba", "sklearn", "torch", "jax", "symbp")
+PEER_ORDER = ("numpy", "numba", "sklearn", "torch", "torch1", "jax", "symbp")
 REFERENCE = "symbp"
 WARMUP_EPOCHS = 1
 
@@ -402,8 +403,8 @@ def train_numba(data: Data, spec: Spec, epochs: int, seed: int) -> dict:
     return _result(seconds, epochs, data, accuracy, loss,
                    "preallocated: activations, deltas and gradients allocated once per run, "
                    "batch gathered into a buffer, np.dot(..., out) into buffers, in-place "
-                   f"updates; one compiled call per epoch (Numba {numba.config.NUMBA_NUM_THREADS}"
-                   " threads unused: no prange)")
+                   "updates; one compiled call per epoch; single-threaded loops (no prange), "
+                   "np.dot runs on SciPy's BLAS and its threads")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,12 +444,26 @@ def train_sklearn(data: Data, spec: Spec, epochs: int, seed: int) -> dict:
 # peer 4: PyTorch eager
 
 
-def train_torch(data: Data, spec: Spec, epochs: int, seed: int) -> dict:
-    """Eager PyTorch: ``nn.Linear`` layers, ``torch.optim.SGD``, a Python loop of steps."""
+def train_torch(data: Data, spec: Spec, epochs: int, seed: int, threads: int = 0) -> dict:
+    """Eager PyTorch: ``nn.Linear`` layers, ``torch.optim.SGD``, a Python loop of steps.
+
+    ``threads`` > 0 sets ``torch.set_num_threads`` for the run (restored after it); 0 keeps
+    PyTorch's default.
+    """
     try:
         import torch
     except ImportError:
         raise PeerUnavailable("not installed") from None
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _train_torch(torch, data, spec, epochs, seed)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train_torch(torch, data: Data, spec: Spec, epochs: int, seed: int) -> dict:
     from torch import nn
 
     n, B = len(data.y_train), spec.batch_size
@@ -607,11 +622,13 @@ def train_symbp(data: Data, spec: Spec, epochs: int, seed: int) -> dict:
 
 PEERS: dict[str, Callable[[Data, Spec, int, int], dict]] = {
     "numpy": train_numpy, "numba": train_numba, "sklearn": train_sklearn,
-    "torch": train_torch, "jax": train_jax, "symbp": train_symbp,
+    "torch": train_torch, "torch1": functools.partial(train_torch, threads=1),
+    "jax": train_jax, "symbp": train_symbp,
 }
 PEER_LABELS = {
     "numpy": "NumPy, hand-written", "numba": "Numba, hand-written `@njit` epoch",
-    "sklearn": "scikit-learn `MLPClassifier`", "torch": "PyTorch eager",
+    "sklearn": "scikit-learn `MLPClassifier`", "torch": "PyTorch eager (default threads)",
+    "torch1": "PyTorch eager, 1 thread",
     "jax": "JAX `jit` + `lax.scan` epoch", "symbp": "symbp `MLPClassifier`",
 }
 

@@ -607,7 +607,9 @@ class _MLP(BaseEstimator):
         if meta.get("estimator") != cls.__name__:
             raise SymbpError(f"{path} holds a {meta.get('estimator')}, not a {cls.__name__}")
         try:
-            model = cls(**meta["params"])
+            params = dict(meta["params"])
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            model = cls(**params)
             checked = model._checked_params()
             n_features, hidden, n_outputs = meta["n_features_in"], checked["hidden"], \
                 meta["net"][2]
@@ -732,7 +734,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     def predict(self, X) -> np.ndarray:
         """The predicted class of each row of ``X`` (values from ``classes_``)."""
-        return self.classes_[self._scores_to_index(self._outputs(X))]
+        scores = self._outputs(X)
+        return self.classes_[self._scores_to_index(scores)]
 
     @property
     def predict_proba(self):

@@ -52,3 +52,20 @@ def check_gradient(f: symbp.Function, point, rtol: float = 1e-5, atol: float = 1
 @pytest.fixture(params=[False, True], ids=["python", "numba"])
 def jit(request) -> bool:
     return request.param
+
+
+def vjp_check(f: symbp.Function, values: dict, eps=1e-6, rtol=1e-5, atol=1e-7) -> None:
+    """Assert every array gradient of ``f`` at ``values`` equals central differences."""
+    value, grads = f.value_and_grad(**values)
+    for name in f.wrt:
+        x = np.asarray(values[name], dtype=np.float64)
+        numeric = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            up, down = x.copy(), x.copy()
+            up[idx] += eps
+            down[idx] -= eps
+            numeric[idx] = (f(**{**values, name: up}) - f(**{**values, name: down})) / (2 * eps)
+        got = grads[name]
+        assert np.shape(got) == x.shape, f"gradient of {name} has shape {np.shape(got)}"
+        np.testing.assert_allclose(got, numeric, rtol=rtol, atol=atol,
+                                   err_msg=f"d/d{name}\n{f.source}")

@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 import pytest
+from conftest import vjp_check
 
 import symbp
 from symbp.gates import GATES
@@ -47,22 +48,6 @@ def concrete(shape, batch: int) -> tuple:
 
 def sample(rng, shape, low=-2.0, high=2.0, batch=4):
     return rng.uniform(low, high, size=concrete(shape, batch))
-
-
-def vjp_check(f: symbp.Function, values: dict, eps=1e-6, rtol=1e-5, atol=1e-7) -> None:
-    value, grads = f.value_and_grad(**values)
-    for name in f.wrt:
-        x = np.asarray(values[name], dtype=np.float64)
-        numeric = np.zeros_like(x)
-        for idx in np.ndindex(x.shape):
-            up, down = x.copy(), x.copy()
-            up[idx] += eps
-            down[idx] -= eps
-            numeric[idx] = (f(**{**values, name: up}) - f(**{**values, name: down})) / (2 * eps)
-        got = grads[name]
-        assert np.shape(got) == x.shape, f"gradient of {name} has shape {np.shape(got)}"
-        np.testing.assert_allclose(got, numeric, rtol=rtol, atol=atol,
-                                   err_msg=f"d/d{name}\n{f.source}")
 
 
 def _elementwise_case(name: str, shapes: tuple):
