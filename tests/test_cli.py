@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
+from symbp import SymbpError, datasets
 from symbp.cli import main
 
 
@@ -42,3 +45,55 @@ def test_parse_error_keeps_its_caret_block(capsys):
 def test_bare_symbp_prints_help(capsys):
     assert main([]) == 0
     assert "grad" in capsys.readouterr().out
+
+
+XOR_ARGS = ["--hidden", "4", "--activation", "logistic", "--solver", "sgd", "--lr", "0.5",
+            "--batch-size", "4", "--epochs", "1500", "--quiet"]
+
+
+def test_train_xor_saves_and_plots(tmp_path, capsys):
+    model_path, plot_path = tmp_path / "xor.npz", tmp_path / "curves.png"
+    argv = ["train", "--dataset", "xor", *XOR_ARGS, "--save", str(model_path)]
+    if importlib.util.find_spec("matplotlib"):
+        argv += ["--plot", str(plot_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy: 1.0000" in out and "network 2-4-1 logistic" in out
+    from symbp.nn import MLPClassifier
+
+    assert MLPClassifier.load(model_path).predict([[0, 1], [1, 1]]).tolist() == [1, 0]
+    if "--plot" in argv:
+        assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_on_a_csv_file_with_text_labels(tmp_path, capsys):
+    rows = ["a,b,kind"] + [f"{x},{y},{'same' if x == y else 'differ'}"
+                           for _ in range(10) for x in (0, 1) for y in (0, 1)]
+    path = tmp_path / "xor.csv"
+    path.write_text("\n".join(rows) + "\n")
+    argv = ["train", "--csv", str(path), "--target", "kind", *XOR_ARGS, "--epochs", "300"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "32 training / 8 test samples, 2 features, 2 classes" in out
+    assert "test accuracy: 1.0000" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train"], "give either --dataset NAME or --csv PATH"),
+    (["train", "--csv", "data.csv"], "--csv needs --target"),
+    (["train", "--csv", "/nonexistent.csv", "--target", "y"], "cannot read"),
+    (["train", "--dataset", "xor", "--lr", "-1"], "learning_rate_init must be in"),
+])
+def test_train_bad_input_exits_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_csv_errors_point_at_the_cell(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b,y\n1,2,0\n3,oops,1\n4,5,0\n")
+    with pytest.raises(SymbpError, match=r"line 3, column 'b': 'oops' is not a number"):
+        datasets.from_csv(path, "y")
+    with pytest.raises(SymbpError, match="no column 'z'; columns: a, b, y"):
+        datasets.from_csv(path, "z")
