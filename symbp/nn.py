@@ -105,9 +105,9 @@ def network_lines(n_features: int, hidden: tuple[int, ...], n_outputs: int, acti
     data_loss = LOSSES[loss]
     if loss == "sigmoid_cross_entropy" and n_outputs == 1:
         data_loss = "mean(sigmoid_cross_entropy(out, t))"
-    if l2:
-        weights = [p for p in params if p[0] in "WV"]
-        lines.append(f"penalty = {' + '.join(f'sum({w}**2)' for w in weights)}")
+    if l2:  # first, so its gradient comes last: added to the matmul's, not the other way round
+        weights = [p for p in params if p[0] in "WV"]  # (which would allocate a BLAS result)
+        lines.insert(0, f"penalty = {' + '.join(f'sum({w}**2)' for w in weights)}")
         lines.append(f"loss = {data_loss} + l2 * penalty")
         shapes["l2"] = ()
     else:
