@@ -357,3 +357,32 @@ def test_prediction_in_chunks(moons_model, moons_split, monkeypatch):
     monkeypatch.setattr(symbp.nn, "PREDICT_CHUNK", 7)  # 800 rows: 114 chunks and a short one
     # float32 products of other sizes may take BLAS or loops: equal to rounding, not bits
     np.testing.assert_allclose(moons_model.predict_proba(X_train), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_early_stopping_keeps_the_best_validation_weights(moons_split):
+    X_train, _, y_train, _ = moons_split
+    model = quiet_fit(MLPClassifier(**dict(MOONS, max_iter=200), early_stopping=True,
+                                    n_iter_no_change=3, random_state=0), X_train, y_train)
+    assert model.n_iter_ < 200  # stopped by the rule
+    assert len(model.validation_scores_) == model.n_iter_
+    assert model.best_validation_score_ == max(model.validation_scores_) > 0.9
+
+
+def test_warm_start_continues(moons_split):
+    X_train, _, y_train, _ = moons_split
+    model = quiet_fit(MLPClassifier(**dict(MOONS, max_iter=2), warm_start=True,
+                                    random_state=0), X_train, y_train)
+    first = model.coefs_[0].copy()
+    quiet_fit(model, X_train, y_train)
+    assert model.n_iter_ == 4 and len(model.loss_curve_) == 4
+    assert not np.array_equal(first, model.coefs_[0])
+
+
+def test_verbose_without_tqdm_prints_lines(moons_split, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    X_train, _, y_train, _ = moons_split
+    quiet_fit(MLPClassifier(**dict(MOONS, max_iter=2), verbose=True, random_state=0),
+              X_train, y_train)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("Iteration 1, loss = ") and "accuracy = " in lines[-1]
