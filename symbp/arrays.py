@@ -245,8 +245,8 @@ def softmax_cross_entropy_forward(c: Site) -> list:
 
 def softmax_cross_entropy_adjoint(c: Site, position: int) -> list:
     z, y = c.args
-    return [Code(f"softmax_cross_entropy_backward({z}, {y}, {c.dout}, {c.dargs[0]}, {c.add})",
-                 "(softmax(z) - onehot(y)) * dloss")]
+    return [Code(f"softmax_cross_entropy_backward({z}, {y}, {c.out}, {c.dout}, {c.dargs[0]}, "
+                 f"{c.add})", "(softmax(z) - onehot(y)) * dloss")]
 
 
 def hinge_forward(c: Site) -> list:

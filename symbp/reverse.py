@@ -9,7 +9,9 @@ Arrays: an elementwise gate becomes a loop whose body is the scalar statement wi
 broadcast input receives its gradient summed over the broadcast axes (``db[j] += ...``), after
 a zero fill, so every gradient has its variable's shape. Array gates (matmul, sum, softmax...)
 give their own statements from the gate table. Every array value and gradient has a buffer of
-its own, so a first contribution never aliases another buffer.
+its own, so a first contribution never aliases another buffer, with one exception that cannot
+go wrong: an intermediate's gradient that is exactly its consumer's (``dXW1 = dz1`` through an
+add) and gets nothing else is that same array, not a copy.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False, described),)))
 
     needed = graph.depends_on(wrt)
+    uses = [0] * len(graph.nodes)  # consumers of each node that pass gradients back
+    for k, node in enumerate(graph.nodes):
+        if needed[k]:
+            for a in node.args:
+                uses[a] += 1
+    shared = {a for a in range(len(graph.nodes)) if uses[a] == 1 and a not in wrt}
     assigned: set[int] = set()
     backward: list[Statement] = []
     output = graph.output
@@ -78,7 +86,8 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             backward += _scalar_backward(graph, names, grads, k, needed, assigned, upstream,
                                          step[k], sym)
         else:
-            backward += _loop_backward(graph, names, grads, k, needed, assigned, step[k])
+            backward += _loop_backward(graph, names, grads, k, needed, assigned, step[k],
+                                       shared)
 
     zeros = tuple(_zero(graph, grads, i) for i in wrt if i not in assigned)
     return Program(
@@ -88,7 +97,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
         dims=_dims(graph, names, dims or {}),
         grad_buffers=tuple(Buffer(grads[i], graph.nodes[i].shape) for i in wrt
                            if graph.nodes[i].shape),
-        work_buffers=_work_buffers(graph, names, grads, wrt, assigned),
+        work_buffers=_work_buffers(graph, names, grads, wrt, assigned, _aliases(backward)),
         dtype_source=next((names[i] for i in graph.inputs if graph.nodes[i].shape
                            and not graph.nodes[i].integer), None))
 
@@ -113,8 +122,10 @@ def _scalar_backward(graph, names, grads, k, needed, assigned, upstream, step, s
     return out
 
 
-def _loop_backward(graph, names, grads, k, needed, assigned, step) -> list:
-    """One loop over the node's shape giving every input its contribution."""
+def _loop_backward(graph, names, grads, k, needed, assigned, step, shared) -> list:
+    """One loop over the node's shape giving every input its contribution. An input in
+    ``shared`` (one consumer, not differentiated for the caller) whose contribution is the
+    upstream gradient itself takes that array: no loop, no copy."""
     node = graph.nodes[k]
     refs = _arg_refs(graph, names, k)
     own = sp.Symbol("_own", real=True)
@@ -133,6 +144,11 @@ def _loop_backward(graph, names, grads, k, needed, assigned, step) -> list:
         target = Ref(grads[a], refs[position][1].axes)
         reduced = sum(ax is not None for ax in target.axes) < len(node.shape)
         first = a not in assigned
+        if local == 1 and a in shared and first and target.axes == upstream.axes:
+            zero_first.append(Code(f"{grads[a]} = {grads[k]}", f"({step}) {node.gate}: "
+                                   f"d{names[k]}/d{names[a]} = 1" + _ALIAS))
+            assigned.add(a)
+            continue
         if first and reduced:
             zero_first.append(_zero(graph, grads, a))
         label = "" if node.gate == "line" else f" {node.gate}:"
@@ -210,7 +226,15 @@ def _dims(graph: Graph, names, variables: dict[str, str]) -> tuple:
     return tuple(found.values())
 
 
-def _work_buffers(graph: Graph, names, grads, wrt, assigned) -> tuple[Buffer, ...]:
+_ALIAS = ": the same array, not a copy"
+
+
+def _aliases(backward) -> set[str]:
+    return {s.text.split(" = ")[0] for s in backward
+            if isinstance(s, Code) and s.comment.endswith(_ALIAS)}
+
+
+def _work_buffers(graph: Graph, names, grads, wrt, assigned, aliases) -> tuple[Buffer, ...]:
     out = []
     for k, node in enumerate(graph.nodes):
         if not node.shape or node.gate == "input":
@@ -219,7 +243,7 @@ def _work_buffers(graph: Graph, names, grads, wrt, assigned) -> tuple[Buffer, ..
         if not (gate is not None and gate.array is not None and gate.array.view):
             out.append(Buffer(names[k], node.shape))
     for k, node in enumerate(graph.nodes):
-        if node.shape and k in assigned and k not in wrt:
+        if node.shape and k in assigned and k not in wrt and grads[k] not in aliases:
             out.append(Buffer(grads[k], node.shape))
     return tuple(out)
 

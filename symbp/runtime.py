@@ -241,10 +241,12 @@ def softmax_cross_entropy(z, labels, out):
 
 
 @register_jitable
-def softmax_cross_entropy_backward(z, labels, dloss, out, add):
-    """out (+)= (softmax(z) - onehot(labels)) * dloss[:, None]."""
+def softmax_cross_entropy_backward(z, labels, loss, dloss, out, add):
+    """out (+)= (softmax(z) - onehot(labels)) * dloss[:, None]. The forward pass's
+    ``loss = logsumexp(z) - z[label]`` gives each row's logsumexp back without another pass of
+    exponentials."""
     for i in range(z.shape[0]):
-        lse = _row_logsumexp(z, i)
+        lse = loss[i] + z[i, labels[i]]
         for j in range(z.shape[1]):
             g = math.exp(z[i, j] - lse)
             if j == labels[i]:
