@@ -436,6 +436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 if every variant gave the worked example's numbers, 1 otherwise.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--train" in argv:  # MLP training throughput against peers: its own options
+        from . import bench_train
+
+        return bench_train.main([a for a in argv if a != "--train"])
     parser = argparse.ArgumentParser(
         prog="symbp bench",
         description="Time the symbp-compiled CS231n gradient against the same staged code "
@@ -449,6 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only measure cold compile time against staged source length")
     parser.add_argument("--arrays", action="store_true",
                         help="only the array benchmarks: 1M points, and the MLP loss")
+    parser.add_argument("--train", action="store_true",
+                        help="MLP training samples/s against NumPy, Numba, scikit-learn, "
+                        "PyTorch and JAX (symbp bench --train --help for its options)")
     args = parser.parse_args(argv)
     if args.arrays:
         rounds = 3 if args.quick else args.rounds

@@ -47,6 +47,11 @@ class SourcePrinter(PythonCodePrinter):
             return f"{self.parenthesize(coeff.p * rest, PRECEDENCE['Mul'])}/{coeff.q}"
         return super()._print_Mul(expr)
 
+    def _print(self, expr, **kwargs) -> str:
+        if isinstance(expr, sp.Function) and getattr(expr, "symbp_gate", None) is not None:
+            return self._print_Function(expr)  # before SymPy's own _print_tanh and the like
+        return super()._print(expr, **kwargs)
+
     def _print_Function(self, expr: sp.Function) -> str:
         gate = getattr(expr.func, "symbp_gate", None)
         if gate is not None:

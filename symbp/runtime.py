@@ -13,7 +13,8 @@ import importlib.util
 import math
 
 import numpy as np
-from numba.extending import register_jitable
+from numba import types
+from numba.extending import overload, register_jitable
 
 __all__ = [
     "dot",
@@ -38,6 +39,7 @@ __all__ = [
     "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
     "softplus",
+    "tanh",
 ]
 
 
@@ -53,6 +55,40 @@ def sigmoid(x):
 def softplus(x):
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), never overflowing."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def tanh(x):
+    """Hyperbolic tangent: ``math.tanh`` (exact in float64). Compiled for a float32 argument it
+    is the rational approximation XLA and Eigen use (within 6 float32 ulp, 3.6e-7 absolute),
+    which LLVM vectorizes: libm's tanhf is one call per element (11 ns here against 0.4 ns)."""
+    return math.tanh(x)
+
+
+@overload(tanh, jit_options={"error_model": "numpy"})
+def _tanh(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return _tanh_float32
+    return lambda x: math.tanh(x)
+
+
+_TANH_CLAMP = np.float32(7.90531110763549805)  # tanh rounds to +-1 in float32 beyond this
+_TANH_P = tuple(np.float32(c) for c in (  # odd numerator, highest power first
+    -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+    1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03))
+_TANH_Q = tuple(np.float32(c) for c in (  # even denominator
+    1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03))
+
+
+def _tanh_float32(x):
+    x = _TANH_CLAMP if x > _TANH_CLAMP else (-_TANH_CLAMP if x < -_TANH_CLAMP else x)  # NaN stays
+    x2 = x * x
+    p = _TANH_P[0]
+    for c in _TANH_P[1:]:
+        p = p * x2 + c
+    q = _TANH_Q[0]
+    for c in _TANH_Q[1:]:
+        q = q * x2 + c
+    return x * p / q
 
 
 @register_jitable
