@@ -29,6 +29,7 @@ class Site:
     dout: str | None = None
     dargs: tuple[str | None, ...] = ()
     add: bool = False
+    saved: str | None = None  # the buffer of what the forward pass keeps for the backward
 
 
 def same_dim(a, b) -> bool:
@@ -239,14 +240,14 @@ def labelled_shape(shapes, params) -> Shape:
 
 
 def softmax_cross_entropy_forward(c: Site) -> list:
-    return [Code(f"softmax_cross_entropy({c.args[0]}, {c.args[1]}, {c.out})",
-                 "logsumexp(z) - z[label]")]
+    return [Code(f"softmax_cross_entropy({c.args[0]}, {c.args[1]}, {c.out}, {c.saved})",
+                 f"logsumexp(z) - z[label]; keeps {c.saved} = softmax(z)")]
 
 
 def softmax_cross_entropy_adjoint(c: Site, position: int) -> list:
-    z, y = c.args
-    return [Code(f"softmax_cross_entropy_backward({z}, {y}, {c.out}, {c.dout}, {c.dargs[0]}, "
-                 f"{c.add})", "(softmax(z) - onehot(y)) * dloss")]
+    y = c.args[1]
+    return [Code(f"softmax_cross_entropy_backward({c.saved}, {y}, {c.dout}, {c.dargs[0]}, "
+                 f"{c.add})", f"({c.saved} - onehot(y)) * dloss")]
 
 
 def hinge_forward(c: Site) -> list:

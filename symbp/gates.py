@@ -127,6 +127,7 @@ class ArrayOp:
     adjoint: Callable
     labels: tuple[int, ...] = ()  # inputs that are integer labels (never differentiated)
     view: bool = False  # the output is a view of the input: no buffer of its own
+    saves: str = ""  # names a buffer shaped like input 0 the forward pass fills for the backward
     examples: tuple = ()  # (input shapes, params) the generic tests run, "B" a batch size
 
 
@@ -247,6 +248,7 @@ _ARRAY = (
            A.logsumexp_shape, A.logsumexp_forward, A.logsumexp_adjoint, examples=_ROWS),
     _array("softmax_cross_entropy", 2, "per row: logsumexp(z) - z[label] (integer labels)",
            A.labelled_shape, A.softmax_cross_entropy_forward, A.softmax_cross_entropy_adjoint,
+           saves="probs",
            labels=(1,), examples=_LABELLED),
     _array("hinge", 2, "per row: sum over j != label of max(0, s_j - s_label + 1)",
            A.labelled_shape, A.hinge_forward, A.hinge_adjoint, labels=(1,), examples=_LABELLED),

@@ -23,6 +23,7 @@ from .derive import OUT, local_derivatives, placeholder
 from .emit import SourcePrinter
 from .gates import GATES
 from .graph import Graph
+from .naming import Namer
 from .shapes import broadcast
 from .statements import Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref, Statement
 
@@ -33,6 +34,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
           wrt: tuple[int, ...], dims: dict[str, str] | None = None) -> Program:
     """Forward statements in node order, backward statements in reverse node order."""
     sym = tuple(sp.Symbol(n, real=True) for n in names)
+    saved = _saved_names(graph, names + grads + tuple((dims or {}).values()))
     step: dict[int, int] = {}
     forward: list[Statement] = []
     for k, node in enumerate(graph.nodes):
@@ -43,7 +45,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
         comment = f"({step[k]}){label}"
         gate = GATES.get(node.gate)
         if gate is not None and gate.array is not None:
-            forward += _commented(gate.array.forward(_site(graph, names, k)),
+            forward += _commented(gate.array.forward(_site(graph, names, k, saved=saved)),
                                   f"{comment}: {_describe(graph, names, k)}")
         elif node.shape == ():
             forward.append(Assign(names[k], node.formula.xreplace(_bind(node.args, sym)), comment))
@@ -78,7 +80,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             for position, a in enumerate(node.args):
                 if not needed[a] or position in gate.array.labels:
                     continue
-                site = _site(graph, names, k, upstream, grads, a in assigned)
+                site = _site(graph, names, k, upstream, grads, a in assigned, saved)
                 backward += _commented(gate.array.adjoint(site, position),
                                        f"({step[k]}) {node.gate}: d{names[k]}/d{names[a]}")
                 assigned.add(a)
@@ -97,7 +99,9 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
         dims=_dims(graph, names, dims or {}),
         grad_buffers=tuple(Buffer(grads[i], graph.nodes[i].shape) for i in wrt
                            if graph.nodes[i].shape),
-        work_buffers=_work_buffers(graph, names, grads, wrt, assigned, _aliases(backward)),
+        work_buffers=_work_buffers(graph, names, grads, wrt, assigned, _aliases(backward))
+        + tuple(Buffer(name, graph.nodes[graph.nodes[k].args[0]].shape)
+                for k, name in saved.items()),
         dtype_source=next((names[i] for i in graph.inputs if graph.nodes[i].shape
                            and not graph.nodes[i].integer), None))
 
@@ -175,14 +179,24 @@ def _arg_refs(graph: Graph, names, k: int) -> tuple:
     return tuple(refs)
 
 
-def _site(graph: Graph, names, k: int, upstream=None, grads=None, add=False) -> Site:
+def _site(graph: Graph, names, k: int, upstream=None, grads=None, add=False,
+          saved=None) -> Site:
     node = graph.nodes[k]
     gate = GATES[node.gate]
     return Site(out=names[k], args=tuple(names[a] for a in node.args),
                 shapes=tuple(graph.nodes[a].shape for a in node.args), out_shape=node.shape,
                 params=dict(zip([n for n, _ in gate.params], node.params)),
                 dout=upstream, dargs=tuple(grads[a] for a in node.args) if grads else (),
-                add=add)
+                add=add, saved=(saved or {}).get(k))
+
+
+def _saved_names(graph: Graph, taken) -> dict[int, str]:
+    """A buffer name for what each array gate with ``saves`` keeps from its forward pass."""
+    namer = Namer()
+    namer.taken.update(taken)
+    return {k: namer.claim(GATES[node.gate].array.saves) for k, node in enumerate(graph.nodes)
+            if node.gate in GATES and GATES[node.gate].array is not None
+            and GATES[node.gate].array.saves}
 
 
 def _describe(graph: Graph, names, k: int) -> str:

@@ -269,22 +269,32 @@ def _check_label(label, classes):
 
 
 @register_jitable
-def softmax_cross_entropy(z, labels, out):
-    """out[i] = logsumexp(z[i]) - z[i, labels[i]] (labels are class indices)."""
+def softmax_cross_entropy(z, labels, out, probs):
+    """out[i] = logsumexp(z[i]) - z[i, labels[i]] (labels are class indices); keeps
+    probs = softmax(z), so the backward pass needs no exponentials of its own."""
     for i in range(z.shape[0]):
         _check_label(labels[i], z.shape[1])
-        out[i] = _row_logsumexp(z, i) - z[i, labels[i]]
+        top = z[i, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[i, j])
+        total = 0.0
+        for j in range(z.shape[1]):
+            e = math.exp(z[i, j] - top)
+            probs[i, j] = e
+            total += e
+        scale = 1.0 / total
+        for j in range(z.shape[1]):
+            probs[i, j] *= scale
+        out[i] = top + math.log(total) - z[i, labels[i]]
 
 
 @register_jitable
-def softmax_cross_entropy_backward(z, labels, loss, dloss, out, add):
-    """out (+)= (softmax(z) - onehot(labels)) * dloss[:, None]. The forward pass's
-    ``loss = logsumexp(z) - z[label]`` gives each row's logsumexp back without another pass of
-    exponentials."""
-    for i in range(z.shape[0]):
-        lse = loss[i] + z[i, labels[i]]
-        for j in range(z.shape[1]):
-            g = math.exp(z[i, j] - lse)
+def softmax_cross_entropy_backward(probs, labels, dloss, out, add):
+    """out (+)= (probs - onehot(labels)) * dloss[:, None], probs = softmax(z) from the forward
+    pass."""
+    for i in range(probs.shape[0]):
+        for j in range(probs.shape[1]):
+            g = probs[i, j]
             if j == labels[i]:
                 g -= 1.0
             g *= dloss[i]
