@@ -110,11 +110,12 @@ def _cmd_grad(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     """Train an MLP on a built-in dataset or a CSV file; report accuracy (or R^2)."""
     import time
+    import warnings
 
     import numpy as np
 
     from . import datasets
-    from .nn import MLPClassifier, MLPRegressor
+    from .nn import ConvergenceWarning, MLPClassifier, MLPRegressor
     from .split import train_test_split
 
     if (args.dataset is None) == (args.csv is None):
@@ -143,7 +144,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"{data.description}\n{len(X)} training / {len(X_test)} test samples, "
           f"{X.shape[1]} features, {what}")
     started = time.perf_counter()
-    with _quiet_convergence():
+    with warnings.catch_warnings():  # exactly --epochs is the request, not a convergence problem
+        warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
     seconds = time.perf_counter() - started
     sizes = "-".join(str(s) for s in (X.shape[1], *args.hidden, model.coefs_[-1].shape[1]))
@@ -169,22 +171,6 @@ def _short(model) -> str:
     from . import jit
 
     return str(jit.module_path(model.source).name)
-
-
-class _quiet_convergence:
-    """Training for exactly --epochs is the request here, not a convergence problem."""
-
-    def __enter__(self):
-        import warnings
-
-        from .nn import ConvergenceWarning
-
-        self._catcher = warnings.catch_warnings()
-        self._catcher.__enter__()
-        warnings.simplefilter("ignore", ConvergenceWarning)
-
-    def __exit__(self, *exc):
-        return self._catcher.__exit__(*exc)
 
 
 def _plot(model, path: str, metric: str) -> None:

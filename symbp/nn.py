@@ -541,9 +541,6 @@ class _MLP(BaseEstimator):
 
     # -- persistence ----------------------------------------------------------------------
 
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__)  # compiled code lives in the module cache, never pickled
-
     def save(self, path) -> None:
         """Write the fitted model to an ``.npz`` file atomically (a temporary file in the same
         folder, then ``os.replace``): an interrupted save never leaves a half-written file."""

@@ -63,6 +63,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             for a in node.args:
                 uses[a] += 1
     shared = {a for a in range(len(graph.nodes)) if uses[a] == 1 and a not in wrt}
+    aliases: set[str] = set()  # gradients that are their consumer's array: no buffer of their own
     assigned: set[int] = set()
     backward: list[Statement] = []
     output = graph.output
@@ -89,7 +90,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
                                          step[k], sym)
         else:
             backward += _loop_backward(graph, names, grads, k, needed, assigned, step[k],
-                                       shared)
+                                       shared, aliases)
 
     zeros = tuple(_zero(graph, grads, i) for i in wrt if i not in assigned)
     return Program(
@@ -99,7 +100,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
         dims=_dims(graph, names, dims or {}),
         grad_buffers=tuple(Buffer(grads[i], graph.nodes[i].shape) for i in wrt
                            if graph.nodes[i].shape),
-        work_buffers=_work_buffers(graph, names, grads, wrt, assigned, _aliases(backward))
+        work_buffers=_work_buffers(graph, names, grads, wrt, assigned, aliases)
         + tuple(Buffer(name, graph.nodes[graph.nodes[k].args[0]].shape)
                 for k, name in saved.items()),
         dtype_source=next((names[i] for i in graph.inputs if graph.nodes[i].shape
@@ -126,7 +127,7 @@ def _scalar_backward(graph, names, grads, k, needed, assigned, upstream, step, s
     return out
 
 
-def _loop_backward(graph, names, grads, k, needed, assigned, step, shared) -> list:
+def _loop_backward(graph, names, grads, k, needed, assigned, step, shared, aliases) -> list:
     """One loop over the node's shape giving every input its contribution. An input in
     ``shared`` (one consumer, not differentiated for the caller) whose contribution is the
     upstream gradient itself takes that array: no loop, no copy."""
@@ -150,8 +151,9 @@ def _loop_backward(graph, names, grads, k, needed, assigned, step, shared) -> li
         first = a not in assigned
         if local == 1 and a in shared and first and target.axes == upstream.axes:
             zero_first.append(Code(f"{grads[a]} = {grads[k]}", f"({step}) {node.gate}: "
-                                   f"d{names[k]}/d{names[a]} = 1" + _ALIAS))
+                                   f"d{names[k]}/d{names[a]} = 1: the same array, not a copy"))
             assigned.add(a)
+            aliases.add(grads[a])
             continue
         if first and reduced:
             zero_first.append(_zero(graph, grads, a))
@@ -238,14 +240,6 @@ def _dims(graph: Graph, names, variables: dict[str, str]) -> tuple:
             if isinstance(d, str) and d not in found:
                 found[d] = (d, variables.get(d, d), f"{names[i]}.shape[{axis}]")
     return tuple(found.values())
-
-
-_ALIAS = ": the same array, not a copy"
-
-
-def _aliases(backward) -> set[str]:
-    return {s.text.split(" = ")[0] for s in backward
-            if isinstance(s, Code) and s.comment.endswith(_ALIAS)}
 
 
 def _work_buffers(graph: Graph, names, grads, wrt, assigned, aliases) -> tuple[Buffer, ...]:
