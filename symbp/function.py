@@ -106,7 +106,8 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
         kernel = _jit.njit(source, None)
     clock.lap("jit" if jit else "load")
     return Function(signature, wrt_names, source, kernel, clock.laps, jit,
-                    str(_jit.module_path(source)))
+                    str(_jit.module_path(source)),
+                    request=(expr, list(inputs) if inputs is not None else None, shapes))
 
 
 def _shapes(shapes: dict | None) -> dict:
@@ -204,7 +205,8 @@ class Function:
     """
 
     def __init__(self, signature: tuple, wrt: tuple[str, ...], source: str, kernel,
-                 timings: dict[str, float], jit: bool, path: str) -> None:
+                 timings: dict[str, float], jit: bool, path: str,
+                 request: tuple | None = None) -> None:
         self.signature = signature
         self.inputs = tuple(n for n, _, _ in signature)
         self.shapes = {n: (Ints(shape) if integer else shape) for n, shape, integer in signature}
@@ -215,6 +217,7 @@ class Function:
         self.compile_time = sum(timings.values())
         self.jit = jit
         self.path = path
+        self.request = request  # (expr, inputs, shapes) as compile() got them: for draw()
         self._into = None
 
     def __repr__(self) -> str:
@@ -231,6 +234,48 @@ class Function:
             self._into = (_jit.njit(self.source, None, into) if self.jit
                           else getattr(_jit.load(self.source), into))
         return self._into
+
+    def draw(self, *, values: bool = False, digits: int = 4, **inputs):
+        """The circuit diagram: gates as nodes, each edge labelled with the forward value
+        (green, above) and the gradient flowing back (red, below), as the CS231n notes draw it.
+
+        Parameters
+        ----------
+        values : bool, default False
+            For arrays: write the elements of small arrays (at most 16) on the edges instead
+            of their shapes. Scalars always show their values.
+        digits : int, default 4
+            Significant digits of the numbers shown.
+        **inputs
+            The point to evaluate at, by name. Without inputs the diagram shows the structure
+            (and the shapes of array values) only.
+
+        Returns
+        -------
+        graphviz.Digraph
+            Displays inline in Jupyter; ``.render("circuit", format="svg")`` or
+            ``.pipe("png")`` saves it (both need the Graphviz program ``dot``); ``.source`` is
+            the DOT text, available without it.
+
+        Raises
+        ------
+        SymbpError
+            Without the ``graphviz`` package (``pip install "symbp[draw]"``); rendering
+            without the Graphviz program raises one saying how to install it.
+        CallError
+            For missing, unknown or non-numeric inputs.
+
+        Examples
+        --------
+        >>> f = compile("(x + y) * z")
+        >>> f.draw(x=-2, y=5, z=-4).render("circuit", format="svg")  # doctest: +SKIP
+        'circuit.svg'
+        """
+        from .draw import draw
+
+        if self.request is None:
+            raise SymbpError("this Function was not made by symbp.compile: nothing to draw")
+        return draw(self, values=values, digits=digits, **inputs)
 
     def _given(self, args: tuple, kwargs: dict) -> dict:
         if len(args) > len(self.inputs):
