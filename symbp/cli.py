@@ -1,13 +1,18 @@
-"""Command-line interface: ``symbp grad``, ``symbp train`` and ``symbp bench``.
+"""Command-line interface: ``symbp grad``, ``symbp draw``, ``symbp train`` and ``symbp bench``.
 
 Examples
 --------
 ::
 
     symbp grad "(x + y) * z" --at x=-2 y=5 z=-4
-    symbp grad -f staged.txt --at x=3 y=-4 --wrt x
+    symbp grad -f model.sbp --at x=3 y=-4 --wrt x
+    symbp grad "sum((W @ x)**2)" --shape W=2,2 x=2 --at W=0.1,0.5,-0.3,0.8 x=0.2,0.4
+    symbp draw "(x + y) * z" --at x=-2 y=5 z=-4 -o circuit.svg
     symbp train --dataset digits --hidden 64 --epochs 30
     symbp bench --quick
+
+A model file (``-f model.sbp``) holds staged lines: one ``name = expression`` per line, the
+last line is the output; blank lines and ``#`` comments are ignored.
 """
 
 from __future__ import annotations
@@ -25,37 +30,103 @@ class CliError(Exception):
     """Bad command-line input, reported as ``symbp: error: <message>`` with exit status 2."""
 
 
-def _parse_at(pairs: Sequence[str]) -> dict[str, float]:
-    """Parse ``NAME=VALUE`` pairs from ``--at`` into a dict of floats.
+def _pairs(option: str, items: Sequence[str]) -> dict[str, list[str]]:
+    """``NAME=A,B,...`` items of ``option`` as a dict of name -> the comma-separated parts."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise CliError(f"{option} expects NAME=VALUE items, got {item!r}")
+        if name in out:
+            raise CliError(f"{option} gives {name!r} twice")
+        out[name] = [part.strip() for part in text.split(",")]
+    return out
+
+
+def _parse_at(pairs: Sequence[str]) -> dict[str, float | list[float]]:
+    """Parse ``NAME=VALUE`` pairs from ``--at``: a number, or comma-separated numbers for an
+    array (row-major, reshaped to the input's ``--shape`` later).
 
     Parameters
     ----------
     pairs : sequence of str
-        Items such as ``"x=-2"`` or ``"y=1.5e3"``.
+        Items such as ``"x=-2"``, ``"y=1.5e3"`` or ``"W=0.1,0.5,-0.3,0.8"``.
 
     Returns
     -------
-    dict of str to float
-        The values, in the order given.
+    dict
+        Name -> float (one number) or list of floats, in the order given.
 
     Raises
     ------
     CliError
         If an item is not ``NAME=VALUE``, a name is repeated or a value is not a number.
     """
-    values: dict[str, float] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or not name.isidentifier():
-            raise CliError(f"--at expects NAME=VALUE items, got {pair!r}")
-        if name in values:
-            raise CliError(f"--at gives {name!r} twice")
+    values: dict[str, float | list[float]] = {}
+    for name, parts in _pairs("--at", pairs).items():
         try:
-            values[name] = float(text)
+            numbers = [float(p) for p in parts]
         except ValueError:
-            raise CliError(f"--at {name}: {text!r} is not a number") from None
+            raise CliError(f"--at {name}: {','.join(parts)!r} is not a number "
+                           "(or comma-separated numbers)") from None
+        values[name] = numbers[0] if len(numbers) == 1 else numbers
     return values
+
+
+def _parse_shapes(pairs: Sequence[str] | None) -> dict[str, tuple]:
+    """``--shape W=2,2 X=B,3``: dimensions are positive ints or names bound by the values."""
+    shapes: dict[str, tuple] = {}
+    for name, parts in _pairs("--shape", pairs or ()).items():
+        dims: list[int | str] = []
+        for part in parts:
+            if part.isdigit() and int(part) > 0:
+                dims.append(int(part))
+            elif part.isidentifier():
+                dims.append(part)
+            else:
+                raise CliError(f"--shape {name}: {part!r} is not a positive integer or a "
+                               "dimension name (e.g. --shape W=2,2 X=B,3)")
+        shapes[name] = tuple(dims)
+    return shapes
+
+
+def _point(f, values: dict) -> dict:
+    """The ``--at`` values checked against ``f``'s inputs, arrays reshaped to their shapes."""
+    import numpy as np
+
+    unknown = [name for name in values if name not in f.inputs]
+    if unknown:
+        raise CliError(f"--at names unknown input(s) {', '.join(unknown)}; "
+                       f"inputs are {', '.join(f.inputs)}")
+    missing = [name for name in f.inputs if name not in values]
+    if missing:
+        raise CliError(f"missing value(s) for {', '.join(missing)}: add e.g. --at "
+                       + " ".join(f"{name}=0" for name in missing))
+    point = {}
+    for name in f.inputs:
+        shape, value = f.shapes[name], values[name]
+        shape = tuple(getattr(shape, "shape", shape))
+        if not shape:
+            if isinstance(value, list):
+                raise CliError(f"--at {name}: {name} is a scalar but got {len(value)} values "
+                               f"(declare its shape with --shape {name}=...)")
+            point[name] = value
+            continue
+        flat = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        known = [d for d in shape if isinstance(d, int)]
+        named = [d for d in shape if not isinstance(d, int)]
+        size = int(np.prod(known)) if known else 1
+        if len(named) > 1 or flat.size % size or (not named and flat.size != size):
+            raise CliError(f"--at {name}: {flat.size} value(s) do not fill shape "
+                           f"{_show(shape)}")
+        concrete = tuple(d if isinstance(d, int) else flat.size // size for d in shape)
+        point[name] = flat.reshape(concrete)
+    return point
+
+
+def _show(shape: tuple) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _read_expression(args: argparse.Namespace) -> str:
@@ -75,35 +146,80 @@ def _read_expression(args: argparse.Namespace) -> str:
         raise CliError(f"cannot read {args.file}: {exc}") from None
 
 
-def _cmd_grad(args: argparse.Namespace) -> int:
-    """Compile the expression, print its source, then its value and gradients."""
+def _compile(args: argparse.Namespace):
+    """Compile the expression of ``grad`` / ``draw`` and read the point of ``--at``."""
     import symbp
 
     text = _read_expression(args)
     values = _parse_at(args.at) if args.at is not None else None
-    f = symbp.compile(text, wrt=args.wrt, jit=not args.no_jit)
-    if values is None:
+    shapes = _parse_shapes(args.shape)
+    f = symbp.compile(text, wrt=args.wrt, shapes=shapes, jit=not args.no_jit)
+    undeclared = [name for name in shapes if name not in f.inputs]
+    if undeclared:
+        raise CliError(f"--shape names unknown input(s) {', '.join(undeclared)}; "
+                       f"inputs are {', '.join(f.inputs)}")
+    return f, (_point(f, values) if values is not None else None)
+
+
+def _cmd_grad(args: argparse.Namespace) -> int:
+    """Compile the expression, print its source, then its value and gradients."""
+    import numpy as np
+
+    f, point = _compile(args)
+    if point is None:
         print(f.source.rstrip("\n"))
         return 0
-    unknown = [name for name in values if name not in f.inputs]
-    if unknown:
-        raise CliError(f"--at names unknown input(s) {', '.join(unknown)}; "
-                       f"inputs are {', '.join(f.inputs)}")
-    missing = [name for name in f.inputs if name not in values]
-    if missing:
-        raise CliError(f"missing value(s) for {', '.join(missing)}: add e.g. --at "
-                       + " ".join(f"{name}=0" for name in missing))
     try:
-        value, grads = f.value_and_grad(**values)
+        value, grads = f.value_and_grad(**point)
     except (ArithmeticError, ValueError) as exc:  # math domain errors of the pure-Python path
         raise CliError(f"evaluation failed at the given point: {exc}") from None
     print(f.source.rstrip("\n"))
-    at = ", ".join(f"{name}={values[name]!r}" for name in f.inputs)
+    at = ", ".join(f"{name}={_text(point[name])}" for name in f.inputs)
     print(f"\n# at {at}")
     rows = [("value", value)] + [(f"d{name}", grads[name]) for name in f.wrt]
     width = max(len(label) for label, _ in rows)
     for label, number in rows:
-        print(f"{label:<{width}} = {float(number)!r}")
+        if np.ndim(number):
+            shown = np.array2string(np.asarray(number), separator=", ", precision=12)
+            print(f"{label:<{width}} = " + shown.replace("\n", "\n" + " " * (width + 3)))
+        else:
+            print(f"{label:<{width}} = {float(number)!r}")
+    return 0
+
+
+def _text(value) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return "[" + ", ".join(repr(float(v)) for v in value.reshape(-1)) + "]"
+
+
+DRAW_FORMATS = ("svg", "png", "pdf")
+DOT_SUFFIXES = ("dot", "gv")
+
+
+def _cmd_draw(args: argparse.Namespace) -> int:
+    """Draw the circuit: DOT text to stdout, or a file whose suffix picks the format."""
+    from pathlib import Path
+
+    f, point = _compile(args)
+    diagram = f.draw(values=args.values, digits=args.digits, **(point or {}))
+    if args.output is None:
+        print(diagram.source.rstrip("\n"))
+        return 0
+    path = Path(args.output)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in DOT_SUFFIXES:
+        data = diagram.source.encode()
+    elif suffix in DRAW_FORMATS:
+        data = diagram.pipe(format=suffix)  # a SymbpError saying how to install Graphviz
+    else:
+        raise CliError(f"-o {args.output}: the suffix picks the format, one of "
+                       f".{', .'.join(DRAW_FORMATS + DOT_SUFFIXES)}")
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc}") from None
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -203,13 +319,46 @@ def _plot(model, path: str, metric: str) -> None:
         plt.close(fig)
 
 
+OVERVIEW = """\
+examples:
+  symbp grad "(x + y) * z" --at x=-2 y=5 z=-4       the backward pass as code, and its numbers
+  symbp grad -f model.sbp --at x=3 y=-4              staged lines from a file
+  symbp grad "sum((W @ x)**2)" --shape W=2,2 x=2 --at W=0.1,0.5,-0.3,0.8 x=0.2,0.4
+  symbp draw "(x + y) * z" --at x=-2 y=5 z=-4 -o circuit.svg
+  symbp train --dataset digits --hidden 64 --epochs 30
+  symbp bench --quick
+
+'symbp COMMAND --help' shows a command's options. A model file (-f) holds staged lines:
+one 'name = expression' per line, the last line is the output; blank lines and # comments
+are ignored."""
+
+
+def _expression_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``grad`` and ``draw`` share: the expression, its shapes and the point."""
+    parser.add_argument("expr", nargs="?", metavar="EXPR",
+                        help="the expression (or staged lines separated by newlines)")
+    parser.add_argument("-f", "--file", metavar="FILE",
+                        help="read the expression (or staged lines) from FILE ('-' for stdin)")
+    parser.add_argument("--shape", nargs="+", metavar="NAME=DIMS",
+                        help="declare an array input, e.g. --shape W=2,2 x=2 (a dimension "
+                        "may be a name, bound by the values: X=B,3)")
+    parser.add_argument("--at", nargs="+", metavar="NAME=VALUE",
+                        help="the point to evaluate at, one value per input; an array's "
+                        "elements comma-separated in row-major order (W=0.1,0.5,-0.3,0.8)")
+    parser.add_argument("--wrt", nargs="+", metavar="NAME",
+                        help="inputs to differentiate with respect to (default: all)")
+    parser.add_argument("--no-jit", action="store_true",
+                        help="run the generated source as plain Python instead of Numba")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for ``symbp`` and its subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="symbp: compile an expression into a CS231n-style forward and backward "
-        "pass (derived by SymPy, compiled by Numba) and evaluate its gradient.",
-        epilog='example: symbp grad "(x + y) * z" --at x=-2 y=5 z=-4',
+        "pass (derived by SymPy, compiled by Numba), see it as code or as a circuit, and "
+        "train MLPs whose whole training loop is compiled.",
+        epilog=OVERVIEW, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -221,16 +370,27 @@ def _build_parser() -> argparse.ArgumentParser:
         "value and the gradient with respect to each --wrt input.",
         epilog='example: symbp grad "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)" --at x=3 y=-4',
     )
-    grad.add_argument("expr", nargs="?", metavar="EXPR", help="the expression to differentiate")
-    grad.add_argument("-f", "--file", metavar="FILE",
-                      help="read the expression (or staged lines) from FILE ('-' for stdin)")
-    grad.add_argument("--at", nargs="+", metavar="NAME=VALUE",
-                      help="the point to evaluate at, one value per input")
-    grad.add_argument("--wrt", nargs="+", metavar="NAME",
-                      help="inputs to differentiate with respect to (default: all)")
-    grad.add_argument("--no-jit", action="store_true",
-                      help="run the generated source as plain Python instead of Numba")
+    _expression_options(grad)
     grad.set_defaults(handler=_cmd_grad)
+
+    draw = sub.add_parser(
+        "draw",
+        help="draw the circuit: the value and the gradient on every wire (Graphviz)",
+        description="Draw EXPR as a circuit of gates, as the CS231n notes do: at the --at "
+        "point every wire shows its forward value (green, above) and the gradient flowing "
+        "back (red, below); array wires show shapes (--values: the elements of small arrays). "
+        "-o picks the format by suffix: .svg, .png and .pdf need the Graphviz program (dot); "
+        ".dot (or no -o: stdout) is the DOT text and needs nothing.",
+        epilog="example: symbp draw \"(x + y) * z\" --at x=-2 y=5 z=-4 -o circuit.svg",
+    )
+    _expression_options(draw)
+    draw.add_argument("-o", "--output", metavar="FILE",
+                      help="write the diagram to FILE (.svg, .png, .pdf or .dot)")
+    draw.add_argument("--values", action="store_true",
+                      help="write the elements of small arrays (at most 16) on the wires")
+    draw.add_argument("--digits", type=int, default=4,
+                      help="significant digits of the numbers shown (default: 4)")
+    draw.set_defaults(handler=_cmd_draw)
 
     from .datasets import NAMES
     from .nn import ACTIVATIONS
@@ -275,8 +435,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     # `symbp bench ...` is dispatched before parsing (see `main`); this entry lists it in --help.
     sub.add_parser("bench", add_help=False,
-                   help="time the compiled CS231n gradient against hand-written code "
-                   "(symbp bench --help for options)")
+                   help="time the compiled CS231n gradient against hand-written code, or "
+                   "(--train) MLP training against peers: the figures of docs/benchmarks.md")
     return parser
 
 
@@ -298,7 +458,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] == "bench":
         from . import bench
 
-        return bench.main(args_list[1:])
+        try:
+            return bench.main(args_list[1:])
+        except SystemExit as exc:  # --help (0) or an argparse usage error (2, already printed)
+            return exc.code if isinstance(exc.code, int) else 0
 
     parser = _build_parser()
     try:

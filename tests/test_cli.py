@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import shutil
 
+import numpy as np
 import pytest
 
 from symbp import SymbpError, datasets
@@ -30,6 +33,16 @@ def test_grad_reads_staged_lines_from_a_file(tmp_path, capsys):
     (["grad", "x * y", "--at", "x=one", "y=2"], "not a number"),
     (["grad", "x * y", "--at", "x=1", "y=2", "w=3"], "unknown input"),
     (["grad", "-f", "/nonexistent/model.sbp"], "cannot read"),
+    (["grad", "x * y", "--at", "x=1,2", "y=2"], "x is a scalar but got 2 values"),
+    (["grad", "sum(x)", "--shape", "x=3", "--at", "x=1,2"], "do not fill shape (3,)"),
+    (["grad", "sum(x)", "--shape", "x=3,0"], "'0' is not a positive integer"),
+    (["grad", "sum(x)", "--shape", "x=3", "z=2"], "--shape names unknown input(s) z"),
+    (["grad", "x * y", "--at", "x=1", "x=2", "y=0"], "gives 'x' twice"),
+    (["grad", "x * y", "--at", "x"], "expects NAME=VALUE"),
+    (["grad"], "no expression"),
+    (["draw", "x * y", "--at", "x=1", "y=2", "-o", "circuit.jpg"], "the suffix picks the format"),
+    (["draw", "x * y", "--at", "x=1"], "missing value"),
+    (["draw", "x +* y"], "invalid syntax"),
 ])
 def test_bad_input_exits_2_with_a_message(argv, message, capsys):
     assert main(argv) == 2
@@ -42,9 +55,82 @@ def test_parse_error_keeps_its_caret_block(capsys):
     assert "^^^^^^" in capsys.readouterr().err
 
 
-def test_bare_symbp_prints_help(capsys):
+def test_bare_symbp_says_what_it_can_do(capsys):
     assert main([]) == 0
-    assert "grad" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for command in ("grad", "draw", "train", "bench"):
+        assert re.search(rf"^    {command} ", out, re.M), f"{command} not listed"
+        assert f"  symbp {command} " in out, f"no example of {command}"
+
+
+@pytest.mark.parametrize("command", ["grad", "draw", "train", "bench"])
+def test_every_command_has_help(command, capsys):
+    assert main([command, "--help"]) == 0
+    assert f"usage: symbp {command}" in capsys.readouterr().out
+
+
+def test_bench_bad_option_exits_2(capsys):
+    assert main(["bench", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_model_file_with_comments_and_blank_lines(tmp_path, capsys):
+    path = tmp_path / "model.sbp"
+    path.write_text("# the smallest circuit\n\nq = x + y   # an add gate\n\nf = q * z\n")
+    assert main(["grad", "-f", str(path), "--at", "x=-2", "y=5", "z=-4", "--no-jit"]) == 0
+    out = capsys.readouterr().out
+    assert "value = -12.0" in out and "dz    = 3.0" in out
+
+
+def test_grad_of_arrays_from_shape_and_at(capsys):
+    argv = ["grad", "sum((W @ x)**2)", "--shape", "W=2,2", "x=2",
+            "--at", "W=0.1,0.5,-0.3,0.8", "x=0.2,0.4", "--no-jit"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "# at W=[0.1, 0.5, -0.3, 0.8], x=[0.2, 0.4]" in out
+
+    def numbers(label: str) -> np.ndarray:  # the numbers printed after "label =", up to the next
+        block = out.split(f"\n{label}")[1].split("\nd")[0]
+        return np.array([float(v) for v in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", block)])
+
+    np.testing.assert_allclose(numbers("dW"), [0.088, 0.176, 0.104, 0.208], rtol=1e-12)
+    np.testing.assert_allclose(numbers("dx"), [-0.112, 0.636], rtol=1e-12)
+
+
+def test_named_dimension_is_bound_by_the_values(capsys):
+    argv = ["grad", "sum(X @ w)", "--shape", "X=B,2", "w=2", "--at", "X=1,2,3,4,5,6",
+            "w=1,-1", "--wrt", "w", "--no-jit"]
+    assert main(argv) == 0
+    assert re.search(r"dw\s+= \[ ?9\., +12\.\]", capsys.readouterr().out)  # column sums
+
+
+def test_draw_prints_dot_text(capsys):
+    assert main(["draw", "(x + y) * z", "--at", "x=-2", "y=5", "z=-4", "--no-jit"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("// symbp circuit of f(x, y, z)")
+    assert 'xpy -> f [label=<<font color="#1a7f37">3</font><br/><font color="#cf222e">-4' in out
+
+
+def test_draw_writes_dot_without_the_program(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    path = tmp_path / "circuit.dot"
+    argv = ["draw", "(x + y) * z", "--at", "x=-2", "y=5", "z=-4", "--no-jit"]
+    assert main([*argv, "-o", str(path)]) == 0
+    assert "digraph circuit" in path.read_text()
+    assert main([*argv, "-o", str(tmp_path / "circuit.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "apt-get install graphviz" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(shutil.which("dot") is None,
+                    reason="the Graphviz program `dot` is not installed (apt-get install graphviz)")
+def test_draw_renders_svg(tmp_path, capsys):
+    path = tmp_path / "circuit.svg"
+    argv = ["draw", "(x + y) * z", "--at", "x=-2", "y=5", "z=-4", "-o", str(path), "--no-jit"]
+    assert main(argv) == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    svg = path.read_text()
+    assert "</svg>" in svg and ">&#45;12<" in svg  # Graphviz escapes the minus sign
 
 
 XOR_ARGS = ["--hidden", "4", "--activation", "logistic", "--solver", "sgd", "--lr", "0.5",
