@@ -156,7 +156,8 @@ def _loop_backward(graph, names, grads, k, needed, assigned, step, shared, alias
             aliases.add(grads[a])
             continue
         if first and reduced:
-            zero_first.append(_zero(graph, grads, a))
+            zero_first.append(_zero(graph, grads, a, f"({step}) {node.gate}: d{names[a]} sums "
+                                    "over the broadcast axes"))
         label = "" if node.gate == "line" else f" {node.gate}:"
         body.append(LoopAssign(target, local, refs_out, add=not first or reduced,
                                comment=f"({step}){label} d{names[k]}/d{names[a]}",
@@ -165,10 +166,10 @@ def _loop_backward(graph, names, grads, k, needed, assigned, step, shared, alias
     return zero_first + ([Loop(node.shape, tuple(body))] if body else [])
 
 
-def _zero(graph: Graph, grads, i: int) -> Statement:
+def _zero(graph: Graph, grads, i: int, why: str = "no gradient reaches it") -> Statement:
     if graph.nodes[i].shape:
-        return Code(f"{grads[i]}[:] = 0.0", "sums over broadcast axes, or gets nothing")
-    return Assign(grads[i], sp.Integer(0), "(no gradient reaches it)")
+        return Code(f"{grads[i]}[:] = 0.0", why)
+    return Assign(grads[i], sp.Integer(0), why)
 
 
 def _arg_refs(graph: Graph, names, k: int) -> tuple:
