@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import numbers
 import time
@@ -223,6 +224,18 @@ class Function:
     def __repr__(self) -> str:
         return (f"<symbp.Function inputs={self.inputs} wrt={self.wrt} "
                 f"{'numba' if self.jit else 'python'}>")
+
+    @property
+    def kernel_source(self) -> str:
+        """The function that does the work, alone: the forward and backward pass without the
+        module's imports and variants (``value_and_grad`` for scalars, ``value_and_grad_into``
+        for arrays). ``source`` is the whole module."""
+        wanted = KERNEL_NAME if all(not s for _, s, _ in self.signature) else f"{KERNEL_NAME}_into"
+        lines = self.source.splitlines()
+        for node in ast.parse(self.source).body:
+            if isinstance(node, ast.FunctionDef) and node.name == wanted:
+                return "\n".join(lines[node.lineno - 1:node.end_lineno]) + "\n"
+        raise AssertionError(f"no {wanted} in the generated module")  # emit always writes it
 
     @property
     def kernel_into(self):

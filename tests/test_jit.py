@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import stat
 import subprocess
@@ -116,3 +117,16 @@ def test_python_and_numba_differ_only_where_documented():
     assert fast(0.0, 0.0) == float("inf")
     with pytest.raises(ZeroDivisionError):
         slow(0.0, 0.0)
+
+
+@pytest.mark.parametrize(("expr", "shapes", "name"), [
+    (CS231N, None, "value_and_grad"),
+    ("sum((W @ x)**2)", {"W": (2, 2), "x": (2,)}, "value_and_grad_into"),
+])
+def test_kernel_source_is_the_kernel_alone(expr, shapes, name):
+    f = symbp.compile(expr, shapes=shapes, jit=False)
+    text = f.kernel_source
+    assert text in f.source and text.startswith(f"def {name}(")
+    module = ast.parse(text)
+    assert [type(n).__name__ for n in module.body] == ["FunctionDef"]
+    assert "# forward pass" in text and "# backward pass" in text
