@@ -14,9 +14,18 @@ To add one (a circuit diagram for the tutorial, say), write its producer and app
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import io
+import os
+import re
+import subprocess
 import sys
+import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import sympy as sp
 
@@ -235,37 +244,101 @@ def gates_page() -> str:
     return "\n".join(lines)
 
 
+# -- docs/img: the tutorial's circuit diagrams -------------------------------------------------
+
+TUTORIAL = DOCS / "tutorial.md"
+IMAGES = DOCS / "img"
+_PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
+
+
+@functools.cache
+def tutorial_diagrams() -> dict[str, str]:
+    """The DOT text of every diagram the tutorial renders, by file stem.
+
+    Runs the tutorial's python blocks in a scratch folder with ``render`` writing only the DOT
+    file (``img/NAME.gv``), so no Graphviz program is needed to check that the diagrams are
+    current; :func:`write` renders the SVGs from them.
+    """
+    import graphviz
+
+    def save_dot(self, filename=None, directory=None, *args, outfile=None, **kwargs):
+        target = Path(outfile if outfile is not None else f"{filename}.gv").with_suffix(".gv")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.source, encoding="utf-8")
+        return str(target)
+
+    namespace = {"__name__": "__docs__"}
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch, \
+            mock.patch.object(graphviz.Digraph, "render", save_dot), \
+            contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.chdir(scratch)
+        try:
+            for code in _PYTHON_BLOCK.findall(TUTORIAL.read_text(encoding="utf-8")):
+                exec(compile(code, str(TUTORIAL), "exec"), namespace)
+            return {p.stem: p.read_text(encoding="utf-8")
+                    for p in sorted(Path(scratch, "img").glob("*.gv"))}
+        finally:
+            os.chdir(here)
+
+
+def _render_svg(dot_file: Path) -> None:
+    """``img/NAME.svg`` from ``img/NAME.gv`` with the Graphviz program."""
+    svg = dot_file.with_suffix(".svg")
+    try:
+        subprocess.run(["dot", "-Tsvg", str(dot_file), "-o", str(svg)], check=True)
+    except FileNotFoundError:
+        raise SystemExit(f"rendering {_shown(svg)} needs the Graphviz program `dot` "
+                         "(apt-get install graphviz)") from None
+
+
 # -- the list of generated files --------------------------------------------------------------
 
 ARTIFACTS: list[tuple[Path, Callable[[], Content]]] = [
     (DOCS / "gates.md", gates_page),
 ]
-"""Every generated file and the function producing its content."""
+"""Every generated file and the function producing its content (the diagrams: artifacts())."""
+
+
+def artifacts() -> list[tuple[Path, Callable[[], Content]]]:
+    """:data:`ARTIFACTS` and the DOT file of every tutorial diagram (its SVG follows it)."""
+    diagrams = [(IMAGES / f"{name}.gv", functools.partial(lambda n: tutorial_diagrams()[n], name))
+                for name in tutorial_diagrams()]
+    return ARTIFACTS + diagrams
 
 
 def _encoded(content: Content) -> bytes:
     return content.encode("utf-8") if isinstance(content, str) else content
 
 
-def stale(artifacts=None) -> list[Path]:
-    """The generated files whose content differs from what their producer gives now."""
+def stale(entries=None) -> list[Path]:
+    """The generated files whose content differs from what their producer gives now (and
+    diagrams whose SVG is missing)."""
     out = []
-    for path, produce in ARTIFACTS if artifacts is None else artifacts:
+    for path, produce in artifacts() if entries is None else entries:
         if not path.exists() or path.read_bytes() != _encoded(produce()):
             out.append(path)
+        elif path.suffix == ".gv" and not path.with_suffix(".svg").exists():
+            out.append(path.with_suffix(".svg"))
     return out
 
 
-def write(artifacts=None) -> list[Path]:
-    """Rewrite the out-of-date generated files; return them."""
+def write(entries=None) -> list[Path]:
+    """Rewrite the out-of-date generated files (rendering the SVG of a changed diagram);
+    return them."""
     written = []
-    for path, produce in ARTIFACTS if artifacts is None else artifacts:
+    for path, produce in artifacts() if entries is None else entries:
         data = _encoded(produce())
-        if path.exists() and path.read_bytes() == data:
+        svg_missing = path.suffix == ".gv" and not path.with_suffix(".svg").exists()
+        if path.exists() and path.read_bytes() == data and not svg_missing:
             continue  # untouched files keep their mtime
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         written.append(path)
+        if path.suffix == ".gv":
+            _render_svg(path)
+            written.append(path.with_suffix(".svg"))
     return written
 
 
