@@ -42,7 +42,9 @@ SHOWN = ("text", "dot", "svg")  # shown as they are, never run
 BASH_ALLOWED = ("pip install", "python -m pytest", "bash .ci/run", "git clone", "cd ", "mkdocs ",
                 "python docs/generate.py")
 # benchmarks.md lists the commands that measured its figures; they run for minutes.
-BASH_ALLOWED_ON = {"benchmarks.md": ("symbp bench", "python -m symbp.bench")}
+# The README's first set-up command runs the main job (its console block runs it too).
+BASH_ALLOWED_ON = {"benchmarks.md": ("symbp bench", "python -m symbp.bench"),
+                   "README.md": ("symbp train --dataset digits",)}
 ERROR_LINE = "symbp: error:"  # a console command may fail only if its shown output says so
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
