@@ -251,6 +251,15 @@ IMAGES = DOCS / "img"
 _PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
 
 
+def save_dot_only(self, filename=None, directory=None, *args, outfile=None, **kwargs) -> str:
+    """A stand-in for ``graphviz.Digraph.render`` that writes the DOT file alone
+    (``img/NAME.gv`` for ``outfile="img/NAME.svg"``) and needs no Graphviz program."""
+    target = Path(outfile if outfile is not None else f"{filename}.gv").with_suffix(".gv")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(self.source, encoding="utf-8")
+    return str(target)
+
+
 @functools.cache
 def tutorial_diagrams() -> dict[str, str]:
     """The DOT text of every diagram the tutorial renders, by file stem.
@@ -261,16 +270,10 @@ def tutorial_diagrams() -> dict[str, str]:
     """
     import graphviz
 
-    def save_dot(self, filename=None, directory=None, *args, outfile=None, **kwargs):
-        target = Path(outfile if outfile is not None else f"{filename}.gv").with_suffix(".gv")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.source, encoding="utf-8")
-        return str(target)
-
     namespace = {"__name__": "__docs__"}
     here = os.getcwd()
     with tempfile.TemporaryDirectory() as scratch, \
-            mock.patch.object(graphviz.Digraph, "render", save_dot), \
+            mock.patch.object(graphviz.Digraph, "render", save_dot_only), \
             contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         os.chdir(scratch)

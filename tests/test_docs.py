@@ -294,27 +294,20 @@ def _restore_gates():
     symbp.gates.GATES.update(before)
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[b.where for b in BLOCKS])
-def test_block(block: Block, capsys, monkeypatch, tmp_path_factory) -> None:
-    if block.page not in _STATES:
-        _STATES[block.page] = PageState(tmp_path_factory.mktemp(block.page.stem))
-    state = _STATES[block.page]
-    monkeypatch.chdir(state.workdir)
-    for earlier in page_blocks(block.page):  # when selected alone, replay the page up to here
-        if earlier.line >= block.line or state.failed:
-            break
-        if earlier.line not in state.done:
-            try:
-                run_block(earlier, state, capsys, monkeypatch)
-            except BaseException:
-                state.failed = earlier.where
-                raise
-            state.done.add(earlier.line)
-    if state.failed:
-        pytest.skip(f"needs {state.failed}, which failed")
-    if ".render(" in block.code and shutil.which("dot") is None:
-        pytest.skip("renders a diagram: needs the Graphviz program `dot` (apt-get install "
-                    "graphviz); python docs/generate.py --check still checks its DOT text")
+def _generate():
+    """docs/generate.py as a module (without writing __pycache__ into docs/)."""
+    spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    writes = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        spec.loader.exec_module(generate)
+    finally:
+        sys.dont_write_bytecode = writes
+    return generate
+
+
+def _run_recorded(block: Block, state: PageState, capsys, monkeypatch) -> None:
     try:
         run_block(block, state, capsys, monkeypatch)
     except BaseException:
@@ -323,15 +316,28 @@ def test_block(block: Block, capsys, monkeypatch, tmp_path_factory) -> None:
     state.done.add(block.line)
 
 
+@pytest.mark.parametrize("block", BLOCKS, ids=[b.where for b in BLOCKS])
+def test_block(block: Block, capsys, monkeypatch, tmp_path_factory) -> None:
+    if block.page not in _STATES:
+        _STATES[block.page] = PageState(tmp_path_factory.mktemp(block.page.stem))
+    state = _STATES[block.page]
+    monkeypatch.chdir(state.workdir)
+    if shutil.which("dot") is None:  # diagrams save their DOT text only; test_draw.py says why
+        import graphviz
+
+        monkeypatch.setattr(graphviz.Digraph, "render", _generate().save_dot_only)
+    for earlier in page_blocks(block.page):  # when selected alone, replay the page up to here
+        if earlier.line >= block.line or state.failed:
+            break
+        if earlier.line not in state.done:
+            _run_recorded(earlier, state, capsys, monkeypatch)
+    if state.failed:
+        pytest.skip(f"needs {state.failed}, which failed")
+    _run_recorded(block, state, capsys, monkeypatch)
+
+
 def test_generated_pages_are_current() -> None:
-    spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
-    generate = importlib.util.module_from_spec(spec)
-    writes = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True  # no __pycache__ inside docs/
-    try:
-        spec.loader.exec_module(generate)
-    finally:
-        sys.dont_write_bytecode = writes
+    generate = _generate()
     stale = [str(p.relative_to(ROOT)) for p in generate.stale()]
     assert not stale, f"out of date: {', '.join(stale)}; run python docs/generate.py"
 
