@@ -5,8 +5,9 @@ in the CS231n notes "Backpropagation, Intuitions". symbp derives each line's loc
 with SymPy and emits the backward pass in the same staged style: forward values are cached and
 reused, and a variable used twice (x, y) accumulates its gradient with ``+=``.
 
-Run it with ``python examples/cs231n_staged.py``. It prints the generated module (``f.source``)
-and the value and gradients, and checks the gradients against central differences.
+Run it with ``python examples/cs231n_staged.py``. It prints the generated function
+(``f.kernel_source``) and the value and gradients, and checks the gradients against central
+differences.
 """
 
 import symbp
@@ -26,8 +27,8 @@ f = num * invden
 def main():
     # inputs= fixes the argument order (x, y); by default it is the order of first use (y, x).
     f = symbp.compile(STAGED, inputs=["x", "y"])
-    print("The generated module (f.source):\n")
-    print(f.source)
+    print("The generated function (f.kernel_source; f.source is the whole module):\n")
+    print(f.kernel_source)
 
     x, y = 3.0, -4.0
     value, grad = f.value_and_grad(x=x, y=y)

@@ -17,10 +17,10 @@ import symbp
 def main():
     symbp.gate("mish", "a * tanh(softplus(a))")
     f = symbp.compile("mish(w*x + b)", inputs=["w", "x", "b"])
-    print("The generated module (f.source):\n")
-    print(f.source)
+    print("The generated function (f.kernel_source; f.source is the whole module):\n")
+    print(f.kernel_source)
 
-    backward = f.source.split("# backward pass\n", 1)[1].split("    return", 1)[0]
+    backward = f.kernel_source.split("# backward pass\n", 1)[1]
     local = [line.strip() for line in backward.splitlines() if "mish:" in line]
     assert local, backward
     print("The local derivative of the fused mish gate, derived by SymPy:")

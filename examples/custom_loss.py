@@ -59,8 +59,8 @@ def main():
 
     # N is a named dimension: one compiled function serves any number of samples.
     f = symbp.compile(HUBER, shapes={"X": ("N", 3), "w": (3,), "y": ("N",)}, wrt=["w", "b"])
-    backward = f.source.split("# backward pass\n", 1)[1].split("    return", 1)[0]
-    print("The generated backward pass (from f.source):\n")
+    backward = f.kernel_source.split("# backward pass\n", 1)[1]
+    print("The generated backward pass (from f.kernel_source):\n")
     print(backward.rstrip())
     print()
 

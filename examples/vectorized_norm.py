@@ -16,8 +16,8 @@ import symbp
 
 def main():
     f = symbp.compile("sum((W @ x)**2)", shapes={"W": (2, 2), "x": (2,)})
-    print("The generated module (f.source):\n")
-    print(f.source)
+    print("The generated function (f.kernel_source; f.source is the whole module):\n")
+    print(f.kernel_source)
 
     W = np.array([[0.1, 0.5], [-0.3, 0.8]])
     x = np.array([0.2, 0.4])
