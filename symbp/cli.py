@@ -74,10 +74,10 @@ def _parse_at(pairs: Sequence[str]) -> dict[str, float | list[float]]:
     return values
 
 
-def _parse_shapes(pairs: Sequence[str] | None) -> dict[str, tuple]:
+def _parse_shapes(option: str, pairs: Sequence[str] | None) -> dict[str, tuple]:
     """``--shape W=2,2 X=B,3``: dimensions are positive ints or names bound by the values."""
     shapes: dict[str, tuple] = {}
-    for name, parts in _pairs("--shape", pairs or ()).items():
+    for name, parts in _pairs(option, pairs or ()).items():
         dims: list[int | str] = []
         for part in parts:
             if part.isdigit() and int(part) > 0:
@@ -85,8 +85,8 @@ def _parse_shapes(pairs: Sequence[str] | None) -> dict[str, tuple]:
             elif part.isidentifier():
                 dims.append(part)
             else:
-                raise CliError(f"--shape {name}: {part!r} is not a positive integer or a "
-                               "dimension name (e.g. --shape W=2,2 X=B,3)")
+                raise CliError(f"{option} {name}: {part!r} is not a positive integer or a "
+                               f"dimension name (e.g. {option} W=2,2 X=B,3)")
         shapes[name] = tuple(dims)
     return shapes
 
@@ -114,10 +114,17 @@ def _point(f, values: dict) -> dict:
             point[name] = value
             continue
         flat = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        if hasattr(f.shapes[name], "shape"):  # integer labels
+            if not np.all(flat == np.round(flat)):
+                raise CliError(f"--at {name}: labels must be whole numbers")
+            flat = flat.astype(np.int64)
         known = [d for d in shape if isinstance(d, int)]
         named = [d for d in shape if not isinstance(d, int)]
         size = int(np.prod(known)) if known else 1
-        if len(named) > 1 or flat.size % size or (not named and flat.size != size):
+        if len(named) > 1:
+            raise CliError(f"--at {name}: a flat list of values binds one named dimension, "
+                           f"and {_show(shape)} has {len(named)}: give sizes in --shape")
+        if flat.size % size or (not named and flat.size != size):
             raise CliError(f"--at {name}: {flat.size} value(s) do not fill shape "
                            f"{_show(shape)}")
         concrete = tuple(d if isinstance(d, int) else flat.size // size for d in shape)
@@ -146,17 +153,27 @@ def _read_expression(args: argparse.Namespace) -> str:
         raise CliError(f"cannot read {args.file}: {exc}") from None
 
 
-def _compile(args: argparse.Namespace):
+def _compile(args: argparse.Namespace, jit: bool):
     """Compile the expression of ``grad`` / ``draw`` and read the point of ``--at``."""
     import symbp
 
     text = _read_expression(args)
     values = _parse_at(args.at) if args.at is not None else None
-    shapes = _parse_shapes(args.shape)
-    f = symbp.compile(text, wrt=args.wrt, shapes=shapes, jit=not args.no_jit)
+    shapes = _parse_shapes("--shape", args.shape)
+    labels = _parse_shapes("--labels", args.labels)
+    both = sorted(set(shapes) & set(labels))
+    if both:
+        raise CliError(f"{', '.join(both)}: give either --shape or --labels, not both")
+    shapes.update({name: symbp.ints(shape) for name, shape in labels.items()})
+    try:
+        f = symbp.compile(text, wrt=args.wrt, shapes=shapes, jit=jit)
+    except symbp.ParseError as exc:
+        if args.file is None:
+            raise
+        raise CliError(f"{args.file}: {exc}") from None
     undeclared = [name for name in shapes if name not in f.inputs]
     if undeclared:
-        raise CliError(f"--shape names unknown input(s) {', '.join(undeclared)}; "
+        raise CliError(f"--shape/--labels name unknown input(s) {', '.join(undeclared)}; "
                        f"inputs are {', '.join(f.inputs)}")
     return f, (_point(f, values) if values is not None else None)
 
@@ -165,15 +182,16 @@ def _cmd_grad(args: argparse.Namespace) -> int:
     """Compile the expression, print its source, then its value and gradients."""
     import numpy as np
 
-    f, point = _compile(args)
+    f, point = _compile(args, jit=not args.no_jit)
+    source = f.source if args.module else f.kernel_source
     if point is None:
-        print(f.source.rstrip("\n"))
+        print(source.rstrip("\n"))
         return 0
     try:
-        value, grads = f.value_and_grad(**point)
+        value, grads = f.value_and_grad(*(point[n] for n in f.inputs))  # any input names
     except (ArithmeticError, ValueError) as exc:  # math domain errors of the pure-Python path
         raise CliError(f"evaluation failed at the given point: {exc}") from None
-    print(f.source.rstrip("\n"))
+    print(source.rstrip("\n"))
     at = ", ".join(f"{name}={_text(point[name])}" for name in f.inputs)
     print(f"\n# at {at}")
     rows = [("value", value)] + [(f"d{name}", grads[name]) for name in f.wrt]
@@ -190,7 +208,7 @@ def _cmd_grad(args: argparse.Namespace) -> int:
 def _text(value) -> str:
     if isinstance(value, float):
         return repr(value)
-    return "[" + ", ".join(repr(float(v)) for v in value.reshape(-1)) + "]"
+    return "[" + ", ".join(repr(v.item()) for v in value.reshape(-1)) + "]"  # labels stay ints
 
 
 DRAW_FORMATS = ("svg", "png", "pdf")
@@ -201,20 +219,29 @@ def _cmd_draw(args: argparse.Namespace) -> int:
     """Draw the circuit: DOT text to stdout, or a file whose suffix picks the format."""
     from pathlib import Path
 
-    f, point = _compile(args)
-    diagram = f.draw(values=args.values, digits=args.digits, **(point or {}))
-    if args.output is None:
-        print(diagram.source.rstrip("\n"))
-        return 0
-    path = Path(args.output)
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix in DOT_SUFFIXES:
-        data = diagram.source.encode()
-    elif suffix in DRAW_FORMATS:
-        data = diagram.pipe(format=suffix)  # a SymbpError saying how to install Graphviz
-    else:
+    from .draw import render_needs_graphviz
+
+    path = Path(args.output) if args.output is not None else None
+    suffix = path.suffix.lower().lstrip(".") if path is not None else None
+    if path is not None and suffix not in DRAW_FORMATS + DOT_SUFFIXES:
         raise CliError(f"-o {args.output}: the suffix picks the format, one of "
                        f".{', .'.join(DRAW_FORMATS + DOT_SUFFIXES)}")
+    if not 1 <= args.digits <= 17:
+        raise CliError(f"--digits must be from 1 to 17, got {args.digits}")
+    f, point = _compile(args, jit=False)  # drawing runs the generated code as Python
+    diagram = f.draw(point or {}, values=args.values, digits=args.digits)
+    if path is None:
+        print(diagram.source.rstrip("\n"))
+        return 0
+    if suffix in DOT_SUFFIXES:
+        data = diagram.source.encode()
+    elif render_needs_graphviz():
+        raise CliError(f"-o {args.output} needs the Graphviz program `dot` to render: "
+                       "apt-get install graphviz (Debian/Ubuntu), brew install graphviz "
+                       "(macOS) or conda install graphviz; -o circuit.dot writes the DOT "
+                       "text without it")
+    else:
+        data = diagram.pipe(format=suffix)
     try:
         path.write_bytes(data)
     except OSError as exc:
@@ -234,6 +261,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .nn import ConvergenceWarning, MLPClassifier, MLPRegressor
     from .split import train_test_split
 
+    if not 0.0 < args.test_size < 1.0:  # also refuses nan
+        raise CliError(f"--test-size is the held-out fraction, between 0 and 1 (exclusive); "
+                       f"got {args.test_size}")
     if (args.dataset is None) == (args.csv is None):
         raise CliError("give either --dataset NAME or --csv PATH --target COLUMN")
     if args.csv is not None and args.target is None:
@@ -333,6 +363,26 @@ one 'name = expression' per line, the last line is the output; blank lines and #
 are ignored."""
 
 
+_SHORT_OPTIONS = ("-f", "-o", "-h")
+
+
+def _expression_not_option(arg: str) -> str:
+    """``-x*y`` is an expression, not an option: a leading space tells argparse so (the parser
+    strips common indentation)."""
+    if arg.startswith("-") and not arg.startswith("--") and len(arg) > 1 \
+            and arg[:2] not in _SHORT_OPTIONS and not _is_number(arg):
+        return " " + arg
+    return arg
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _expression_options(parser: argparse.ArgumentParser) -> None:
     """The options ``grad`` and ``draw`` share: the expression, its shapes and the point."""
     parser.add_argument("expr", nargs="?", metavar="EXPR",
@@ -342,6 +392,9 @@ def _expression_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shape", nargs="+", metavar="NAME=DIMS",
                         help="declare an array input, e.g. --shape W=2,2 x=2 (a dimension "
                         "may be a name, bound by the values: X=B,3)")
+    parser.add_argument("--labels", nargs="+", metavar="NAME=DIMS",
+                        help="declare an input of integer class labels (never differentiated), "
+                        "e.g. --labels y=B for softmax_cross_entropy(Z, y)")
     parser.add_argument("--at", nargs="+", metavar="NAME=VALUE",
                         help="the point to evaluate at, one value per input; an array's "
                         "elements comma-separated in row-major order (W=0.1,0.5,-0.3,0.8)")
@@ -371,6 +424,8 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog='example: symbp grad "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)" --at x=3 y=-4',
     )
     _expression_options(grad)
+    grad.add_argument("--module", action="store_true",
+                      help="print the whole generated module, not only the function")
     grad.set_defaults(handler=_cmd_grad)
 
     draw = sub.add_parser(
@@ -455,6 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ``symbp: error: <message>``, without a traceback).
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in ("grad", "draw"):
+        args_list = [args_list[0], *map(_expression_not_option, args_list[1:])]
     if args_list and args_list[0] == "bench":
         from . import bench
 

@@ -15,6 +15,7 @@ shows exactly the intermediates and gradients that ``print(f.source)`` names.
 from __future__ import annotations
 
 import html
+import shutil
 import sys
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 VALUE_COLOR = "#1a7f37"  # green, as the notes draw forward values
 GRADIENT_COLOR = "#cf222e"  # red, as they draw gradients
+NAME_COLOR = "#57606a"  # grey: the value's name in the generated code, under each gate
 MAX_SHOWN_ELEMENTS = 16
 """Largest array whose elements ``values=True`` writes on an edge (larger ones show a shape)."""
 
@@ -49,8 +51,9 @@ _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul
 _OUTPUT = "output value"  # node ids with a space never clash with a generated name
 
 
-def draw(f: Function, values: bool = False, digits: int = 4, **inputs):
-    """The circuit diagram of ``f``; see :meth:`symbp.Function.draw`."""
+def draw(f: Function, inputs: dict, values: bool = False, digits: int = 4, /):
+    """The circuit diagram of ``f`` at ``inputs`` (a dict; empty: the structure only); see
+    :meth:`symbp.Function.draw`."""
     graphviz = _graphviz()
     if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= 17:
         raise SymbpError(f"digits must be an int from 1 to 17, got {digits!r}")
@@ -89,11 +92,15 @@ def draw(f: Function, values: bool = False, digits: int = 4, **inputs):
             node = graph.nodes[i]
             label = names[i] + (f" {show(node.shape)}" if node.shape else "")
             left.node(names[i], label=label, shape="plaintext", fontsize="14")
+        for above, below in zip(graph.inputs, graph.inputs[1:]):  # top to bottom in call order
+            left.edge(names[above], names[below], style="invis")
     uses = graph.consumers()
     for k, node in enumerate(graph.nodes):
         if node.gate != "input":
-            label = _gate_label(graph, names, k)
-            dot.node(names[k], label=label, shape="circle" if len(label) <= 3 else "ellipse",
+            label = _gate_label(graph, names, k)  # and the value's name, small, as in the source
+            dot.node(names[k], label=f'<{html.escape(label)}<br/><font point-size="9" '
+                     f'color="{NAME_COLOR}">{names[k]}</font>>',
+                     shape="circle" if len(label) <= 3 and len(names[k]) <= 6 else "ellipse",
                      tooltip=f"{names[k]} = {_describe(graph, names, k)}")
         targets = [names[c] for c, _ in uses[k]] + ([_OUTPUT] if k == graph.output else [])
         if len(targets) > 1:  # a fork: the wire before it carries the whole gradient
@@ -108,6 +115,11 @@ def draw(f: Function, values: bool = False, digits: int = 4, **inputs):
     with dot.subgraph(name="output", graph_attr={"rank": "sink"}) as right:
         right.node(_OUTPUT, label=names[graph.output], shape="plaintext", fontsize="14")
     return dot
+
+
+def render_needs_graphviz() -> bool:
+    """Whether rendering (SVG, PNG, PDF) would fail for want of the Graphviz program."""
+    return shutil.which("dot") is None
 
 
 def _graphviz():
@@ -177,8 +189,10 @@ def _trace(f: Function, inputs: dict) -> dict:
     sys.setprofile(profile)
     try:
         getattr(module, KERNEL_NAME)(*args)
-    except (ArithmeticError, ValueError) as exc:
-        raise CallError(f"cannot evaluate at the given point: {exc}") from None
+    except (ArithmeticError, ValueError) as exc:  # Python's math raises where Numba gives inf/nan
+        raise CallError(f"cannot draw the values at this point: the generated code, run as "
+                        f"Python to read its variables, fails with '{exc}' (the compiled "
+                        f"kernel may return inf or nan here)") from None
     finally:
         sys.setprofile(previous)
     return seen
@@ -220,18 +234,24 @@ def _gate_label(graph, names, k: int) -> str:
         return "*-1"
     constants = [(p, o) for p, o in enumerate(node.operands) if not isinstance(o, int)]
     symbol = _SYMBOLS.get(node.gate)
-    if symbol is None:
-        params = ", ".join(f"{p}" for p in node.params if p is not None)
-        extra = ", ".join(sp.sstr(c) for _, c in constants)
-        inside = ", ".join(x for x in (extra, params) if x)
-        return f"{node.gate}({inside})" if inside else node.gate
+    if symbol is None:  # a named gate: constant operands and parameters in the call
+        if not constants and not any(p is not None for p in node.params):
+            return node.gate
+        inside = [("·" if isinstance(o, int) else _constant(o)) for o in node.operands]
+        inside += [str(p) for p in node.params if p is not None]
+        return f"{node.gate}({', '.join(inside)})"
     if not constants:
         return symbol
     (position, constant), = constants[:1]
-    text = sp.sstr(constant)
+    text = _constant(constant)
     if node.gate in ("add", "mul") or position == 1:
         return f"{symbol}{text}"
     return f"{text}{symbol}x"  # a constant on the left of a non-commutative gate: 1/x, 2**x
+
+
+def _constant(number) -> str:
+    """A constant operand as a short decimal: ``2``, ``2.5``, ``0.1``, ``1e-300``."""
+    return str(int(number)) if number.is_Integer else f"{float(number):g}"
 
 
 def _describe(graph, names, k: int) -> str:

@@ -248,12 +248,15 @@ class Function:
                           else getattr(_jit.load(self.source), into))
         return self._into
 
-    def draw(self, *, values: bool = False, digits: int = 4, **inputs):
+    def draw(self, point: dict | None = None, /, *, values: bool = False, digits: int = 4,
+             **inputs):
         """The circuit diagram: gates as nodes, each edge labelled with the forward value
         (green, above) and the gradient flowing back (red, below), as the CS231n notes draw it.
 
         Parameters
         ----------
+        point : dict, optional
+            The inputs by name, as a dict: for inputs named ``values`` or ``digits``.
         values : bool, default False
             For arrays: write the elements of small arrays (at most 16) on the edges instead
             of their shapes. Scalars always show their values.
@@ -266,9 +269,9 @@ class Function:
         Returns
         -------
         graphviz.Digraph
-            Displays inline in Jupyter; ``.render("circuit", format="svg")`` or
-            ``.pipe("png")`` saves it (both need the Graphviz program ``dot``); ``.source`` is
-            the DOT text, available without it.
+            Displays inline in Jupyter; ``.render(outfile="circuit.svg")`` or ``.pipe("png")``
+            saves it (both need the Graphviz program ``dot``); ``.source`` is the DOT text,
+            available without it.
 
         Raises
         ------
@@ -276,19 +279,34 @@ class Function:
             Without the ``graphviz`` package (``pip install "symbp[draw]"``); rendering
             without the Graphviz program raises one saying how to install it.
         CallError
-            For missing, unknown or non-numeric inputs.
+            For missing, unknown or non-numeric inputs, and where the generated code cannot
+            be evaluated as Python (``math.exp(1000)`` raises where the compiled kernel gives
+            inf).
 
         Examples
         --------
         >>> f = compile("(x + y) * z")
-        >>> f.draw(x=-2, y=5, z=-4).render("circuit", format="svg")  # doctest: +SKIP
+        >>> f.draw(x=-2, y=5, z=-4).render(outfile="circuit.svg")  # doctest: +SKIP
         'circuit.svg'
         """
         from .draw import draw
 
         if self.request is None:
             raise SymbpError("this Function was not made by symbp.compile: nothing to draw")
-        return draw(self, values=values, digits=digits, **inputs)
+        if point is not None:
+            if not isinstance(point, dict):
+                raise CallError(f"draw() takes the point as a dict or as keywords, got "
+                                f"{type(point).__name__}")
+            clash = sorted(set(point) & set(inputs))
+            if clash:
+                raise CallError(f"input(s) {', '.join(clash)} given twice")
+            inputs = {**point, **inputs}
+        elif {"values", "digits"} & set(self.inputs) and (inputs or values is not False
+                                                           or digits != 4):
+            named = " and ".join(sorted({"values", "digits"} & set(self.inputs)))
+            raise CallError(f"this function has an input named {named}, like an option of "
+                            f"draw(): pass the point as a dict, f.draw({{...}})")
+        return draw(self, inputs, values, digits)
 
     def _given(self, args: tuple, kwargs: dict) -> dict:
         if len(args) > len(self.inputs):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import keyword
 import math
+import textwrap
 import warnings
 
 import sympy as sp
@@ -61,7 +62,7 @@ class _Reader:
             raise ParseError("empty expression")
         if "\x00" in text:
             raise ParseError("expression contains a NUL character")
-        self.text = text
+        self.text = textwrap.dedent(text)  # lines indented together, as in a triple-quoted string
 
     def error(self, message: str, node: ast.AST | None = None) -> ParseError:
         if node is None or not hasattr(node, "lineno"):
