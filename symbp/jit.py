@@ -28,7 +28,8 @@ _compiled: dict[tuple[str, tuple], object] = {}
 
 
 def cache_dir() -> Path:
-    """The folder of generated modules: ``$SYMBP_CACHE_DIR``, else ``~/.cache/symbp`` (0700)."""
+    """The folder of generated modules: ``$SYMBP_CACHE_DIR``, else ``$XDG_CACHE_HOME/symbp`` or
+    ``~/.cache/symbp`` (0700)."""
     configured = os.environ.get("SYMBP_CACHE_DIR")
     if configured:
         path = Path(configured)
