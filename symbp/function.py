@@ -108,7 +108,8 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     clock.lap("jit" if jit else "load")
     return Function(signature, wrt_names, source, kernel, clock.laps, jit,
                     str(_jit.module_path(source)),
-                    request=(expr, list(inputs) if inputs is not None else None, shapes))
+                    request=(expr, list(inputs) if inputs is not None else None, shapes,
+                             _custom_gates()))
 
 
 def _shapes(shapes: dict | None) -> dict:
@@ -140,10 +141,15 @@ def _request_key(expr, wrt, inputs, shapes) -> str | None:
         text = sp.srepr(expr)
     else:
         return None
-    custom = sorted((g.name, g.doc, g.params, g.arity) for g in GATES.values() if g.custom)
+    custom = _custom_gates()
     request = repr((__version__, _COMPILER_HASH, text, _listed(wrt), _listed(inputs),
                     sorted((str(k), repr(v)) for k, v in shapes.items()), custom))
     return hashlib.sha256(request.encode()).hexdigest()[:32]
+
+
+def _custom_gates() -> list:
+    """The custom gates as they are defined now (they decide the source too)."""
+    return sorted((g.name, g.doc, g.params, g.arity) for g in GATES.values() if g.custom)
 
 
 def _listed(names):
@@ -218,7 +224,7 @@ class Function:
         self.compile_time = sum(timings.values())
         self.jit = jit
         self.path = path
-        self.request = request  # (expr, inputs, shapes) as compile() got them: for draw()
+        self.request = request  # (expr, inputs, shapes, custom gates) of compile(): for draw()
         self._into = None
 
     def __repr__(self) -> str:

@@ -297,3 +297,12 @@ def test_renders_svg_png_pdf(tmp_path):
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pdf = diagram.render(tmp_path / "circuit", format="pdf")
     assert Path(pdf).read_bytes()[:5] == b"%PDF-"
+
+
+def test_a_redefined_custom_gate_is_refused_not_drawn_wrong():
+    symbp.gate("draw_test_gate", "a * 2")
+    f = symbp.compile("draw_test_gate(x) * y", jit=False)
+    assert wire(f.draw(x=1.0, y=1.0).source, "x")[1] == "2"
+    symbp.gate("draw_test_gate", "a * 3")
+    with pytest.raises(symbp.SymbpError, match="compile it again"):
+        f.draw(x=1.0, y=1.0)
