@@ -4,12 +4,15 @@ Every gate is a node and every wire an edge, inputs on the left and the output o
 At a given point each edge carries the forward value (green, above) and the gradient flowing
 back along it (red, below). A value used by several gates first runs into a small fork point:
 the wire before the fork carries its whole gradient, the sum of what the branches send back
-(gradients add at a fork). Fused gates (``sigmoid``, a custom gate, a staged line) are one
-node; an expression written in primitives (``1/(1 + exp(-x))``) is split into them.
+(gradients add at a fork), and each scalar branch is labelled with its share. Fused gates
+(``sigmoid``, a custom gate, a staged line) are one node; an expression written in primitives
+(``1/(1 + exp(-x))``) is split into them.
 
 The numbers are read from the generated code itself: the pure-Python twin of the compiled
 function runs once while a profile hook copies its local variables on return, so the diagram
-shows exactly the intermediates and gradients that ``print(f.source)`` names.
+shows exactly the intermediates and gradients that ``print(f.source)`` names. (A branch's share
+is not a variable of the code, which accumulates with ``+=``: it is the consumer's local
+derivative, the one the sweep emitted, evaluated at those values.)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import sympy as sp
 
 from . import jit as _jit
-from .derive import placeholder
+from .derive import OUT, local_derivatives, placeholder
 from .errors import CallError, SymbpError
 from .function import _custom_gates
 from .naming import KERNEL_NAME, gradient_names, value_names
@@ -111,8 +114,13 @@ def draw(f: Function, inputs: dict, values: bool = False, digits: int = 4, /):
             fork = f"{names[k]} fork"
             dot.node(fork, label="", shape="point", width="0.06")
             dot.edge(names[k], fork, arrowhead="none", **wire(k))
-            for target in targets:
-                dot.edge(fork, target)
+            for (consumer, position), target in zip(uses[k], targets):
+                share = _branch(graph, names, grads, at, consumer, position) \
+                    if at is not None and needed[k] and not graph.nodes[k].shape else None
+                label = {} if share is None else {"label": f'<<font color="{GRADIENT_COLOR}">'
+                                                           f'{_number(share, digits, False)}'
+                                                           f'</font>>'}
+                dot.edge(fork, target, **label)
         else:
             for target in targets:
                 dot.edge(names[k], target, **wire(k))
@@ -200,6 +208,24 @@ def _trace(f: Function, inputs: dict) -> dict:
     finally:
         sys.setprofile(previous)
     return seen
+
+
+def _branch(graph, names, grads, at: dict, consumer: int, position: int) -> float | None:
+    """What one branch of a fork sends back: the consumer's local derivative (the one the
+    sweep uses, evaluated at the traced values) times the consumer's gradient."""
+    node = graph.nodes[consumer]
+    if node.formula is None or node.shape:
+        return None
+    local = local_derivatives(node.formula, len(node.args))[position]
+    bind = {placeholder(p): sp.Float(float(at[names[a]])) for p, a in enumerate(node.args)}
+    bind[OUT] = sp.Float(float(at[names[consumer]]))
+    upstream = 1.0 if consumer == graph.output else at.get(grads[consumer])
+    if upstream is None:
+        return None
+    try:
+        return float(local.xreplace(bind).evalf()) * float(upstream)
+    except TypeError:  # not a number here (a kink SymPy leaves symbolic)
+        return None
 
 
 def _number(value, digits: int, values: bool) -> str:
