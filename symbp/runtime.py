@@ -1,8 +1,10 @@
 """Numerically stable helpers called by generated code.
 
 Each is a plain Python function (the ``jit=False`` path runs it as is) that Numba compiles
-inline when a kernel calls it (``register_jitable``). A gate whose naive formula overflows for
-large inputs (``1/(1 + exp(-x))`` at x = -800) is emitted as a call to one of these instead.
+inline when a kernel calls it (``register_jitable``), except ``matmul``, whose compiled form is
+a separate function in Numba's on-disk cache (its BLAS call is slow to compile). A gate whose
+naive formula overflows for large inputs (``1/(1 + exp(-x))`` at x = -800) is emitted as a call
+to one of these instead.
 Kinks follow the gate table's convention: at x = 0 the ``x <= 0`` branch is taken, and NaN
 propagates.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import math
 
+import numba
 import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
@@ -150,21 +153,32 @@ def _matmul_loops(a, b, out, add):
                 out[i, j] += a_ip * b[p, j]
 
 
-if BLAS:
-    @register_jitable
-    def matmul(a, b, out, add):
-        """out (+)= a @ b for 2-D a, b (transposed views welcome): loops when small, else BLAS."""
-        if a.shape[0] * a.shape[1] * b.shape[1] < _SMALL_MATMUL:
-            _matmul_loops(a, b, out, add)
-        elif add:
-            out += np.dot(a, b)
-        else:
-            np.dot(a, b, out)
-else:
-    @register_jitable
-    def matmul(a, b, out, add):
-        """out (+)= a @ b for 2-D a, b, as compiled loops (SciPy, hence BLAS, is missing)."""
+def matmul(a, b, out, add):
+    """out (+)= a @ b for 2-D a, b (transposed views welcome). Python runs NumPy; compiled code
+    calls :func:`_matmul_blas` (with SciPy) or the loops."""
+    if add:
+        out += a @ b
+    else:
+        np.matmul(a, b, out=out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _matmul_blas(a, b, out, add):
+    """Loops when small, else BLAS. Compiled once per dtype and layouts and kept in Numba's
+    on-disk cache, so kernels share it: np.dot takes 1.5-2 s to compile per layout."""
+    if a.shape[0] * a.shape[1] * b.shape[1] < _SMALL_MATMUL:
         _matmul_loops(a, b, out, add)
+    elif add:
+        out += np.dot(a, b)
+    else:
+        np.dot(a, b, out)
+
+
+@overload(matmul, jit_options={"error_model": "numpy"})
+def _matmul(a, b, out, add):
+    if BLAS:  # decided when a kernel is compiled; the module's RUNTIME_HASH records it
+        return lambda a, b, out, add: _matmul_blas(a, b, out, add)
+    return lambda a, b, out, add: _matmul_loops(a, b, out, add)
 
 
 @register_jitable

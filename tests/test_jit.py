@@ -130,3 +130,28 @@ def test_kernel_source_is_the_kernel_alone(expr, shapes, name):
     module = ast.parse(text)
     assert [type(n).__name__ for n in module.body] == ["FunctionDef"]
     assert "# forward pass" in text and "# backward pass" in text
+
+
+def test_matmul_without_blas_runs_the_loops(tmp_path):
+    """Without SciPy (no BLAS for Numba) kernels multiply with compiled loops, and their
+    modules say so (a cache made with BLAS is not reused)."""
+    script = """
+import importlib.util
+find_spec = importlib.util.find_spec  # symbp looks for SciPy this way: hide it
+importlib.util.find_spec = lambda name, *rest: None if name == "scipy" else find_spec(name, *rest)
+import numpy as np
+import symbp
+from symbp.emit import RUNTIME_HASH
+assert RUNTIME_HASH.endswith("no BLAS"), RUNTIME_HASH
+f = symbp.compile("sum((A @ B) * C)", shapes={"A": (40, 30), "B": (30, 20), "C": (40, 20)})
+rng = np.random.default_rng(0)
+A, B, C = rng.normal(size=(40, 30)), rng.normal(size=(30, 20)), rng.normal(size=(40, 20))
+value, grads = f.value_and_grad(A=A, B=B, C=C)
+assert np.isclose(value, np.sum((A @ B) * C))
+assert np.allclose(grads["A"], C @ B.T) and np.allclose(grads["B"], A.T @ C)
+print("ok")
+"""
+    env = {**os.environ, "SYMBP_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
