@@ -95,6 +95,8 @@ def _point(f, values: dict) -> dict:
     """The ``--at`` values checked against ``f``'s inputs, arrays reshaped to their shapes."""
     import numpy as np
 
+    from .shapes import show
+
     unknown = [name for name in values if name not in f.inputs]
     if unknown:
         raise CliError(f"--at names unknown input(s) {', '.join(unknown)}; "
@@ -123,17 +125,13 @@ def _point(f, values: dict) -> dict:
         size = int(np.prod(known)) if known else 1
         if len(named) > 1:
             raise CliError(f"--at {name}: a flat list of values binds one named dimension, "
-                           f"and {_show(shape)} has {len(named)}: give sizes in --shape")
+                           f"and {show(shape)} has {len(named)}: give sizes in --shape")
         if flat.size % size or (not named and flat.size != size):
             raise CliError(f"--at {name}: {flat.size} value(s) do not fill shape "
-                           f"{_show(shape)}")
+                           f"{show(shape)}")
         concrete = tuple(d if isinstance(d, int) else flat.size // size for d in shape)
         point[name] = flat.reshape(concrete)
     return point
-
-
-def _show(shape: tuple) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _read_expression(args: argparse.Namespace) -> str:
@@ -219,7 +217,7 @@ def _cmd_draw(args: argparse.Namespace) -> int:
     """Draw the circuit: DOT text to stdout, or a file whose suffix picks the format."""
     from pathlib import Path
 
-    from .draw import render_needs_graphviz
+    from .draw import INSTALL_COMMANDS, render_needs_graphviz
 
     path = Path(args.output) if args.output is not None else None
     suffix = path.suffix.lower().lstrip(".") if path is not None else None
@@ -237,9 +235,7 @@ def _cmd_draw(args: argparse.Namespace) -> int:
         data = diagram.source.encode()
     elif render_needs_graphviz():
         raise CliError(f"-o {args.output} needs the Graphviz program `dot` to render: "
-                       "apt-get install graphviz (Debian/Ubuntu), brew install graphviz "
-                       "(macOS) or conda install graphviz; -o circuit.dot writes the DOT "
-                       "text without it")
+                       f"{INSTALL_COMMANDS}; -o circuit.dot writes the DOT text without it")
     else:
         data = diagram.pipe(format=suffix)
     try:

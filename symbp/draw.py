@@ -42,11 +42,10 @@ NAME_COLOR = "#57606a"  # grey: the value's name in the generated code, under ea
 MAX_SHOWN_ELEMENTS = 16
 """Largest array whose elements ``values=True`` writes on an edge (larger ones show a shape)."""
 
-INSTALL_GRAPHVIZ = (
-    "rendering needs the Graphviz program `dot`, which is not installed: "
-    "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), "
-    "`conda install graphviz` or https://graphviz.org/download/. "
-    "The DOT text is available without it: `.source`.")
+INSTALL_COMMANDS = ("apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
+                    "conda install graphviz or https://graphviz.org/download/")
+INSTALL_GRAPHVIZ = (f"rendering needs the Graphviz program `dot`, which is not installed: "
+                    f"{INSTALL_COMMANDS}. The DOT text is available without it: `.source`.")
 INSTALL_PACKAGE = ('circuit diagrams need the graphviz Python package: '
                    'pip install "symbp[draw]" (or pip install graphviz)')
 
@@ -82,10 +81,9 @@ def draw(f: Function, inputs: dict, values: bool = False, digits: int = 4, /):
         """The edge label of node ``k``'s value: its value above, its gradient below."""
         if at is None and not graph.nodes[k].shape:
             return {}
-        shape = _shape_text(graph.nodes[k].shape, at.get(names[k]) if at else None)
-        rows = []
         value = at.get(names[k]) if at else None
-        rows.append((VALUE_COLOR, _number(value, digits, values) if value is not None else shape))
+        shape = _shape_text(graph.nodes[k].shape, value)
+        rows = [(VALUE_COLOR, shape if value is None else _number(value, digits, values))]
         if needed[k]:
             grad = 1.0 if k == graph.output else (at.get(grads[k]) if at else None)
             rows.append((GRADIENT_COLOR,

@@ -20,6 +20,7 @@ from test_gates import ROWS, expression, points
 
 import symbp
 from symbp.gates import GATES
+from symbp.shapes import show
 
 graphviz = pytest.importorskip("graphviz", reason="the draw extra (graphviz package) is needed")
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
@@ -226,7 +227,7 @@ def test_every_array_gate_shows_shapes_and_small_values(name):
     value, grads = f.value_and_grad(**values)
     shown = f.draw(**values).source  # shapes, the scalar output as a number
     for n in f.wrt:
-        assert wire(shown, n) == (_show(values[n].shape),) * 2
+        assert wire(shown, n) == (show(values[n].shape),) * 2
     full = f.draw(values=True, digits=12, **values).source
     for n in f.wrt:
         text_value, text_grad = wire(full, n)
@@ -234,10 +235,6 @@ def test_every_array_gate_shows_shapes_and_small_values(name):
         np.testing.assert_allclose(_parse_array(text_grad), grads[n], rtol=1e-11, atol=1e-12)
     out = [v for _, head, v, _ in edges(full) if head == "output value"]
     assert float(out[0]) == pytest.approx(value, rel=1e-11)
-
-
-def _show(shape: tuple) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _parse_array(text: str) -> np.ndarray:
