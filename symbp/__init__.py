@@ -9,9 +9,10 @@
 
 __version__ = "0.1.0"
 
-from .errors import CallError, CompileError, GateError, ParseError, SymbpError
+from .errors import CallError, CompileError, GateError, IdentifierError, ParseError, SymbpError
 from .function import Function, compile
-from .gates import GATES, gate
+from .gates import GATES
+from .parse import gate
 from .shapes import Ints, ints
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
            "CompileError",
            "Function",
            "GateError",
+           "IdentifierError",
            "Ints",
            "ParseError",
            "SymbpError",

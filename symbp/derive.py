@@ -17,24 +17,37 @@ Besides being cheaper, the rewritten forms are the stable ones: the naive sigmoi
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import sympy as sp
 
-OUT = sp.Symbol("_out", real=True)
+from .gates import GATES, OUT, Gate, param_symbol, placeholder, use_local_rule
+from .graph import GraphError
+from .names import in_float_range
+
+# What a derivative may not contain: SymPy's complex parts and unevaluated calculus (SymPy
+# writes d|u|/dx with re() and im() when it cannot tell u is real; every symbp value is).
+_NOT_REAL = (sp.re, sp.im, sp.arg, sp.conjugate, sp.Derivative, sp.Subs, sp.DiracDelta,
+             sp.Heaviside)
 
 
-@cache
-def placeholder(k: int) -> sp.Symbol:
-    """The symbol standing for input ``k`` of a formula."""
-    return sp.Symbol(f"_a{k}", real=True)
+class _RealAbs(sp.Function):
+    """|u| for a real u: d|u|/dx = sign(u) du/dx (abs'(0) = sign(0) = 0, the table's rule)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sp.sign(self.args[0])
+
+    def _eval_is_real(self):
+        return True
+
+__all__ = ["OUT", "check_derivatives", "gate_derivatives", "local_derivatives", "placeholder"]
 
 
-def gate_derivatives(gate) -> tuple[sp.Expr, ...]:
+def gate_derivatives(gate: Gate) -> tuple[sp.Expr, ...]:
     """Local derivatives of a table gate over placeholders, its parameters as symbols."""
     if "derivatives" not in gate._cache:
-        from .gates import param_symbol
-
         args = tuple(placeholder(k) for k in range(gate.arity))
         params = tuple(param_symbol(n) for n, _ in gate.params)
         formula = gate.formula(*args, *params)
@@ -51,8 +64,41 @@ def local_derivatives(formula: sp.Expr, arity: int) -> tuple[sp.Expr, ...]:
 
     The results are over the placeholders and :data:`OUT`, the formula's own value.
     """
-    return tuple(_rewrite(sp.diff(formula, placeholder(k)), formula, placeholder(k), arity)
+    return tuple(_rewrite(_diff(formula, placeholder(k)), formula, placeholder(k), arity)
                  for k in range(arity))
+
+
+def check_derivatives(what: str, formula: sp.Expr, arity: int) -> None:
+    """Refuse a formula whose local derivative is not a finite real formula (``0**x``,
+    ``(-2)**x``): raises GraphError (the parser adds the position)."""
+    for n in formula.atoms(sp.Number):
+        if not in_float_range(n) and not in_float_range(1 / n):
+            raise GraphError(f"the constant {sp.sstr(n)[:40]} of {what} is beyond float64 "
+                             "(folded from the constants written); write it in smaller steps")
+    for d in local_derivatives(formula, arity):
+        if d.has(sp.nan, sp.zoo, sp.oo, -sp.oo, sp.I):
+            raise GraphError(f"the local derivative of {what} is not a finite real number "
+                             f"({sp.sstr(d)[:200]}); rewrite the expression")
+        if d.has(*_NOT_REAL):
+            raise GraphError(f"the local derivative of {what} cannot be written as real code "
+                             f"({sp.sstr(d)[:200]}); rewrite the expression")
+        for n in d.atoms(sp.Number):
+            if not in_float_range(n) and not in_float_range(1 / n):
+                raise GraphError(f"the local derivative of {what} has the constant "
+                                 f"{sp.sstr(n)[:40]}, beyond float64; rewrite the expression")
+
+
+def _diff(formula: sp.Expr, arg: sp.Symbol) -> sp.Expr:
+    """``sympy.diff``, except a power with a variable exponent, which follows the pow row of
+    the gate table: ``b*a**(b - 1)`` and ``0 if a == 0 else a**b*log(a)`` (SymPy's
+    ``a**b*b/a`` and ``a**b*log(a)`` are NaN at a = 0, where the truth is finite)."""
+    if formula.is_Pow and not formula.exp.is_Number and formula.base.free_symbols:
+        base, exp = formula.base, formula.exp
+        d_base, d_exp = GATES["pow"].derivative(base, exp)
+        return sp.diff(base, arg) * d_base + sp.diff(exp, arg) * d_exp
+    if formula.has(sp.Abs):
+        return sp.diff(formula.replace(sp.Abs, _RealAbs), arg).replace(_RealAbs, sp.Abs)
+    return sp.diff(formula, arg)
 
 
 def _cost(expr: sp.Expr) -> int:
@@ -103,8 +149,6 @@ def _solve_for_input(formula: sp.Expr, arg: sp.Symbol) -> sp.Expr | None:
 
 def _known_gate(d: sp.Expr, formula: sp.Expr, arg: sp.Symbol) -> list[sp.Expr]:
     """Built-in stable one-input gates equal to ``d`` (softplus' is sigmoid)."""
-    from .gates import GATES
-
     found = []
     for g in GATES.values():
         if g.call and g.arity == 1 and not g.params and not g.custom:
@@ -138,3 +182,6 @@ def _tidy_sign(expr: sp.Expr) -> sp.Expr:
                     return sp.Mul(-coeff, sp.expand(-factor), *others, evaluate=True) \
                         if coeff != -1 else sp.Mul(sp.expand(-factor), *others)
     return expr
+
+
+use_local_rule(gate_derivatives)  # SymPy's fdiff of an opaque gate uses this stage's rule

@@ -28,7 +28,7 @@ import sympy as sp
 from . import jit as _jit
 from .derive import OUT, local_derivatives, placeholder
 from .errors import CallError, SymbpError
-from .function import _custom_gates
+from .gates import custom_signature
 from .naming import KERNEL_NAME, gradient_names, value_names
 from .parse import parse
 from .shapes import show
@@ -61,7 +61,7 @@ def draw(f: Function, inputs: dict, values: bool = False, digits: int = 4, /):
     if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= 17:
         raise SymbpError(f"digits must be an int from 1 to 17, got {digits!r}")
     expr, order, shapes, custom = f.request
-    if custom != _custom_gates():  # the graph is parsed again, with today's gate table
+    if custom != custom_signature():  # the graph is parsed again, with today's gate table
         raise SymbpError("a custom gate was defined again since this function was compiled: "
                          "compile it again to draw it")
     graph = parse(expr, order, shapes)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from pathlib import Path
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import __version__, runtime
+from .errors import CompileError
+from .names import in_float_range
 from .naming import KERNEL_NAME, VALUE_NAME
 from .statements import Accumulate, Assign, Buffer, Code, Loop, LoopAssign, Program, Ref
 
@@ -33,16 +37,30 @@ class SourcePrinter(PythonCodePrinter):
         super().__init__({"fully_qualified_modules": True, "standard": "python3"})
 
     def _print_Float(self, expr: sp.Float) -> str:
-        return repr(float(expr))
+        return _literal(expr)
 
     def _print_Rational(self, expr: sp.Rational) -> str:
+        if not _in_range(expr):
+            return _literal(expr)
         return repr(float(expr)) if _exact_float(expr) else f"{expr.p}/{expr.q}"
+
+    def _print_Infinity(self, expr) -> str:
+        return "math.inf"  # the same in Python and under Numba
+
+    def _print_NegativeInfinity(self, expr) -> str:
+        return "(-math.inf)"
+
+    def _print_NaN(self, expr) -> str:
+        return "math.nan"
 
     def _print_Half(self, expr) -> str:
         return "0.5"
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Number and not _in_range(coeff) and _in_range(1 / coeff) and rest != 1:
+            # x/1e-320: SymPy holds x*1e320, beyond float64; the division is exact
+            return f"{self.parenthesize(rest, PRECEDENCE['Mul'])}/{_literal(1 / coeff)}"
         if coeff.is_Rational and not _exact_float(coeff):  # x/3, not (1/3)*x: exact as written
             return f"{self.parenthesize(coeff.p * rest, PRECEDENCE['Mul'])}/{coeff.q}"
         return super()._print_Mul(expr)
@@ -79,7 +97,7 @@ class SourcePrinter(PythonCodePrinter):
     def value(self, expr: sp.Expr) -> str:
         """A whole right-hand side: a bare number prints as a float (``0.0``, not ``0``)."""
         if expr.is_Number:
-            return repr(float(expr))
+            return _literal(expr)
         return self.doprint(expr)
 
 
@@ -87,7 +105,25 @@ def _exact_float(number) -> bool:
     """A number whose float literal is exact (1, 0.5, 2.5; not 1/3)."""
     if number.is_Float or number.is_Integer:
         return True
-    return bool(number.is_Rational) and sp.Rational(float(number)) == number
+    return bool(number.is_Rational) and _in_range(number) and \
+        sp.Rational(float(number)) == number
+
+
+_in_range = in_float_range
+
+
+def _literal(number) -> str:
+    """A number as a float literal; beyond float64, what float64 rounds it to, written so that
+    Python and Numba both read it (``math.inf``, not ``inf``)."""
+    try:
+        value = float(number)
+    except OverflowError:
+        value = math.inf if number > 0 else -math.inf
+    if math.isinf(value):
+        return "math.inf" if value > 0 else "(-math.inf)"
+    if math.isnan(value):
+        return "math.nan"
+    return repr(value)
 
 
 def statement(printer: SourcePrinter, s: Assign | Accumulate) -> str:
@@ -105,6 +141,8 @@ def _product(printer: SourcePrinter, local: sp.Expr, upstream: str | None) -> st
         return upstream
     if local == -1:
         return f"-{upstream}"
+    if local.is_Number and not _in_range(local) and _in_range(1 / local):
+        return f"{upstream}/{_literal(1 / local)}"  # d(x/1e-320)/dx: exact as a division
     return f"{printer.parenthesize(local, PRECEDENCE['Mul'])} * {upstream}"
 
 
@@ -229,6 +267,17 @@ def _points(program: Program) -> list[str]:
 
 
 def emit(program: Program, title: str) -> str:
+    """The complete module source (see :func:`_emit`); CompileError if SymPy cannot print a
+    formula as code (the derive stage refuses the known cases first)."""
+    try:
+        return _emit(program, title)
+    except PrintMethodNotImplementedError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CompileError(f"the generated code needs a function symbp cannot print ({first}); "
+                           "rewrite the expression") from None
+
+
+def _emit(program: Program, title: str) -> str:
     """The complete module source: imports, then the function(s) computing value and gradients.
 
     A scalar program is one function. A program with arrays is ``value_and_grad_into``, which

@@ -32,6 +32,15 @@ class ParseError(SymbpError):
         super().__init__(text)
 
 
+class IdentifierError(SymbpError):
+    """A name that cannot be used: not a string, not an identifier, reserved, a keyword, too
+    long, or changed by Unicode NFKC normalization (which Python applies to generated code)."""
+
+
+class ShapeError(SymbpError, ValueError):
+    """A shape that cannot be used (a ValueError too, for callers of :mod:`symbp.shapes`)."""
+
+
 class GateError(SymbpError):
     """A gate definition that cannot be used (bad name, formula or parameters)."""
 

@@ -16,10 +16,12 @@ import sympy as sp
 from . import __version__
 from . import jit as _jit
 from .emit import emit
-from .errors import CallError, SymbpError
-from .gates import GATES
+from .errors import CallError, ParseError, SymbpError
+from .gates import custom_signature
+from .names import check as check_name
+from .names import names as checked_names
 from .naming import KERNEL_NAME, dim_names, gradient_names, value_names
-from .parse import parse
+from .parse import parse, screen_sympy, screen_text
 from .reverse import sweep
 from .shapes import Ints, ints, normalize, show
 
@@ -70,10 +72,18 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     (-12.0, {'x': -4.0, 'y': -4.0, 'z': 3.0})
     """
     clock = _Clock()
-    inputs = [inputs] if isinstance(inputs, str) else inputs
-    wrt = [wrt] if isinstance(wrt, str) else wrt
+    text = _screen(expr)  # cheap checks first: a 10 MB string is refused before it is hashed
+    inputs = checked_names(inputs, "inputs") if inputs is not None else None
+    wrt = checked_names(wrt, "wrt") if wrt is not None else None
+    if not isinstance(jit, bool):
+        raise SymbpError(f"jit must be True or False, got {type(jit).__name__}")
     shapes = _shapes(shapes)
-    key = _request_key(expr, wrt, inputs, shapes)
+    if inputs is not None:
+        unknown = [n for n in shapes if n not in inputs]
+        if unknown:
+            raise SymbpError(f"shapes names {', '.join(map(repr, unknown))}, not an input "
+                             f"(inputs: {', '.join(inputs) or '(none)'})")
+    key = _request_key(text, wrt, inputs, shapes)
     known = _jit.recall(key) if key else None
     if known is not None:  # compiled before: skip parsing and SymPy
         source, wrt_names = known["source"], tuple(known["wrt"])
@@ -109,17 +119,31 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     return Function(signature, wrt_names, source, kernel, clock.laps, jit,
                     str(_jit.module_path(source)),
                     request=(expr, list(inputs) if inputs is not None else None, shapes,
-                             _custom_gates()))
+                             custom_signature()))
+
+
+def _screen(expr) -> str:
+    """The text the cache key is made of, after the checks that need no parsing: a string's
+    type, length and characters; a SymPy expression's size, depth, constants and names, walked
+    iteratively (``srepr`` would recurse)."""
+    if isinstance(expr, str):
+        screen_text(expr)
+        return expr
+    if isinstance(expr, sp.Basic):
+        return screen_sympy(expr)[0]
+    raise ParseError(f"expected an expression string or a SymPy expression, got "
+                     f"{type(expr).__name__}")
 
 
 def _shapes(shapes: dict | None) -> dict:
-    """Validated ``shapes``: names to normalized shapes (or Ints)."""
+    """Validated ``shapes``: names (the identifier check) to normalized shapes (or Ints)."""
     if shapes is None:
         return {}
     if not isinstance(shapes, dict):
         raise SymbpError(f"shapes must be a dict of name -> shape, got {type(shapes).__name__}")
     out = {}
     for name, shape in shapes.items():
+        check_name(name, "shapes")
         try:
             out[name] = ints(shape.shape) if isinstance(shape, Ints) else normalize(shape)
         except ValueError as exc:
@@ -133,23 +157,12 @@ _COMPILER_HASH = hashlib.sha256(b"".join(
     p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:16]
 
 
-def _request_key(expr, wrt, inputs, shapes) -> str | None:
-    """A hash of everything that decides the generated source, or None if not cacheable."""
-    if isinstance(expr, str):
-        text = expr
-    elif isinstance(expr, sp.Basic):
-        text = sp.srepr(expr)
-    else:
-        return None
-    custom = _custom_gates()
+def _request_key(text: str, wrt, inputs, shapes) -> str | None:
+    """A hash of everything that decides the generated source (``text``: see _screen)."""
+    custom = custom_signature()
     request = repr((__version__, _COMPILER_HASH, text, _listed(wrt), _listed(inputs),
                     sorted((str(k), repr(v)) for k, v in shapes.items()), custom))
     return hashlib.sha256(request.encode()).hexdigest()[:32]
-
-
-def _custom_gates() -> list:
-    """The custom gates as they are defined now (they decide the source too)."""
-    return sorted((g.name, g.doc, g.params, g.arity) for g in GATES.values() if g.custom)
 
 
 def _listed(names):
@@ -171,9 +184,7 @@ def _wrt_nodes(graph, wrt: Sequence[str] | None) -> tuple[int, ...]:
     names = graph.input_names
     if wrt is None:  # every input but integer labels
         return tuple(i for i in graph.inputs if not graph.nodes[i].integer)
-    if isinstance(wrt, str):
-        wrt = [wrt]
-    wrt = list(wrt)
+    wrt = list(wrt)  # checked names (compile)
     for w in wrt:
         if w not in names:
             raise SymbpError(f"cannot differentiate with respect to {w!r}: not an input "
@@ -255,7 +266,7 @@ class Function:
         return self._into
 
     def draw(self, point: dict | None = None, /, *, values: bool = False, digits: int = 4,
-             **inputs):
+             **inputs):  # self and point positional-only: an input may be named self
         """The circuit diagram: gates as nodes, each edge labelled with the forward value
         (green, above) and the gradient flowing back (red, below), as the CS231n notes draw it.
 
@@ -340,7 +351,7 @@ class Function:
         return all(not shape for _, shape, _ in self.signature) and any(
             isinstance(v, (np.ndarray, list, tuple)) and np.ndim(v) > 0 for v in given.values())
 
-    def value_and_grad(self, *args, out=None, **kwargs) -> tuple:
+    def value_and_grad(self, /, *args, out=None, **kwargs) -> tuple:
         """The value and a dict ``name -> gradient`` (one entry per ``wrt`` name).
 
         An array input's gradient is an array of its shape and dtype. Given arrays of one
@@ -358,7 +369,7 @@ class Function:
         result = self._run(self._values(given))
         return float(result[0]), {n: _out(g) for n, g in zip(self.wrt, result[1:])}
 
-    def grad(self, *args, out=None, **kwargs) -> dict:
+    def grad(self, /, *args, out=None, **kwargs) -> dict:
         """The gradients, a dict ``name -> value`` in ``wrt`` order (``out``: a dict of arrays
         receiving them, for arrays of points)."""
         given = self._given(args, kwargs)
@@ -367,9 +378,9 @@ class Function:
         _no_out(out)
         return self.value_and_grad(*args, **kwargs)[1]
 
-    def __call__(self, *args, out=None, **kwargs):
-        """The forward value. Positional arguments follow ``inputs``; keywords name them.
-        (An input named ``out`` must be given positionally.)"""
+    def __call__(self, /, *args, out=None, **kwargs):
+        """The forward value. Positional arguments follow ``inputs``; keywords name them
+        (also ``self`` or ``cls``; an input named ``out`` must be given positionally)."""
         given = self._given(args, kwargs)
         if self._points_mode(given):
             return self._points(given, out, None)[0]

@@ -14,12 +14,10 @@ the formula) and are emitted as a call: either a Python builtin or a numerically
 
 from __future__ import annotations
 
-import inspect
-import keyword
-import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache
 
 import sympy as sp
 
@@ -82,10 +80,17 @@ class Gate:
         """Sampling domain of each input (default (-3, 3))."""
         return self.domain or ((-3.0, 3.0),) * self.arity
 
-    @cached_property
+    @property
     def function(self) -> type[sp.Function]:
-        """The SymPy function class standing for an opaque gate (one with ``call``)."""
-        return _opaque_function(self)
+        """The SymPy function class standing for an opaque gate (one with ``call``); one class
+        per gate, also when threads ask at once."""
+        made = self._cache.get("function")
+        if made is None:
+            with _LOCK:
+                made = self._cache.get("function")
+                if made is None:
+                    made = self._cache["function"] = _opaque_function(self)
+        return made
 
     def apply(self, *args: sp.Expr) -> sp.Expr:
         """The gate applied to SymPy inputs followed by its parameters."""
@@ -107,6 +112,9 @@ class Gate:
             if key not in values:
                 raise ValueError(f"{self.name}() has no parameter {key!r}"
                                  + (f" (parameters: {', '.join(names)})" if names else ""))
+            if key in names[:len(positional)]:  # as Python: a parameter is given once
+                raise ValueError(f"{self.name}() got multiple values for parameter {key!r} "
+                                 "(positional and keyword)")
             values[key] = val
         if self.array is not None:  # array parameters are plain ints (axis) or None
             for n in names:
@@ -137,9 +145,7 @@ def _opaque_function(gate: Gate) -> type[sp.Function]:
     def fdiff(self, argindex=1):
         if argindex > gate.arity:
             raise sp.ArgumentIndexError(self, argindex)
-        from .derive import OUT, gate_derivatives, placeholder
-
-        local = gate_derivatives(gate)[argindex - 1]
+        local = local_rule(gate)[argindex - 1]
         mapping = {placeholder(k): a for k, a in enumerate(self.args[:gate.arity])}
         params = self.args[gate.arity:]
         mapping.update({param_symbol(n): v for (n, _), v in zip(gate.params, params)})
@@ -156,9 +162,42 @@ def _opaque_function(gate: Gate) -> type[sp.Function]:
         "_eval_is_real": lambda self: True, "symbp_gate": gate})
 
 
+@cache
+def placeholder(k: int) -> sp.Symbol:
+    """The symbol standing for input ``k`` of a formula (``_a0``, ``_a1``...; no user name can
+    be one, see :mod:`symbp.names`)."""
+    return sp.Symbol(f"_a{k}", real=True)
+
+
+OUT = sp.Symbol("_out", real=True)
+"""The symbol standing for a gate's own output in its local derivatives."""
+
+
 def param_symbol(name: str) -> sp.Symbol:
     """The symbol a gate parameter stands as while its derivative is derived."""
     return sp.Symbol(f"_param_{name}", real=True)
+
+
+def _raw_derivatives(gate: Gate) -> tuple[sp.Expr, ...]:
+    """Local derivatives straight from the formula (used until :mod:`symbp.derive`, a stage
+    above this table, installs its rewriting rule with :func:`use_local_rule`)."""
+    args = tuple(placeholder(k) for k in range(gate.arity))
+    params = tuple(param_symbol(n) for n, _ in gate.params)
+    if gate.derivative is not None:
+        return tuple(gate.derivative(*args, *params))
+    formula = gate.formula(*args, *params)
+    return tuple(sp.diff(formula, a) for a in args)
+
+
+local_rule: Callable[[Gate], tuple[sp.Expr, ...]] = _raw_derivatives
+"""Gate -> its local derivatives over placeholders, :data:`OUT` and parameter symbols. The
+table imports no stage above it: the derive stage installs its rule here."""
+
+
+def use_local_rule(rule: Callable[[Gate], tuple[sp.Expr, ...]]) -> None:
+    """Install the rule SymPy's ``fdiff`` of an opaque gate uses (called by symbp.derive)."""
+    global local_rule
+    local_rule = rule
 
 
 def _tie(first: bool):
@@ -179,8 +218,10 @@ _BUILTIN = (
     Gate("sub", 2, lambda a, b: a - b, "a - b", label="diff", infix="m"),
     Gate("mul", 2, lambda a, b: a * b, "a * b: switches the inputs", label="prod", infix="t"),
     Gate("div", 2, lambda a, b: a / b, "a / b", domain=_DIV, label="quot", infix="d"),
-    Gate("pow", 2, lambda a, b: a ** b, "a ** b (constant or variable exponent)",
-         domain=((0.2, 3.0), (-2.0, 2.0)), label="power"),
+    Gate("pow", 2, lambda a, b: a ** b, "a ** b (constant or variable exponent); at a = 0 "
+         "the derivatives are b*0**(b - 1) and 0, as PyTorch's", derivative=lambda a, b: (
+             b * a ** (b - 1), sp.Piecewise((0, sp.Eq(a, 0)), (a ** b * sp.log(a), True))),
+         domain=((0.2, 3.0), (-2.0, 2.0)), kinks=(((0.0, 2.0), (0.0, 0.0)),), label="power"),
     Gate("neg", 1, lambda a: -a, "-a", label="neg"),
     Gate("identity", 1, lambda a: a, "a, unchanged", label="id"),
     Gate("exp", 1, sp.exp, "exp(a); derivative is the output", domain=((-3.0, 3.0),), label="exp"),
@@ -254,7 +295,76 @@ _ARRAY = (
            A.labelled_shape, A.hinge_forward, A.hinge_adjoint, labels=(1,), examples=_LABELLED),
 )
 
-GATES: dict[str, Gate] = {g.name: g for g in _BUILTIN + _ARRAY}
+class GateTable(MutableMapping):
+    """The gate table: a mapping name -> :class:`Gate`, safe to read while another thread
+    registers a gate.
+
+    Copy-on-write: the rows live in a dict that is never changed in place; a write builds a
+    new dict under a lock and swaps it in, so an iteration (a compile listing the table) walks
+    one consistent snapshot and never sees "dictionary changed size during iteration".
+    """
+
+    def __init__(self, rows) -> None:
+        self._rows: dict[str, Gate] = dict(rows)
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> dict[str, Gate]:
+        """The rows as they are now (a dict nobody changes)."""
+        return self._rows
+
+    def __getitem__(self, name: str) -> Gate:
+        return self._rows[name]
+
+    def get(self, name, default=None):
+        return self._rows.get(name, default)
+
+    def __contains__(self, name) -> bool:
+        return name in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def keys(self):
+        return self._rows.keys()
+
+    def values(self):
+        return self._rows.values()
+
+    def items(self):
+        return self._rows.items()
+
+    def __setitem__(self, name: str, row: Gate) -> None:
+        with self._lock:
+            rows = dict(self._rows)
+            rows[name] = row
+            self._rows = rows
+
+    def __delitem__(self, name: str) -> None:
+        with self._lock:
+            rows = dict(self._rows)
+            del rows[name]
+            self._rows = rows
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows = {}
+
+    def update(self, other=(), /, **kwargs) -> None:
+        with self._lock:
+            rows = dict(self._rows)
+            rows.update(other, **kwargs)
+            self._rows = rows
+
+    def __repr__(self) -> str:
+        return f"GateTable({list(self._rows)})"
+
+
+_LOCK = threading.RLock()
+
+GATES: GateTable = GateTable((g.name, g) for g in _BUILTIN + _ARRAY)
 """Every gate by name: the built-in rows above and the custom gates registered since."""
 
 OPERATORS = {"Add": "add", "Sub": "sub", "Mult": "mul", "Div": "div", "Pow": "pow", "USub": "neg",
@@ -279,77 +389,26 @@ def lookup(name: str) -> Gate | None:
     return None if name in _NOT_CALLABLE else GATES.get(name)
 
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+MODULE_ALIASES = ("math", "np", "numpy")
+"""Module names an expression may write before a gate or a constant (``math.exp``, ``np.pi``)."""
+
+CONSTANTS = {"pi": 3.141592653589793, "e": 2.718281828459045}
+"""Constants ``math.pi``, ``np.pi``, ``math.e`` and ``np.e``; a bare ``pi`` too (a bare ``e``
+is an ordinary name)."""
 
 
-def gate(name: str, formula: str | Callable[..., sp.Expr], *,
-         params: dict[str, float] | None = None,
-         domain: tuple[Domain, ...] | None = None) -> Gate:
-    """Register a custom fused gate; SymPy derives its local derivatives.
-
-    Parameters
-    ----------
-    name : str
-        A new identifier, usable afterwards as ``name(...)`` in expressions. Re-registering a
-        custom name replaces it; built-in gates cannot be replaced.
-    formula : str or callable
-        A safe expression over the gate's inputs (``"a * sigmoid(a)"``; inputs are the free names
-        in order of first appearance, parameters excluded), or a function of SymPy symbols
-        (``lambda a: a / (1 + sympy.exp(-a))``).
-    params : dict, optional
-        Numeric parameters and their defaults, named in the formula.
-    domain : tuple of (low, high), optional
-        Where tests sample each input (default (-3, 3)).
-
-    Returns
-    -------
-    Gate
-        The registered row. The gate is *fused*: one node in a graph, one local derivative per
-        input, rewritten in terms of the gate's output where that is cheaper.
-    """
-    if not isinstance(name, str) or not _IDENT.match(name) or keyword.iskeyword(name) \
-            or name.startswith("__"):
-        raise GateError(f"gate name must be a plain identifier, got {name!r}")
-    if name in GATES and not GATES[name].custom:
-        raise GateError(f"{name!r} is a built-in gate and cannot be redefined")
-    params = dict(params or {})
-    for p, v in params.items():
-        if not _IDENT.match(p) or not isinstance(v, (int, float)):
-            raise GateError(f"parameter {p!r} of gate {name!r} needs an identifier and a number")
-    if isinstance(formula, str):
-        from .parse import parse_formula
-
-        expr, names = parse_formula(formula)
-        inputs = [n for n in names if n not in params]
-        symbols = {n: sp.Symbol(n, real=True) for n in names}
-        order = [symbols[n] for n in inputs] + [symbols.get(p, sp.Symbol(p)) for p in params]
-    elif callable(formula):
-        try:
-            count = len(inspect.signature(formula).parameters) - len(params)
-        except (TypeError, ValueError) as exc:
-            raise GateError(f"cannot read the arguments of the formula of {name!r}") from exc
-        order = [sp.Symbol(f"a{k}", real=True) for k in range(count)]
-        order += [sp.Symbol(p, real=True) for p in params]
-        try:
-            expr = sp.sympify(formula(*order), strict=True)
-        except Exception as exc:  # a user's callable may raise anything
-            raise GateError(f"the formula of {name!r} failed on SymPy symbols: {exc}") from exc
-        inputs = order[:count]
-    else:
-        raise GateError(f"formula of {name!r} must be a string or a function")
-    if not isinstance(expr, sp.Expr):
-        raise GateError(f"the formula of {name!r} is not a SymPy expression")
-    if not inputs:
-        raise GateError(f"the formula of {name!r} uses no input")
-    arity = len(inputs)
-
-    def build(*args, _expr=expr, _order=tuple(order)):
-        return _expr.xreplace(dict(zip(_order, args)))
-
-    if domain is not None and len(domain) != arity:
-        raise GateError(f"gate {name!r} has {arity} input(s) but {len(domain)} domain(s)")
-    row = Gate(name, arity, build, f"custom: {sp.sstr(expr)}",
-               params=tuple((p, float(v)) for p, v in params.items()),
-               domain=tuple(domain or ()), label=name[:4], custom=True)
-    GATES[name] = row
+def register(row: Gate) -> Gate:
+    """Add a custom row to the table (``symbp.gate`` builds it); built-in rows stay."""
+    if not row.custom:
+        raise GateError("only custom gates are registered")
+    with _LOCK:
+        current = GATES.get(row.name)
+        if current is not None and not current.custom:
+            raise GateError(f"{row.name!r} is a built-in gate and cannot be redefined")
+        GATES[row.name] = row
     return row
+
+
+def custom_signature() -> list:
+    """The custom gates as they are defined now (they decide the generated source too)."""
+    return sorted((g.name, g.doc, g.params, g.arity) for g in GATES.values() if g.custom)

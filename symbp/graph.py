@@ -8,19 +8,16 @@ input always builds the same graph (tuples and dicts in insertion order, no sets
 
 from __future__ import annotations
 
-import math
-import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy as sp
 
-from .derive import local_derivatives, placeholder
 from .errors import ParseError
-from .gates import GATES, Gate, callable_gates
+from .gates import GATES, Gate, placeholder
+from .names import MAX_GATES
+from .names import names as checked_names
 from .shapes import Ints, Shape, broadcast, show
-
-MAX_GATES = 2000
-"""Most gates in one program (Numba's compile time grows faster than the source)."""
 
 Pos = tuple[int, int]
 
@@ -74,28 +71,27 @@ class Graph:
         return tuple(flags)
 
 
-def _check_derivatives(what: str, formula: sp.Expr, arity: int) -> None:
-    """Refuse a gate whose local derivative is not a finite real formula (``0**x``, ``(-2)**x``)."""
-    for d in local_derivatives(formula, arity):
-        if d.has(sp.nan, sp.zoo, sp.oo, -sp.oo, sp.I):
-            raise GraphError(f"the local derivative of {what} is not a finite real number "
-                             f"({sp.sstr(d)}); rewrite the expression")
-
-
 class GraphBuilder:
-    """Appends nodes while a parser walks an expression; shares repeated subexpressions."""
+    """Appends nodes while a parser walks an expression; shares repeated subexpressions.
 
-    def __init__(self, declared: list[str] | None = None, shapes: dict | None = None) -> None:
+    ``check(what, formula, arity)`` vets every formula before it becomes a node (the parser
+    passes the derive stage's check that its local derivatives are finite: this IR imports no
+    stage above it). ``declared`` names go through the identifier check of :mod:`symbp.names`.
+    """
+
+    def __init__(self, declared: list[str] | None = None, shapes: dict | None = None,
+                 check: Callable[[str, sp.Expr, int], None] | None = None) -> None:
         self.shapes = dict(shapes or {})
         self.nodes: list[Node] = []
         self.by_name: dict[str, int] = {}
         self.shared: dict[tuple, int] = {}
-        self.declared = list(declared) if declared is not None else None
+        self.check = check or (lambda what, formula, arity: None)
+        self.declared = checked_names(declared, "inputs", ParseError) if declared is not None else None
         if self.declared is not None:
-            from .parse import check_name
-
-            for name in self.declared:
-                check_name(name, lambda m: ParseError(f"inputs: {m}"))
+            unknown = [n for n in self.shapes if n not in self.declared]
+            if unknown:
+                raise ParseError(f"shapes names {', '.join(map(repr, unknown))}, not an input "
+                                 f"(inputs: {', '.join(self.declared) or '(none)'})")
 
     def _add(self, node: Node) -> int:
         self.nodes.append(node)
@@ -143,7 +139,7 @@ class GraphBuilder:
                              "(division by zero?)")
         if formula.is_Symbol and gate.name != "identity":  # x * 1, x + 0
             return args[int(formula.name[2:])]
-        _check_derivatives(gate.name, formula, len(args))
+        self.check(gate.name, formula, len(args))
         if len(self.nodes) >= MAX_GATES:
             raise GraphError(f"the expression has more than {MAX_GATES} gates; split it or "
                              "simplify it")
@@ -176,7 +172,7 @@ class GraphBuilder:
         args = tuple(self.name(u, pos) for u in used)
         formula = expr.xreplace({sp.Symbol(u, real=True): placeholder(k)
                                  for k, u in enumerate(used)})
-        _check_derivatives("this line", formula, len(args))
+        self.check("this line", formula, len(args))
         shape = self._shape(GATES["identity"], list(args), ()) if len(args) == 1 else \
             self._shape(GATES["add"], list(args), ()) if args else ()
         index = self._add(Node("line", args, formula, name, pos, args, shape))
@@ -238,6 +234,10 @@ class GraphBuilder:
                 raise fail(f"{name!r} is assigned by a staged line, so it is not an input")
         if not order:
             raise fail("the expression uses no input; there is nothing to differentiate")
+        unknown = [n for n in self.shapes if n not in order]
+        if unknown:
+            raise fail(f"shapes names {', '.join(map(repr, unknown))}, not an input of the "
+                       f"expression (inputs: {', '.join(order)})")
         keep = self._ancestors(output)
         for name in order:
             keep[self.by_name[name]] = True
@@ -251,113 +251,3 @@ class GraphBuilder:
                                         for o in node.operands),
                                   node.shape, node.integer, node.params))
         return Graph(tuple(nodes), tuple(index[self.by_name[n]] for n in order), index[output])
-
-
-def from_sympy(expr: sp.Basic, inputs: list[str] | None = None) -> Graph:
-    """Split a SymPy expression into primitive gates (walked without recursion)."""
-    from .parse import MAX_INT, check_name, number
-
-    if not isinstance(expr, sp.Expr):
-        raise ParseError(f"expected a SymPy expression, got {type(expr).__name__}")
-    names = sorted(str(s) for s in expr.free_symbols)
-    for n in names:
-        check_name(n, ParseError)
-        if unicodedata.normalize("NFKC", n) != n:  # Python would read it as another name
-            raise ParseError(f"SymPy symbol {n!r} is not in normal form (NFKC: "
-                             f"{unicodedata.normalize('NFKC', n)!r})")
-    builder = GraphBuilder(declared=inputs if inputs is not None else names)
-
-    simple = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tanh: "tanh",
-              sp.Abs: "abs"}
-
-    def children(e: sp.Expr) -> list[sp.Expr]:
-        supported = (e.is_Symbol or e.is_Number or e.is_NumberSymbol or e.is_Add or e.is_Mul
-                     or e.is_Pow or e.func in simple or e.func in (sp.Max, sp.Min)
-                     or hasattr(type(e), "symbp_gate"))
-        if not supported or (e.func in simple and len(e.args) != 1):
-            raise ParseError(f"SymPy {e.func.__name__} is not a symbp gate; known gates: "
-                             f"{', '.join(callable_gates())}")
-        if e.is_Add:
-            return [(-t if t.could_extract_minus_sign() else t) for t in e.args]
-        if e.is_Mul:
-            coeff, factors = e.as_coeff_mul()
-            num = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
-            den = [1 / f for f in factors if f.is_Pow and f.exp.is_negative]
-            if coeff not in (1, -1):
-                num.insert(0, coeff)
-            return num + den
-        if e.is_Pow:
-            return [e.base] if e.exp in (sp.Rational(1, 2), -1) else [e.base, e.exp]
-        if e.is_Atom:
-            return []
-        return list(e.args)
-
-    def combine(e: sp.Expr, vals: list):
-        def chain(gate, items):
-            acc = items[0]
-            for v in items[1:]:
-                acc = _apply(gate, [acc, v])
-            return acc
-
-        def _apply(gate, operands, params=()):
-            gate = GATES[gate] if isinstance(gate, str) else gate
-            if all(isinstance(o, sp.Basic) for o in operands):
-                value = float(gate.formula(*[sp.Float(o) for o in operands], *params))
-                if not math.isfinite(value):
-                    raise ParseError(f"constant {gate.name} has no finite real value")
-                return number(value)
-            return builder.apply(gate, operands, params, (1, 0))
-
-        if e.is_Symbol:
-            return builder.name(str(e), (1, 0))
-        if e.is_Integer and abs(int(e)) <= MAX_INT:
-            return sp.Integer(e)
-        if e.is_Number or e.is_NumberSymbol:
-            value = float(e)
-            if not math.isfinite(value):
-                raise ParseError(f"SymPy constant {e} is not a finite real number")
-            return number(value)
-        if e.is_Add:
-            first = e.args[0].could_extract_minus_sign()
-            acc = _apply("neg", [vals[0]]) if first else vals[0]
-            for t, v in zip(e.args[1:], vals[1:]):
-                acc = _apply("sub" if t.could_extract_minus_sign() else "add", [acc, v])
-            return acc
-        if e.is_Mul:
-            coeff, factors = e.as_coeff_mul()
-            n_den = sum(1 for f in factors if f.is_Pow and f.exp.is_negative)
-            num, den = vals[:len(vals) - n_den], vals[len(vals) - n_den:]
-            acc = chain("mul", num) if num else sp.Integer(1)
-            if den:
-                acc = _apply("div", [acc, chain("mul", den)])
-            return _apply("neg", [acc]) if coeff == -1 else acc
-        if e.is_Pow:
-            if e.exp == sp.Rational(1, 2):
-                return _apply("sqrt", vals)
-            if e.exp == -1:
-                return _apply("div", [sp.Integer(1), vals[0]])
-            return _apply("pow", vals)
-        gate = getattr(type(e), "symbp_gate", None)
-        if gate is not None:
-            return _apply(gate, vals[:gate.arity], tuple(e.args[gate.arity:]))
-        if e.func in simple:
-            return _apply(simple[e.func], vals)
-        return chain("max" if e.func is sp.Max else "min", vals)
-
-    try:
-        results: dict[int, object] = {}
-        alive: list[sp.Expr] = []  # keeps every visited object alive, so ids stay unique
-        stack: list[tuple[sp.Expr, list | None]] = [(expr, None)]
-        while stack:
-            e, kids = stack.pop()
-            if kids is None:
-                kids = children(e)
-                alive.extend(kids)
-                stack.append((e, kids))
-                stack.extend((c, None) for c in reversed(kids))
-            else:
-                results[id(e)] = combine(e, [results[id(c)] for c in kids])
-        output = builder.finish(results[id(expr)], (1, 0))
-        return builder.graph(output, ParseError)
-    except GraphError as exc:
-        raise ParseError(str(exc)) from None

@@ -6,36 +6,38 @@ a :class:`~symbp.graph.Graph` through :class:`~symbp.graph.GraphBuilder`; a stag
 side, and a custom gate's formula, become SymPy expressions through :class:`_SympyBuilder`.
 
 Traversals are iterative and inputs are bounded in length, nesting depth and constant size, so no
-input hangs the parser or ends in a RecursionError.
+input hangs the parser or ends in a RecursionError; a SymPy expression is screened by one
+iterative walk (size, depth, constants, names) before anything of SymPy's recursive machinery
+(``free_symbols``, ``srepr``) touches it. Every name goes through :func:`symbp.names.check`.
 """
 
 from __future__ import annotations
 
 import ast
-import keyword
+import inspect
 import math
 import textwrap
 import warnings
+from collections.abc import Callable
 
 import sympy as sp
 
-from .errors import ParseError
-from .gates import GATES, OPERATORS, Gate, callable_gates, lookup
-from .graph import MAX_GATES, Graph, GraphBuilder, GraphError  # noqa: F401  (limits live here)
+from .derive import check_derivatives
+from .errors import GateError, ParseError
+from .gates import (ALIASES, CONSTANTS, GATES, MODULE_ALIASES, OPERATORS, Domain, Gate,
+                    callable_gates, lookup, register)
+from .graph import Graph, GraphBuilder, GraphError
+from .names import (MAX_DEPTH, MAX_GATES, MAX_INT, MAX_LENGTH, MAX_LINE_DEPTH,  # noqa: F401
+                    MAX_LINE_OPS, first_bad_character, number, problem)
+from .names import check as check_identifier
 
-MAX_LENGTH = 20_000
-"""Longest expression text accepted, in characters."""
-MAX_DEPTH = 1000
-"""Deepest nesting of operations in a single expression (split into gates, walked iteratively)."""
-MAX_LINE_DEPTH = 100
-"""Deepest nesting in one staged line or gate formula (a SymPy expression: SymPy recurses)."""
-MAX_LINE_OPS = 64
-"""Most operations in one staged line or gate formula: its derivative grows with the square."""
+_MODULE_ALIASES = MODULE_ALIASES
+_BARE_CONSTANTS = frozenset({"pi"})  # `e` stays an ordinary name
 
-MAX_INT = 2 ** 53
-"""Largest integer constant (exact as a float64)."""
-
-_MODULE_ALIASES = ("math", "np", "numpy")
+MAX_SYMPY_NODES = 3 * MAX_GATES
+"""Most nodes of a SymPy expression (each becomes at most one gate; constants fold)."""
+MAX_CONSTANT_BITS = 1100
+"""Largest integer (numerator, denominator) of a SymPy constant, in bits (beyond float64)."""
 
 _REFUSED = {
     ast.Attribute: "attribute access (only math./np. before a gate name)",
@@ -52,17 +54,10 @@ _REFUSED = {
 class _Reader:
     """Reads one string: checks nodes against the whitelist and reports positions."""
 
-    def __init__(self, text: str) -> None:
-        if not isinstance(text, str):
-            raise ParseError(f"expected an expression string, got {type(text).__name__}")
-        if len(text) > MAX_LENGTH:
-            raise ParseError(f"expression is too long ({len(text)} characters; the limit is "
-                             f"{MAX_LENGTH})")
-        if not text.strip():
-            raise ParseError("empty expression")
-        if "\x00" in text:
-            raise ParseError("expression contains a NUL character")
+    def __init__(self, text: str, constants=_BARE_CONSTANTS) -> None:
+        screen_text(text)
         self.text = textwrap.dedent(text)  # lines indented together, as in a triple-quoted string
+        self.constants = frozenset(constants)
 
     def error(self, message: str, node: ast.AST | None = None) -> ParseError:
         if node is None or not hasattr(node, "lineno"):
@@ -130,6 +125,8 @@ class _Reader:
             return [node.operand]
         if isinstance(node, ast.Call):
             return list(node.args) + [k.value for k in node.keywords]
+        if isinstance(node, ast.Attribute) and _module_constant(node) is not None:
+            return []
         if isinstance(node, ast.Attribute) and node.attr == "T":
             return [node.value]
         if isinstance(node, (ast.Name, ast.Constant)):
@@ -149,7 +146,11 @@ class _Reader:
             return self._constant(node)
         if isinstance(node, ast.Name):
             check_name(node.id, lambda m: self.error(m, node))
+            if node.id in self.constants:
+                return number(CONSTANTS[node.id])
             return builder.name(node.id, pos)
+        if isinstance(node, ast.Attribute) and _module_constant(node) is not None:
+            return number(_module_constant(node))
         if isinstance(node, ast.Attribute):  # .T, the only attribute of a value
             return self._apply(builder, GATES["transpose"], values, (), node, pos)
         if isinstance(node, ast.UnaryOp):
@@ -201,6 +202,8 @@ class _Reader:
         for kw, value in zip(node.keywords, values[n_pos:]):
             if kw.arg is None:
                 raise self.error("** arguments not allowed", kw.value)
+            if kw.arg in keywords:  # Python refuses this too
+                raise self.error(f"{name}() got parameter {kw.arg!r} twice", kw.value)
             keywords[kw.arg] = value
         for value, where in zip(rest + list(keywords.values()),
                                 node.args[g.arity:] + [k.value for k in node.keywords]):
@@ -236,24 +239,37 @@ class _Reader:
         return number(result)
 
 
-def number(value: float) -> sp.Number:
-    """A float constant as SymPy holds it, exactly: ``1.0 -> 1``, ``0.5 -> 1/2``."""
-    if abs(value) <= MAX_INT:  # beyond, keep a float literal (Numba has no big integers)
-        if float(value).is_integer():
-            return sp.Integer(int(value))
-        if float(2 * value).is_integer():  # 0.5 -> 1/2, so that x**0.5 prints as math.sqrt(x)
-            return sp.Rational(int(2 * value), 2)
-    return sp.Float(value)
+def _module_constant(node: ast.Attribute) -> float | None:
+    """The value of ``math.pi``, ``np.pi``, ``math.e``, ``np.e`` (``numpy.`` too), else None."""
+    if isinstance(node.value, ast.Name) and node.value.id in MODULE_ALIASES \
+            and node.attr in CONSTANTS:
+        return CONSTANTS[node.attr]
+    return None
+
+
+def screen_text(text) -> None:
+    """The checks every expression text passes before it is parsed (cheap: type, length,
+    characters), raising ParseError."""
+    if not isinstance(text, str):
+        raise ParseError(f"expected an expression string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"expression is too long ({len(text)} characters; the limit is "
+                         f"{MAX_LENGTH})")
+    if not text.strip():
+        raise ParseError("empty expression")
+    if "\x00" in text:
+        raise ParseError("expression contains a NUL character")
+    bad = first_bad_character(text)
+    if bad is not None:
+        raise ParseError(f"expression contains {bad}")
 
 
 def check_name(name: str, fail) -> None:
-    """Refuse names that are not plain identifiers, reserved (dunder) or keywords."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise fail(f"{name!r} is not a valid name")
-    if name.startswith("__"):
-        raise fail(f"name {name!r} is reserved (names may not start with '__')")
-    if keyword.iskeyword(name):
-        raise fail(f"{name!r} is a Python keyword")
+    """Refuse a name that is not a valid symbp name (see :func:`symbp.names.problem`):
+    ``fail(message)`` builds the exception."""
+    message = problem(name)
+    if message is not None:
+        raise fail(message)
 
 
 class _SympyBuilder:
@@ -274,9 +290,10 @@ class _SympyBuilder:
         return g.apply(*inputs, *params)
 
 
-def parse_formula(text: str) -> tuple[sp.Expr, list[str]]:
-    """A formula string as a SymPy expression and its names in order of first appearance."""
-    reader = _Reader(text)
+def parse_formula(text: str, params=()) -> tuple[sp.Expr, list[str]]:
+    """A formula string as a SymPy expression and its names in order of first appearance
+    (``pi`` is the constant unless it is one of ``params``)."""
+    reader = _Reader(text, _BARE_CONSTANTS - set(params))
     body = reader.statements()
     if len(body) != 1 or not isinstance(body[0], ast.Expr):
         raise reader.error("a formula is one expression", body[0] if body else None)
@@ -289,14 +306,13 @@ def parse_formula(text: str) -> tuple[sp.Expr, list[str]]:
 def parse(source, inputs: list[str] | None = None, shapes: dict | None = None) -> Graph:
     """Parse a string (expression or staged lines) or a SymPy expression into a Graph."""
     if isinstance(source, sp.Basic):
-        from .graph import from_sympy
-
         if shapes:
             raise ParseError("shapes apply to string expressions; a SymPy expression is scalar")
         return from_sympy(source, inputs)
-    reader = _Reader(source)
+    constants = _BARE_CONSTANTS - set(inputs or ())  # an input named pi stays an input
+    reader = _Reader(source, constants)
     body = reader.statements()
-    builder = GraphBuilder(declared=inputs, shapes=shapes)
+    builder = GraphBuilder(declared=inputs, shapes=shapes, check=check_derivatives)
     if len(body) == 1 and isinstance(body[0], ast.Expr):
         result = reader.expression(body[0].value, builder)
         try:
@@ -346,8 +362,11 @@ def _staged(reader: _Reader, body: list[ast.stmt], builder: GraphBuilder):
                 raise reader.error("each staged line assigns one name: name = expression", stmt)
             target, value = stmt.targets[0], stmt.value
             check_name(target.id, lambda m, t=target: reader.error(m, t))
-            if lookup(target.id) or target.id in _MODULE_ALIASES:
+            if lookup(target.id) or target.id in _MODULE_ALIASES or target.id in ALIASES:
                 raise reader.error(f"cannot assign to {target.id!r}: it is a gate name", target)
+            if target.id in reader.constants:
+                raise reader.error(f"cannot assign to {target.id!r}: it is the constant "
+                                   f"{CONSTANTS[target.id]!r}", target)
         elif isinstance(stmt, ast.Expr):
             raise reader.error("only the last line may be a bare expression; name this value "
                                "(name = expression)", stmt)
@@ -383,3 +402,266 @@ def _staged(reader: _Reader, body: list[ast.stmt], builder: GraphBuilder):
     if unused:
         warnings.warn(f"staged lines not used by the output: {', '.join(unused)}", stacklevel=4)
     return result
+
+
+# --- SymPy expressions -------------------------------------------------------------------------
+
+_SIMPLE = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tanh: "tanh",
+           sp.Abs: "abs"}
+
+
+def screen_sympy(expr) -> tuple[str, list[str]]:
+    """Walk a SymPy expression once, iteratively, within the limits strings have; return a
+    canonical text of it (for the compile cache key: ``srepr`` recurses) and its symbol names,
+    sorted. Raises ParseError for a tree too large or too deep, a huge constant, a symbol whose
+    name is not a valid symbp name, or something that is not a symbp gate."""
+    if not isinstance(expr, sp.Expr):
+        raise ParseError(f"expected a SymPy expression, got {type(expr).__name__}")
+    tokens: list[str] = []
+    symbols: set[str] = set()
+    seen: set[int] = set()
+    alive: list = []  # keeps visited objects alive, so ids stay unique
+    stack: list[tuple[sp.Basic, int, bool]] = [(expr, 0, False)]
+    while stack:
+        e, depth, done = stack.pop()
+        if done:
+            tokens.append(f"{type(e).__module__}.{type(e).__qualname__}/{len(e.args)}")
+            continue
+        if depth > MAX_DEPTH:
+            raise ParseError(f"the SymPy expression is nested too deeply (limit {MAX_DEPTH})")
+        if id(e) not in seen:
+            seen.add(id(e))
+            alive.append(e)
+            if len(seen) > MAX_SYMPY_NODES:
+                raise ParseError(f"the SymPy expression has more than {MAX_SYMPY_NODES} nodes "
+                                 f"(at most {MAX_GATES} gates); split it or simplify it")
+        if not isinstance(e, sp.Expr):
+            raise ParseError(f"SymPy {type(e).__name__} is not a symbp gate; known gates: "
+                             f"{', '.join(callable_gates())}")
+        if e.is_Symbol:
+            name = e.name
+            check_name(name, lambda m: ParseError(f"SymPy symbol: {m}"))
+            symbols.add(name)
+            tokens.append(sp.srepr(e))
+        elif e.is_Rational:
+            if max(abs(e.p).bit_length(), e.q.bit_length()) > MAX_CONSTANT_BITS:
+                raise ParseError("a constant of the SymPy expression is too large "
+                                 f"(more than {MAX_CONSTANT_BITS} bits)")
+            tokens.append(sp.srepr(e))
+        elif e.is_Atom:
+            tokens.append(sp.srepr(e))
+        else:
+            stack.append((e, depth, True))
+            stack.extend((a, depth + 1, False) for a in reversed(e.args))
+    return "\n".join(tokens), sorted(symbols)
+
+
+def from_sympy(expr: sp.Basic, inputs: list[str] | None = None) -> Graph:
+    """Split a SymPy expression into primitive gates (screened, then walked without
+    recursion)."""
+    _, names = screen_sympy(expr)
+    builder = GraphBuilder(declared=inputs if inputs is not None else names,
+                           check=check_derivatives)
+
+    def children(e: sp.Expr) -> list[sp.Expr]:
+        supported = (e.is_Symbol or e.is_Number or e.is_NumberSymbol or e.is_Add or e.is_Mul
+                     or e.is_Pow or e.func in _SIMPLE or e.func in (sp.Max, sp.Min)
+                     or hasattr(type(e), "symbp_gate"))
+        if not supported or (e.func in _SIMPLE and len(e.args) != 1):
+            raise ParseError(f"SymPy {e.func.__name__} is not a symbp gate; known gates: "
+                             f"{', '.join(callable_gates())}")
+        if e.is_Add:
+            return [(-t if t.could_extract_minus_sign() else t) for t in e.args]
+        if e.is_Mul:
+            coeff, factors = e.as_coeff_mul()
+            num = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
+            den = [1 / f for f in factors if f.is_Pow and f.exp.is_negative]
+            if coeff not in (1, -1):
+                num.insert(0, coeff)
+            return num + den
+        if e.is_Pow:
+            return [e.base] if e.exp in (sp.Rational(1, 2), -1) else [e.base, e.exp]
+        if e.is_Atom:
+            return []
+        return list(e.args)
+
+    def combine(e: sp.Expr, vals: list):
+        def chain(gate, items):
+            acc = items[0]
+            for v in items[1:]:
+                acc = _apply(gate, [acc, v])
+            return acc
+
+        def _apply(gate, operands, params=()):
+            gate = GATES[gate] if isinstance(gate, str) else gate
+            if all(isinstance(o, sp.Basic) for o in operands):
+                try:
+                    value = float(gate.formula(*[sp.Float(o) for o in operands], *params))
+                except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+                    value = math.nan
+                if not math.isfinite(value):
+                    raise ParseError(f"constant {gate.name} has no finite real value")
+                return number(value)
+            return builder.apply(gate, operands, params, (1, 0))
+
+        if e.is_Symbol:
+            return builder.name(str(e), (1, 0))
+        if e.is_Integer and abs(int(e)) <= MAX_INT:
+            return sp.Integer(e)
+        if e.is_Number or e.is_NumberSymbol:
+            try:
+                value = float(e)
+            except (TypeError, ValueError, OverflowError):
+                value = math.nan
+            if not math.isfinite(value):
+                raise ParseError(f"SymPy constant {sp.sstr(e)[:40]} is not a finite real "
+                                 "number (in float64)")
+            return number(value)
+        if e.is_Add:
+            first = e.args[0].could_extract_minus_sign()
+            acc = _apply("neg", [vals[0]]) if first else vals[0]
+            for t, v in zip(e.args[1:], vals[1:]):
+                acc = _apply("sub" if t.could_extract_minus_sign() else "add", [acc, v])
+            return acc
+        if e.is_Mul:
+            coeff, factors = e.as_coeff_mul()
+            n_den = sum(1 for f in factors if f.is_Pow and f.exp.is_negative)
+            num, den = vals[:len(vals) - n_den], vals[len(vals) - n_den:]
+            acc = chain("mul", num) if num else sp.Integer(1)
+            if den:
+                acc = _apply("div", [acc, chain("mul", den)])
+            return _apply("neg", [acc]) if coeff == -1 else acc
+        if e.is_Pow:
+            if e.exp == sp.Rational(1, 2):
+                return _apply("sqrt", vals)
+            if e.exp == -1:
+                return _apply("div", [sp.Integer(1), vals[0]])
+            return _apply("pow", vals)
+        gate = getattr(type(e), "symbp_gate", None)
+        if gate is not None:
+            return _apply(gate, vals[:gate.arity], tuple(e.args[gate.arity:]))
+        if e.func in _SIMPLE:
+            return _apply(_SIMPLE[e.func], vals)
+        return chain("max" if e.func is sp.Max else "min", vals)
+
+    try:
+        results: dict[int, object] = {}
+        alive: list[sp.Expr] = []  # keeps every visited object alive, so ids stay unique
+        stack: list[tuple[sp.Expr, list | None]] = [(expr, None)]
+        while stack:
+            e, kids = stack.pop()
+            if kids is None:
+                if id(e) in results:
+                    continue  # a shared subexpression, built once
+                kids = children(e)
+                alive.extend(kids)
+                stack.append((e, kids))
+                stack.extend((c, None) for c in reversed(kids))
+            else:
+                results[id(e)] = combine(e, [results[id(c)] for c in kids])
+        output = builder.finish(results[id(expr)], (1, 0))
+        return builder.graph(output, ParseError)
+    except GraphError as exc:
+        raise ParseError(str(exc)) from None
+
+
+# --- custom gates ------------------------------------------------------------------------------
+
+def gate(name: str, formula: str | Callable[..., sp.Expr], *,
+         params: dict[str, float] | None = None,
+         domain: tuple[Domain, ...] | None = None) -> Gate:
+    """Register a custom fused gate; SymPy derives its local derivatives.
+
+    Parameters
+    ----------
+    name : str
+        A new identifier, usable afterwards as ``name(...)`` in expressions. Re-registering a
+        custom name replaces it; built-in gates cannot be replaced. It passes the identifier
+        check of :mod:`symbp.names` (no keyword, no ``__`` prefix, unchanged by NFKC) and may
+        not be a module name (``math``, ``np``), an alias (``maximum``) or ``pi``.
+    formula : str or callable
+        A safe expression over the gate's inputs (``"a * sigmoid(a)"``; inputs are the free names
+        in order of first appearance, parameters excluded), or a function of SymPy symbols
+        (``lambda a: a / (1 + sympy.exp(-a))``).
+    params : dict, optional
+        Numeric parameters (finite real numbers) and their defaults, named in the formula.
+    domain : tuple of (low, high), optional
+        Where tests sample each input (default (-3, 3)).
+
+    Returns
+    -------
+    Gate
+        The registered row. The gate is *fused*: one node in a graph, one local derivative per
+        input, rewritten in terms of the gate's output where that is cheaper.
+
+    Raises
+    ------
+    GateError
+        For a bad name, parameter or formula (a ParseError, with a caret, for a formula string
+        that cannot be read).
+    """
+    check_identifier(name, "gate name", GateError)
+    if name in MODULE_ALIASES or name in ALIASES or name in CONSTANTS:
+        raise GateError(f"gate name {name!r} is taken: it is a module, an alias of a gate or a "
+                        "constant in expressions")
+    if name in GATES and not GATES[name].custom:
+        raise GateError(f"{name!r} is a built-in gate and cannot be redefined")
+    if params is not None and not isinstance(params, dict):
+        raise GateError(f"params of gate {name!r} must be a dict name -> default, got "
+                        f"{type(params).__name__}")
+    params = dict(params or {})
+    defaults: dict[str, float] = {}
+    for p, v in params.items():
+        check_identifier(p, f"parameter of gate {name!r}", GateError)
+        try:
+            value = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        except OverflowError:
+            value = None
+        if value is None or not math.isfinite(value):
+            raise GateError(f"parameter {p!r} of gate {name!r} needs a finite real number as its "
+                            f"default, got {type(v).__name__}")
+        defaults[p] = value
+    if isinstance(formula, str):
+        expr, names = parse_formula(formula, params)
+        inputs = [n for n in names if n not in params]
+        symbols = {n: sp.Symbol(n, real=True) for n in names}
+        order = [symbols[n] for n in inputs] + [symbols.get(p, sp.Symbol(p)) for p in params]
+    elif callable(formula):
+        try:
+            count = len(inspect.signature(formula).parameters) - len(params)
+        except (TypeError, ValueError) as exc:
+            raise GateError(f"cannot read the arguments of the formula of {name!r}") from exc
+        if count < 0:
+            raise GateError(f"the formula of {name!r} takes fewer arguments than its parameters")
+        order = [sp.Symbol(f"a{k}", real=True) for k in range(count)]
+        order += [sp.Symbol(p, real=True) for p in params]
+        try:
+            expr = sp.sympify(formula(*order), strict=True)
+        except Exception as exc:  # a user's callable may raise anything
+            raise GateError(f"the formula of {name!r} failed on SymPy symbols: {exc}") from exc
+        inputs = order[:count]
+        if isinstance(expr, sp.Expr):
+            screen_sympy(expr)  # bounded like any SymPy input
+    else:
+        raise GateError(f"formula of {name!r} must be a string or a function")
+    if not isinstance(expr, sp.Expr):
+        raise GateError(f"the formula of {name!r} is not a SymPy expression")
+    if not inputs:
+        raise GateError(f"the formula of {name!r} uses no input")
+    arity = len(inputs)
+
+    def build(*args, _expr=expr, _order=tuple(order)):
+        return _expr.xreplace(dict(zip(_order, args)))
+
+    if domain is not None:
+        try:
+            domain = tuple((float(lo), float(hi)) for lo, hi in domain)
+        except (TypeError, ValueError, OverflowError):
+            raise GateError(f"domain of gate {name!r} must be one (low, high) pair of numbers "
+                            "per input") from None
+        if len(domain) != arity:
+            raise GateError(f"gate {name!r} has {arity} input(s) but {len(domain)} domain(s)")
+    row = Gate(name, arity, build, f"custom: {sp.sstr(expr)}",
+               params=tuple(defaults.items()),
+               domain=tuple(domain or ()), label=name[:4], custom=True)
+    return register(row)

@@ -7,7 +7,11 @@ axis of length 1 (always index 0). Broadcasting follows NumPy: shapes align on t
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+
+from .errors import ShapeError
+from .names import check, short
 
 Dim = int | str
 Shape = tuple[Dim, ...]
@@ -25,22 +29,31 @@ def ints(shape) -> Ints:
     return Ints(normalize(shape))
 
 
+MAX_DIM = 2 ** 62
+"""Largest fixed dimension (an int64 index must reach it)."""
+
+
 def normalize(shape) -> Shape:
-    """A user's shape as a tuple of positive ints and identifier names; raises ValueError."""
+    """A user's shape as a tuple of positive ints and dimension names.
+
+    A dimension name goes through the identifier check of :mod:`symbp.names` (so ``"\uff22"``,
+    which Python would read as ``B``, is refused). Raises :class:`~symbp.errors.ShapeError`
+    (a SymbpError and a ValueError).
+    """
     if isinstance(shape, (int, str)):
         shape = (shape,)
     try:
-        dims = tuple(shape)
+        dims = tuple(itertools.islice(shape, 3))  # never more than 2: no hang on an iterator
     except TypeError:
-        raise ValueError(f"a shape is a tuple of ints and names, got {shape!r}") from None
-    for d in dims:
-        if isinstance(d, bool) or not (isinstance(d, int) and d > 0
-                                       or isinstance(d, str) and d.isidentifier()
-                                       and not d.startswith("__")):
-            raise ValueError(f"a dimension is a positive int or a name like 'B', got {d!r} "
-                             f"in {shape!r}")
+        raise ShapeError(f"a shape is a tuple of ints and names, got {short(shape)}") from None
     if len(dims) > 2:
-        raise ValueError(f"arrays of up to 2 dimensions are supported, got {shape!r}")
+        raise ShapeError(f"arrays of up to 2 dimensions are supported, got {short(shape)}")
+    for d in dims:
+        if isinstance(d, str):
+            check(d, f"dimension {short(d)} in {short(shape)}", ShapeError)
+        elif isinstance(d, bool) or not isinstance(d, int) or not 0 < d <= MAX_DIM:
+            raise ShapeError(f"a dimension is a positive int (at most 2**62) or a name like "
+                             f"'B', got {short(d)} in {short(shape)}")
     return dims
 
 
