@@ -27,6 +27,7 @@ import sys
 import tempfile
 import timeit
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -187,6 +188,28 @@ def time_inside_njit(variants: Sequence[tuple[str, Callable[..., tuple]]], round
     return samples
 
 
+def child_environment(cache: str) -> dict:
+    """The environment of a timing subprocess: a fresh ``SYMBP_CACHE_DIR`` and, first on
+    ``PYTHONPATH``, the folder holding the symbp this process runs (not whatever ``symbp/``
+    folder sits in the current directory)."""
+    import symbp
+
+    env = dict(os.environ, SYMBP_CACHE_DIR=cache)
+    env.pop("NUMBA_CACHE_DIR", None)  # Numba's cache then sits beside the cached module
+    root = str(Path(symbp.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in
+                                                  env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+def run_child(script: str, args: Sequence[str], cache: str) -> subprocess.CompletedProcess:
+    """``python -c script args`` in ``cache`` (its cwd: ``python -c`` puts the current folder
+    first on sys.path, and a ``symbp/`` folder where the user stands must not be imported),
+    with :func:`child_environment`."""
+    return subprocess.run([sys.executable, "-c", script, *args], env=child_environment(cache),
+                          cwd=cache, capture_output=True, text=True, timeout=600, check=False)
+
+
 def compile_times(expr: str) -> tuple[dict, dict]:
     """Cold and warm ``symbp.compile`` of ``expr``, each in a fresh subprocess.
 
@@ -201,11 +224,8 @@ def compile_times(expr: str) -> tuple[dict, dict]:
     """
     runs = []
     with tempfile.TemporaryDirectory(prefix="symbp-bench-") as cache:
-        env = dict(os.environ, SYMBP_CACHE_DIR=cache)
-        env.pop("NUMBA_CACHE_DIR", None)  # Numba's cache then sits beside the cached module
         for _ in range(2):
-            proc = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT, expr], env=env,
-                                  capture_output=True, text=True, timeout=600, check=False)
+            proc = run_child(_COMPILE_SCRIPT, [expr], cache)
             if proc.returncode != 0:
                 raise RuntimeError(f"compile subprocess failed:\n{proc.stderr}")
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))

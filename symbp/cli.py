@@ -33,11 +33,16 @@ class CliError(Exception):
 def _pairs(option: str, items: Sequence[str]) -> dict[str, list[str]]:
     """``NAME=A,B,...`` items of ``option`` as a dict of name -> the comma-separated parts."""
     out: dict[str, list[str]] = {}
+    from .names import problem, short
+
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip()
-        if not sep or not name.isidentifier():
-            raise CliError(f"{option} expects NAME=VALUE items, got {item!r}")
+        if not sep or not name:
+            raise CliError(f"{option} expects NAME=VALUE items, got {short(item)}")
+        message = problem(name)  # the identifier check every name passes
+        if message is not None:
+            raise CliError(f"{option} expects NAME=VALUE items: {message}")
         if name in out:
             raise CliError(f"{option} gives {name!r} twice")
         out[name] = [part.strip() for part in text.split(",")]
@@ -76,13 +81,18 @@ def _parse_at(pairs: Sequence[str]) -> dict[str, float | list[float]]:
 
 def _parse_shapes(option: str, pairs: Sequence[str] | None) -> dict[str, tuple]:
     """``--shape W=2,2 X=B,3``: dimensions are positive ints or names bound by the values."""
+    from .names import problem
+
     shapes: dict[str, tuple] = {}
     for name, parts in _pairs(option, pairs or ()).items():
         dims: list[int | str] = []
         for part in parts:
-            if part.isdigit() and int(part) > 0:
+            if part.isascii() and part.isdigit() and int(part) > 0:
                 dims.append(int(part))
             elif part.isidentifier():
+                message = problem(part)
+                if message is not None:
+                    raise CliError(f"{option} {name}: dimension {message}")
                 dims.append(part)
             else:
                 raise CliError(f"{option} {name}: {part!r} is not a positive integer or a "
@@ -142,13 +152,21 @@ def _read_expression(args: argparse.Namespace) -> str:
         if args.expr is None:
             raise CliError("no expression: give one as an argument or with -f FILE")
         return args.expr
-    try:
+    from .names import MAX_LENGTH
+
+    try:  # at most one character past the limit: /dev/zero or a huge file is not read whole
         if args.file == "-":
-            return sys.stdin.read()
-        with open(args.file, encoding="utf-8") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
+            text = sys.stdin.read(MAX_LENGTH + 1)
+        else:
+            with open(args.file, encoding="utf-8") as fh:
+                text = fh.read(MAX_LENGTH + 1)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CliError(f"cannot read {args.file}: {exc}") from None
+    if len(text) > MAX_LENGTH:
+        where = "standard input" if args.file == "-" else args.file
+        raise CliError(f"{where} is too long: more than {MAX_LENGTH} characters (the limit of "
+                       "an expression)")
+    return text
 
 
 def _compile(args: argparse.Namespace, jit: bool):
@@ -166,13 +184,13 @@ def _compile(args: argparse.Namespace, jit: bool):
     try:
         f = symbp.compile(text, wrt=args.wrt, shapes=shapes, jit=jit)
     except symbp.ParseError as exc:
+        if getattr(exc, "unknown_shapes", None):
+            raise CliError(f"--shape/--labels name unknown input(s) "
+                           f"{', '.join(exc.unknown_shapes)}; inputs are "
+                           f"{', '.join(exc.inputs)}") from None
         if args.file is None:
             raise
         raise CliError(f"{args.file}: {exc}") from None
-    undeclared = [name for name in shapes if name not in f.inputs]
-    if undeclared:
-        raise CliError(f"--shape/--labels name unknown input(s) {', '.join(undeclared)}; "
-                       f"inputs are {', '.join(f.inputs)}")
     return f, (_point(f, values) if values is not None else None)
 
 

@@ -236,8 +236,10 @@ class GraphBuilder:
             raise fail("the expression uses no input; there is nothing to differentiate")
         unknown = [n for n in self.shapes if n not in order]
         if unknown:
-            raise fail(f"shapes names {', '.join(map(repr, unknown))}, not an input of the "
-                       f"expression (inputs: {', '.join(order)})")
+            error = ParseError(f"shapes names {', '.join(map(repr, unknown))}, not an input of "
+                               f"the expression (inputs: {', '.join(order)})")
+            error.unknown_shapes, error.inputs = tuple(unknown), tuple(order)  # for the CLI
+            raise error
         keep = self._ancestors(output)
         for name in order:
             keep[self.by_name[name]] = True

@@ -98,13 +98,15 @@ def names(values, what: str, error=IdentifierError) -> list[str]:
     if isinstance(values, (dict, set, frozenset)) or not hasattr(values, "__iter__"):
         raise error(f"{what} must be a name or a list of names, got {type(values).__name__} "
                     f"{short(values)}")
-    out = []
-    for k, v in enumerate(values):
-        if k > 10 * MAX_GATES:
-            raise error(f"{what} lists too many names")
+    out: list[str] = []
+    seen: set[str] = set()
+    for v in values:
+        if len(out) >= MAX_GATES:
+            raise error(f"{what} lists more than {MAX_GATES} names")
         check(v, what, error)
-        if v in out:
+        if v in seen:
             raise error(f"{what} lists {v!r} twice")
+        seen.add(v)
         out.append(v)
     return out
 

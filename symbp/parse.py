@@ -411,48 +411,55 @@ _SIMPLE = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tanh: 
 
 
 def screen_sympy(expr) -> tuple[str, list[str]]:
-    """Walk a SymPy expression once, iteratively, within the limits strings have; return a
+    """Walk a SymPy expression, iteratively, within the limits strings have; return a
     canonical text of it (for the compile cache key: ``srepr`` recurses) and its symbol names,
     sorted. Raises ParseError for a tree too large or too deep, a huge constant, a symbol whose
-    name is not a valid symbp name, or something that is not a symbp gate."""
+    name is not a valid symbp name, or something that is not a SymPy expression. The limits are
+    checked first, in a walk that only counts, so a huge tree is refused at once."""
     if not isinstance(expr, sp.Expr):
         raise ParseError(f"expected a SymPy expression, got {type(expr).__name__}")
-    tokens: list[str] = []
     symbols: set[str] = set()
     seen: set[int] = set()
     alive: list = []  # keeps visited objects alive, so ids stay unique
-    stack: list[tuple[sp.Basic, int, bool]] = [(expr, 0, False)]
-    while stack:
-        e, depth, done = stack.pop()
-        if done:
-            tokens.append(f"{type(e).__module__}.{type(e).__qualname__}/{len(e.args)}")
-            continue
+    level: list = [expr]  # breadth first, one level of the tree at a time: depth is the count
+    for depth in range(MAX_DEPTH + 2):
+        if not level:
+            break
         if depth > MAX_DEPTH:
             raise ParseError(f"the SymPy expression is nested too deeply (limit {MAX_DEPTH})")
-        if id(e) not in seen:
+        below: list = []
+        for e in level:
+            if id(e) in seen:
+                continue
             seen.add(id(e))
             alive.append(e)
             if len(seen) > MAX_SYMPY_NODES:
                 raise ParseError(f"the SymPy expression has more than {MAX_SYMPY_NODES} nodes "
                                  f"(at most {MAX_GATES} gates); split it or simplify it")
-        if not isinstance(e, sp.Expr):
-            raise ParseError(f"SymPy {type(e).__name__} is not a symbp gate; known gates: "
-                             f"{', '.join(callable_gates())}")
-        if e.is_Symbol:
-            name = e.name
-            check_name(name, lambda m: ParseError(f"SymPy symbol: {m}"))
-            symbols.add(name)
-            tokens.append(sp.srepr(e))
-        elif e.is_Rational:
-            if max(abs(e.p).bit_length(), e.q.bit_length()) > MAX_CONSTANT_BITS:
-                raise ParseError("a constant of the SymPy expression is too large "
-                                 f"(more than {MAX_CONSTANT_BITS} bits)")
-            tokens.append(sp.srepr(e))
+            if not isinstance(e, sp.Expr):
+                raise ParseError(f"SymPy {type(e).__name__} is not a symbp gate; known gates: "
+                                 f"{', '.join(callable_gates())}")
+            if e.is_Symbol:
+                check_name(e.name, lambda m: ParseError(f"SymPy symbol: {m}"))
+                symbols.add(e.name)
+            elif e.is_Rational:
+                if max(abs(e.p).bit_length(), e.q.bit_length()) > MAX_CONSTANT_BITS:
+                    raise ParseError("a constant of the SymPy expression is too large "
+                                     f"(more than {MAX_CONSTANT_BITS} bits)")
+            elif not e.is_Atom:  # _args: not sorted (args sorts a big Add first)
+                below.extend(getattr(e, "_args", e.args))
+        level = below
+    tokens: list[str] = []  # postfix, with arities: one text per tree
+    todo: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while todo:
+        e, done = todo.pop()
+        if done:
+            tokens.append(f"{type(e).__module__}.{type(e).__qualname__}/{len(e.args)}")
         elif e.is_Atom:
             tokens.append(sp.srepr(e))
         else:
-            stack.append((e, depth, True))
-            stack.extend((a, depth + 1, False) for a in reversed(e.args))
+            todo.append((e, True))
+            todo.extend((a, False) for a in reversed(e.args))
     return "\n".join(tokens), sorted(symbols)
 
 
