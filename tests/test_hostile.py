@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import builtins
 import faulthandler
+import gc
+import io
+import itertools
 import os
 import sys
 import tempfile
 import time
 
+import numpy as np
 import pytest
+import sympy as sp
 
 import symbp
+from symbp.cli import main
 
 # --- sentinels: what a payload would leave behind if it were ever executed -------------------
 ENV = "SYMBP_HOSTILE_PWNED"
@@ -319,6 +325,299 @@ def test_hostile_names_in_wrt_and_inputs(kwargs):
 def test_hostile_custom_gates(name, formula):
     with pytest.raises(symbp.SymbpError):
         symbp.gate(name, formula)
+
+
+# --- every door, one identifier check: each case is refused with a SymbpError in < 100 ms -----
+
+BUDGET = 0.1
+"""Seconds a refusal may take (the issue's requirement), measured inside the test."""
+
+TEN_MB = 10_000_000
+
+
+def _compile(expr, **kwargs):
+    return lambda: symbp.compile(expr, jit=False, **kwargs)
+
+
+def _gate(name, formula="a", **kwargs):
+    return lambda: symbp.gate(name, formula, **kwargs)
+
+
+def _deep_exp(depth: int):
+    e = sp.Symbol("x")
+    for _ in range(depth):
+        e = sp.exp(e, evaluate=False)
+    return e
+
+
+X, Y = sp.symbols("x y")
+
+# Each case is (id, builder): the builder runs before the clock starts (a 10 MB string or a
+# 10,000-term SymPy sum is the input, not the work) and returns the call that must be refused.
+DOORS: list[tuple[str, object]] = [
+    # NFKC look-alikes: Python would read these as other names
+    ("nfkc-issue-shapes-dim", lambda: _compile("sum(X*2) + sum(Y*3)",
+                                               shapes={"X": ("\uff22",), "Y": ("B",)})),
+    ("nfkc-shapes-dim-matrix", lambda: _compile("sum(W)", shapes={"W": (3, "\uff4a")})),
+    ("nfkc-shapes-dim-ligature", lambda: _compile("sum(W)", shapes={"W": ("\ufb01",)})),
+    ("nfkc-shapes-key", lambda: _compile("sum(X)", shapes={"\uff38": (3,)})),
+    ("nfkc-inputs-math", lambda: _compile("x * y", inputs=["x", "\uff4d\uff41\uff54\uff48"])),
+    ("nfkc-inputs-kelvin", lambda: _compile("K * x", inputs=["\u212a", "x"])),
+    ("nfkc-inputs-superscript", lambda: _compile("x * y", inputs=["x", "y\u00b2"])),
+    ("nfkc-wrt", lambda: _compile("x * y", wrt=["\uff58"])),
+    ("nfkc-gate-name", lambda: _gate("\uff4d\uff41\uff54\uff48")),
+    ("nfkc-gate-param", lambda: _gate("nfkc_param", "a * k", params={"\uff4b": 1.0})),
+    ("nfkc-expr-dunder", lambda: _compile("\uff3f\uff3fimport\uff3f\uff3f('os')")),
+    ("nfkc-sympy-symbol", lambda: _compile(sp.Symbol("\uff58") * 2)),
+    # surrogates and control characters
+    ("control-escape", lambda: _compile("x\x1b[2J + y")),
+    ("control-delete", lambda: _compile("x +\x7f y")),
+    ("control-vertical-tab", lambda: _compile("x\x0b+ y")),
+    ("control-c1", lambda: _compile("x\x85+ y")),
+    ("surrogate-expr", lambda: _compile("x\ud800")),
+    ("surrogate-comment", lambda: _compile("x + y  # \udfff")),
+    ("control-inputs", lambda: _compile("x", inputs=["x\x00"])),
+    ("surrogate-wrt", lambda: _compile("x", wrt=["\ud800"])),
+    ("control-shapes-dim", lambda: _compile("sum(x)", shapes={"x": ("B\x01",)})),
+    ("control-gate-name", lambda: _gate("g\x1b")),
+    ("surrogate-gate-formula", lambda: _gate("g_surrogate", "a\ud800")),
+    ("surrogate-sympy-symbol", lambda: _compile(sp.Symbol("x\ud800") + 1)),
+    # 10 MB strings
+    ("10mb-name", lambda: _compile("x" * TEN_MB)),
+    ("10mb-sum", lambda: _compile("x+" * (TEN_MB // 2) + "x")),
+    ("10mb-comment", lambda: _compile("x  # " + "a" * TEN_MB)),
+    ("10mb-payload", lambda: _compile(P_ENV + " " * TEN_MB)),
+    ("10mb-inputs", lambda: _compile("x", inputs=["x" * TEN_MB])),
+    ("10mb-many-inputs", lambda: _compile("x", inputs=["x"] * TEN_MB)),
+    ("10mb-wrt", lambda: _compile("x", wrt=["x" * TEN_MB])),
+    ("10mb-shapes-key", lambda: _compile("sum(x)", shapes={"x" * TEN_MB: (3,)})),
+    ("10mb-shapes-dim", lambda: _compile("sum(x)", shapes={"x": ("B" * TEN_MB,)})),
+    ("10mb-gate-name", lambda: _gate("g" * TEN_MB)),
+    ("10mb-gate-formula", lambda: _gate("g_long", "a" * TEN_MB)),
+    ("10mb-gate-param", lambda: _gate("g_long", "a", params={"k" * TEN_MB: 1.0})),
+    ("10mb-sympy-symbol", lambda: _compile(sp.Symbol("x" * TEN_MB) + 1)),
+    # duplicate parameters (Python refuses a parameter given twice)
+    ("dup-leaky-positional-keyword", lambda: _compile("leaky_relu(x, 0.1, slope=0.2)")),
+    ("dup-leaky-keyword-twice", lambda: _compile("leaky_relu(x, slope=1, slope=2)")),
+    ("dup-elu", lambda: _compile("elu(x, 1.0, alpha=2.0)")),
+    ("dup-staged", lambda: _compile("f = leaky_relu(x, 0.1, slope=0.2)")),
+    ("dup-array-axis", lambda: _compile("sum(X, 0, axis=1)", shapes={"X": (2, 3)})),
+    ("dup-gate-formula", lambda: _gate("g_dup", "leaky_relu(a, 0.1, slope=0.2)")),
+    ("dup-inputs", lambda: _compile("x * y", inputs=["x", "x", "y"])),
+    ("dup-wrt", lambda: _compile("x * y", wrt=["x", "x"])),
+    # names the compiler itself uses in its formulas: refused (user names like math are escaped)
+    ("clash-placeholder", lambda: _compile("x * _a0")),
+    ("clash-placeholder-input", lambda: _compile("x * y", inputs=["x", "y", "_a1"])),
+    ("clash-output-symbol", lambda: _compile("_out * x")),
+    ("clash-loop-ref", lambda: _compile("_a0_ref + x")),
+    ("clash-own", lambda: _compile("_own + x")),
+    ("clash-param-symbol", lambda: _compile("_param_slope * x")),
+    ("clash-staged-target", lambda: _compile("_out = x * 2\n_out")),
+    ("clash-assign-pi", lambda: _compile("pi = x * 2\npi")),
+    ("clash-gate-formula", lambda: _gate("g_clash", "a * _out")),
+    ("clash-gate-param", lambda: _gate("g_clash", "a", params={"_out": 1.0})),
+    ("clash-sympy-symbol", lambda: _compile(sp.Symbol("_a0") * X)),
+    # wrong types
+    ("type-inputs-int", lambda: _compile("x", inputs=5)),
+    ("type-inputs-dict", lambda: _compile("x", inputs={"x": 1})),
+    ("type-inputs-items", lambda: _compile("x", inputs=[1])),
+    ("type-wrt-int", lambda: _compile("x", wrt=5)),
+    ("type-wrt-none-item", lambda: _compile("x", wrt=[None])),
+    ("type-jit", lambda: (lambda: symbp.compile("x", jit="no"))),
+    ("type-expr", lambda: _compile(42)),
+    ("type-expr-bytes", lambda: _compile(b"x + y")),
+    # the SymPy path: the limits of strings, checked while walking, iteratively
+    ("sympy-huge-integer", lambda: _compile(X * sp.Integer(10) ** 5000)),
+    ("sympy-huge-rational", lambda: _compile(X * sp.Rational(10 ** 400, 3))),
+    ("sympy-float-beyond-float64", lambda: _compile(X * sp.Float("1e400"))),
+    ("sympy-deep-1100", lambda: _compile(_deep_exp(1100))),
+    ("sympy-add-10000-products", lambda: _compile(sp.Add(*[sp.Symbol(f"a{k}") * sp.Symbol(f"b{k}")
+                                                           for k in range(10_000)]))),
+    ("sympy-dunder-symbol", lambda: _compile(sp.Symbol("__import__") * X)),
+    ("sympy-space-symbol", lambda: _compile(sp.Symbol("x y") * X)),
+    ("sympy-keyword-symbol", lambda: _compile(sp.Symbol("lambda") * X)),
+    ("sympy-infinity", lambda: _compile(sp.oo * X)),
+    ("sympy-complex", lambda: _compile(sp.I * X)),
+    ("sympy-nan", lambda: _compile(X + sp.nan)),
+    ("sympy-relational", lambda: _compile(sp.Eq(X, 1))),
+    ("sympy-undefined-function", lambda: _compile(sp.Function("f")(X))),
+    ("sympy-shapes", lambda: _compile(X * Y, shapes={"x": (3,)})),
+    # shapes= keys and dimension names
+    ("shapes-key-no-input", lambda: _compile("x * 2", shapes={"Q": (3,)})),
+    ("shapes-key-no-input-declared", lambda: _compile("sum(x)", inputs=["x"],
+                                                      shapes={"x": (3,), "Q": (3,)})),
+    ("shapes-key-staged-target", lambda: _compile("q = x * 2\nq", shapes={"q": (3,)})),
+    ("shapes-key-int", lambda: _compile("x", shapes={1: (3,)})),
+    ("shapes-key-dunder", lambda: _compile("x", shapes={"__x": (3,)})),
+    ("shapes-key-keyword", lambda: _compile("x", shapes={"for": (3,)})),
+    ("shapes-not-dict", lambda: _compile("sum(x)", shapes=[("x", (3,))])),
+    ("shapes-dim-zero", lambda: _compile("sum(x)", shapes={"x": (0,)})),
+    ("shapes-dim-negative", lambda: _compile("sum(x)", shapes={"x": (-1,)})),
+    ("shapes-dim-bool", lambda: _compile("sum(x)", shapes={"x": (True,)})),
+    ("shapes-dim-huge", lambda: _compile("sum(x)", shapes={"x": (10 ** 400,)})),
+    ("shapes-dim-float", lambda: _compile("sum(x)", shapes={"x": (2.5,)})),
+    ("shapes-dim-space", lambda: _compile("sum(x)", shapes={"x": ("B C",)})),
+    ("shapes-dim-dunder", lambda: _compile("sum(x)", shapes={"x": ("__B",)})),
+    ("shapes-dim-keyword", lambda: _compile("sum(x)", shapes={"x": ("if",)})),
+    ("shapes-dim-internal", lambda: _compile("sum(x)", shapes={"x": ("_out",)})),
+    ("shapes-three-dims", lambda: _compile("sum(x)", shapes={"x": (1, 2, 3)})),
+    ("shapes-endless", lambda: _compile("sum(x)", shapes={"x": itertools.count(1)})),
+    ("shapes-ints-nfkc", lambda: (lambda: symbp.ints(("\uff22",)))),
+    # gate names and parameters
+    ("gate-name-int", lambda: _gate(5)),
+    ("gate-name-empty", lambda: _gate("")),
+    ("gate-name-space", lambda: _gate("a b")),
+    ("gate-name-keyword", lambda: _gate("if")),
+    ("gate-name-dunder", lambda: _gate("__init__")),
+    ("gate-name-module", lambda: _gate("math")),
+    ("gate-name-numpy", lambda: _gate("np")),
+    ("gate-name-constant", lambda: _gate("pi")),
+    ("gate-name-alias", lambda: _gate("maximum")),
+    ("gate-name-builtin", lambda: _gate("sigmoid")),
+    ("gate-name-internal", lambda: _gate("_out")),
+    ("gate-param-int-name", lambda: _gate("g_param", "a * k", params={1: 1.0})),
+    ("gate-param-huge", lambda: _gate("g_param", "a * k", params={"k": 10 ** 400})),
+    ("gate-param-nan", lambda: _gate("g_param", "a * k", params={"k": float("nan")})),
+    ("gate-param-inf", lambda: _gate("g_param", "a * k", params={"k": float("inf")})),
+    ("gate-param-string", lambda: _gate("g_param", "a * k", params={"k": "1"})),
+    ("gate-param-bool", lambda: _gate("g_param", "a * k", params={"k": True})),
+    ("gate-param-dunder", lambda: _gate("g_param", "a", params={"__k": 1.0})),
+    ("gate-param-keyword", lambda: _gate("g_param", "a", params={"lambda": 1.0})),
+    ("gate-params-list", lambda: _gate("g_param", "a * k", params=[("k", 1.0)])),
+    ("gate-domain-int", lambda: _gate("g_domain", "a", domain=5)),
+    ("gate-domain-count", lambda: _gate("g_domain", "a", domain=((0, 1), (0, 1)))),
+    ("gate-formula-int", lambda: _gate("g_formula", 5)),
+    ("gate-formula-payload", lambda: _gate("g_formula", P_MOD)),
+    ("gate-formula-sympy-huge", lambda: _gate("g_formula", lambda a: a * sp.Integer(10) ** 5000)),
+]
+
+
+def test_door_ids_are_unique():
+    assert len({n for n, _ in DOORS}) == len(DOORS)
+
+
+def _refused_quickly(call) -> symbp.SymbpError:
+    gc.collect()  # the garbage of earlier cases (10 MB strings, big SymPy trees) is not this one's
+    start = time.perf_counter()
+    try:
+        call()
+    except symbp.SymbpError as exc:
+        error = exc
+    except Exception as exc:  # pragma: no cover - the failure this guards against
+        pytest.fail(f"{type(exc).__name__} instead of a SymbpError: {exc}"[:500])
+    else:  # pragma: no cover
+        pytest.fail("accepted")
+    elapsed = time.perf_counter() - start
+    assert elapsed < BUDGET, f"refused after {elapsed * 1000:.0f} ms (budget 100 ms)"
+    assert str(error), "an error must say what is wrong"
+    return error
+
+
+@pytest.mark.parametrize("build", [b for _, b in DOORS], ids=[n for n, _ in DOORS])
+def test_every_door_refuses_quickly(build):
+    before = dict(symbp.GATES)
+    call = build()
+    _refused_quickly(call)
+    assert dict(symbp.GATES) == before, "a refused gate must not be registered"
+
+
+def test_a_look_alike_names_its_code_points_and_what_python_reads():
+    message = str(_refused_quickly(_compile("x * y", inputs=["x", "\uff4d\uff41\uff54\uff48"])))
+    assert "U+FF4D U+FF41 U+FF54 U+FF48" in message and "'math'" in message
+
+
+def test_the_issue_demo_no_longer_returns_a_wrong_value():
+    """sum(X*2) + sum(Y*3) with X of dimension 'Ｂ' (5 elements) and Y of 'B' (3) gave 15."""
+    with pytest.raises(symbp.SymbpError, match="U\\+FF22"):
+        f = symbp.compile("sum(X*2) + sum(Y*3)", shapes={"X": ("\uff22",), "Y": ("B",)})
+        f.value_and_grad(X=np.ones(5), Y=np.ones(3))
+
+
+def test_expression_names_are_read_as_python_reads_them():
+    """ast NFKC-normalizes identifiers: a fullwidth name in the text is that name, everywhere."""
+    f = symbp.compile("\uff58 * y", jit=False)
+    assert f.inputs == ("x", "y") and f.value_and_grad(x=2.0, y=3.0) == (6.0, {"x": 3.0, "y": 2.0})
+
+
+CLI_DOORS = [
+    (["grad", "x", "--at", "\uff58=1"], "U+FF58"),
+    (["grad", "sum(X)", "--shape", "X=\uff22", "--at", "X=1,2"], "U+FF22"),
+    (["grad", "sum(X*2) + sum(Y*3)", "--shape", "X=\uff22", "Y=B", "--at", "X=1,1,1,1,1",
+      "Y=1,1,1"], "U+FF22"),
+    (["grad", "softmax_cross_entropy(Z, y)", "--shape", "Z=2,2", "--labels", "\uff59=2"],
+     "U+FF59"),
+    (["grad", "x * y", "--wrt", "\uff58"], "U+FF58"),
+    (["grad", "x", "--at", "x\x1b=1"], "control character"),
+    (["grad", "x", "--at", "_out=1"], "reserved"),
+    (["grad", "x", "--at", "x" * TEN_MB + "=1"], "too long"),
+    (["grad", "sum(x)", "--shape", "x=B\x01"], "not a positive integer or a dimension name"),
+    (["grad", "sum(x)", "--shape", "x=\uff13"], "positive integer"),
+    (["grad", "-f", "/dev/zero"], "too long"),
+]
+
+
+@pytest.mark.parametrize("argv, message", CLI_DOORS, ids=[str(k) for k in range(len(CLI_DOORS))])
+def test_the_command_line_doors(argv, message, capsys):
+    main(["grad", "x", "--at", "x=1", "--no-jit"])  # warm: the first call imports the CLI's parts
+    capsys.readouterr()
+    if "/dev/zero" in argv and not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero here")
+    gc.collect()
+    start = time.perf_counter()
+    assert main(argv) == 2
+    assert time.perf_counter() - start < BUDGET
+    err = capsys.readouterr().err
+    assert err.startswith("symbp: error:") and message in err and "Traceback" not in err
+
+
+def test_standard_input_is_read_no_further_than_the_limit(monkeypatch, capsys):
+    class Endless(io.TextIOBase):
+        """A stream that never ends, as /dev/zero: reading it all would never return."""
+
+        def read(self, size=-1):
+            if size is None or size < 0:
+                raise AssertionError("read without a limit")
+            return "x" * size
+
+    monkeypatch.setattr(sys, "stdin", Endless())
+    assert main(["grad", "-f", "-"]) == 2
+    assert "standard input is too long" in capsys.readouterr().err
+
+
+# --- names the generated code uses: escaped, and the answers are right ------------------------
+
+CLASHING = ("math", "np", "sigmoid", "value_and_grad", "value_and_grad_points", "dtype", "range",
+            "float", "prange", "register_jitable", "abs", "n", "relu", "dot", "matvec", "self",
+            "cls", "out_", "e")
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["python", "numba"])
+def test_clashing_scalar_names_are_escaped_and_right(jit):
+    expr = " + ".join(f"{k + 1}*{name}" for k, name in enumerate(CLASHING)) + " + sigmoid(math)"
+    f = symbp.compile(expr, jit=jit)
+    point = {name: 0.1 * (k + 1) for k, name in enumerate(CLASHING)}
+    value, grads = f.value_and_grad(**point)
+    sig = 1 / (1 + np.exp(-point["math"]))
+    assert value == pytest.approx(sum((k + 1) * point[n] for k, n in enumerate(CLASHING)) + sig)
+    for k, name in enumerate(CLASHING):
+        extra = sig * (1 - sig) if name == "math" else 0.0
+        assert grads[name] == pytest.approx(k + 1 + extra)
+    assert f(**point) == pytest.approx(value)
+    points = f.grad(**{n: np.full(3, v) for n, v in point.items()})  # the loop uses `n` too
+    assert np.allclose(points["n"], CLASHING.index("n") + 1)
+
+
+def test_clashing_array_names_are_escaped_and_right():
+    f = symbp.compile("sum(np * dtype) + sum(i * j)", jit=False,
+                      shapes={"np": ("math", 3), "dtype": (3,), "i": ("range",), "j": ("range",)})
+    a, b = np.arange(6.0).reshape(2, 3), np.array([1.0, -2.0, 0.5])
+    c, d = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 0.25, -1.0, 2.0])
+    value, grads = f.value_and_grad(np=a, dtype=b, i=c, j=d)
+    assert value == pytest.approx(float((a * b).sum() + (c * d).sum()))
+    np.testing.assert_allclose(grads["np"], np.broadcast_to(b, a.shape))
+    np.testing.assert_allclose(grads["dtype"], a.sum(axis=0))
+    np.testing.assert_allclose(grads["i"], d)
+    np.testing.assert_allclose(grads["j"], c)
 
 
 def test_nothing_executed_at_all():
