@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numba
@@ -59,14 +60,18 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def no_hang():
-    """Fail (instead of hanging the suite) if the test blocks for 20 s, e.g. on a FIFO."""
+    """Fail (instead of hanging the suite) if the test blocks for 20 s, e.g. on a FIFO: a timer
+    thread sends SIGALRM to the main thread (a signal to the process may reach another thread
+    and leave the blocked call alone), whose handler raises."""
     def expire(signum, frame):
         raise TimeoutError("blocked: a regression opened a FIFO for reading")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(20)
+    timer = threading.Timer(20, signal.pthread_kill,
+                            (threading.main_thread().ident, signal.SIGALRM))
+    timer.start()
     yield
-    signal.alarm(0)
+    timer.cancel()
     signal.signal(signal.SIGALRM, previous)
 
 
