@@ -51,3 +51,8 @@ class CompileError(SymbpError):
 
 class CallError(SymbpError):
     """A compiled function was called with missing, unknown or non-numeric inputs."""
+
+
+class CacheError(SymbpError):
+    """The cache folder (or a file in it) cannot be used safely: foreign owner, writable by
+    others, not a folder, or not writable. The message names the path and the fix."""

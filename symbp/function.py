@@ -84,10 +84,9 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
             raise SymbpError(f"shapes names {', '.join(map(repr, unknown))}, not an input "
                              f"(inputs: {', '.join(inputs) or '(none)'})")
     key = _request_key(text, wrt, inputs, shapes)
-    known = _jit.recall(key) if key else None
+    known = _recalled(key)
     if known is not None:  # compiled before: skip parsing and SymPy
-        source, wrt_names = known["source"], tuple(known["wrt"])
-        signature = tuple((n, tuple(shape), integer) for n, shape, integer in known["signature"])
+        source, wrt_names, signature = known
         clock.lap("cached source")
     else:
         graph = parse(expr, list(inputs) if inputs is not None else None, shapes)
@@ -160,9 +159,25 @@ _COMPILER_HASH = hashlib.sha256(b"".join(
 def _request_key(text: str, wrt, inputs, shapes) -> str | None:
     """A hash of everything that decides the generated source (``text``: see _screen)."""
     custom = custom_signature()
-    request = repr((__version__, _COMPILER_HASH, text, _listed(wrt), _listed(inputs),
+    request = repr((__version__, _jit.ENV_KEY, _COMPILER_HASH, text, _listed(wrt), _listed(inputs),
                     sorted((str(k), repr(v)) for k, v in shapes.items()), custom))
     return hashlib.sha256(request.encode()).hexdigest()[:32]
+
+
+def _recalled(key: str | None) -> tuple | None:
+    """(source, wrt names, signature) of the cached record ``key``, or None (also if damaged)."""
+    known = _jit.recall(key) if key else None
+    if known is None:
+        return None
+    try:
+        wrt_names = tuple(known["wrt"])
+        signature = tuple((n, tuple(shape), integer) for n, shape, integer in known["signature"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (all(isinstance(n, str) for n in wrt_names)
+            and all(isinstance(n, str) and isinstance(i, bool) for n, _, i in signature)):
+        return None
+    return known["source"], wrt_names, signature
 
 
 def _listed(names):

@@ -162,7 +162,7 @@ def matmul(a, b, out, add):
         np.matmul(a, b, out=out)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(nogil=True)  # symbp.jit gives it an on-disk cache in symbp's checked folder
 def _matmul_blas(a, b, out, add):
     """Loops when small, else BLAS. Compiled once per dtype and layouts and kept in Numba's
     on-disk cache, so kernels share it: np.dot takes 1.5-2 s to compile per layout."""

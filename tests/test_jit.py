@@ -78,16 +78,22 @@ def test_corrupt_module_is_rewritten_not_imported(fresh_cache):
     assert g(2.0, 3.0) == 8.0 and Path(g.path).read_text() == g.source
 
 
-def test_corrupt_numba_cache_recompiles(fresh_cache):
+@pytest.mark.parametrize("numba_cache_dir", [False, True], ids=["default", "NUMBA_CACHE_DIR"])
+def test_corrupt_numba_cache_recompiles(fresh_cache, numba_cache_dir, tmp_path, monkeypatch):
+    """Numba's cache of symbp's functions is in symbp's folder, also with NUMBA_CACHE_DIR set
+    (the README's test command runs with or without it)."""
+    if numba_cache_dir:
+        monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))
     f = symbp.compile("x * y + 3")
-    files = list((fresh_cache / "__pycache__").glob("*.nb*"))
-    assert files
+    files = list(jit_module.numba_cache_dir().glob(f"{Path(f.path).stem}.*.nb*"))
+    assert files and jit_module.numba_cache_dir().parent == fresh_cache
     for file in files:
         file.write_bytes(b"\x00garbage" * 10)
     jit_module._loaded.clear()
     jit_module._compiled.clear()
     g = symbp.compile("x * y + 3")
     assert g(2.0, 3.0) == 9.0 == f(2.0, 3.0)
+    assert not (tmp_path / "numba").exists()
 
 
 def test_second_process_loads_from_cache(tmp_path):
