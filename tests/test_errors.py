@@ -313,3 +313,11 @@ def test_bench_subprocess_ignores_a_symbp_folder_where_the_user_stands(tmp_path,
     proc = bench.run_child("import symbp, sys; print(symbp.__file__)", [], str(cache))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == symbp.__file__
+
+
+@pytest.mark.parametrize("expr, point", [("x**y", {"x": -2.0, "y": 0.5}),
+                                         ("x**1.5 + y", {"x": -2.0, "y": 1.0})])
+def test_draw_where_python_has_no_real_value_is_a_call_error(expr, point):
+    pytest.importorskip("graphviz")
+    with pytest.raises(symbp.CallError, match="cannot draw the values at this point"):
+        symbp.compile(expr, jit=False).draw(**point)
