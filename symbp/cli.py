@@ -205,7 +205,7 @@ def _cmd_grad(args: argparse.Namespace) -> int:
         return 0
     try:
         value, grads = f.value_and_grad(*(point[n] for n in f.inputs))  # any input names
-    except (ArithmeticError, ValueError) as exc:  # math domain errors of the pure-Python path
+    except (ArithmeticError, ValueError, TypeError) as exc:  # the pure-Python path's math errors
         raise CliError(f"evaluation failed at the given point: {exc}") from None
     print(source.rstrip("\n"))
     at = ", ".join(f"{name}={_text(point[name])}" for name in f.inputs)

@@ -199,12 +199,15 @@ def _trace(f: Function, inputs: dict) -> dict:
     sys.setprofile(profile)
     try:
         getattr(module, KERNEL_NAME)(*args)
-    except (ArithmeticError, ValueError) as exc:  # Python's math raises where Numba gives inf/nan
+    except (ArithmeticError, ValueError, TypeError) as exc:  # Python's math raises where Numba
         raise CallError(f"cannot draw the values at this point: the generated code, run as "
                         f"Python to read its variables, fails with '{exc}' (the compiled "
                         f"kernel may return inf or nan here)") from None
     finally:
         sys.setprofile(previous)
+    if any(isinstance(v, complex) for v in seen.values()):  # (-2)**0.5 in Python; NaN in Numba
+        raise CallError("cannot draw the values at this point: run as Python, the generated code "
+                        "gives a complex number (a negative base with a fractional exponent)")
     return seen
 
 

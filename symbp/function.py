@@ -63,7 +63,10 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     ------
     SymbpError
         ``ParseError`` (with a caret under the position) for a malformed or refused expression,
-        an unknown name or a wrong number of arguments; ``CompileError`` if Numba fails.
+        an unknown name or a wrong number of arguments; ``IdentifierError`` for a name in
+        ``inputs``, ``wrt`` or ``shapes`` that is not a string, not an identifier, reserved, a
+        keyword, too long or changed by NFKC normalization (see :mod:`symbp.names`); a
+        SymbpError for a ``shapes`` key that names no input; ``CompileError`` if Numba fails.
 
     Examples
     --------

@@ -184,3 +184,140 @@ def test_unknown_name_in_staged_line_points_at_the_name():
 def test_huge_call_value_is_a_call_error():
     with pytest.raises(symbp.CallError, match="too large"):
         compiled("(x + y) * z", False)(10 ** 400, 1.0, 1.0)
+
+
+# --- issue 10: every accepted expression gives the right answer, every failure a SymbpError ---
+
+def _numeric(f, point: dict, name: str, eps: float = 1e-6) -> float:
+    up, down = dict(point), dict(point)
+    up[name] += eps
+    down[name] -= eps
+    return (f(**up) - f(**down)) / (2 * eps)
+
+
+@pytest.mark.parametrize("expr", ["f = abs(x**y)", "f = abs(x**x)", "abs(x**y)", "abs(x**x)"])
+def test_abs_of_a_power_compiles_and_differentiates(expr):
+    """SymPy writes d|x**y|/dx with re() and im(), which no printer prints."""
+    f = symbp.compile(expr, jit=False)
+    point = {n: v for n, v in (("x", 1.7), ("y", -1.3)) if n in f.inputs}
+    value, grads = f.value_and_grad(**point)
+    assert value == pytest.approx(abs(1.7 ** point.get("y", 1.7)))
+    for name in f.wrt:
+        assert grads[name] == pytest.approx(_numeric(f, point, name), rel=1e-6)
+
+
+def test_constant_beyond_float64_prints_exactly(jit):
+    """x/1e-320 is x*1e320 to SymPy: printed as 'inf*x' it was a NameError (Python) and a
+    CompileError (Numba); the truth at x = 1e-20 is 1e-20/1e-320 (about 1e300)."""
+    f = compiled("x/1e-320", jit)
+    assert "x/1e-320" in f.source and " inf" not in f.source
+    assert f(1e-20) == 1e-20 / 1e-320
+
+
+def test_folded_constant_beyond_float64_both_ways_is_refused():
+    assert "beyond float64" in error_of("f = x * 1e-200 * 1e-200")
+
+
+def test_draw_and_python_path_run_what_they_accept():
+    pytest.importorskip("graphviz")
+    f = symbp.compile("x/1e-320 + y * 1e300 * 1e300", jit=False)
+    value = f(x=1e-20, y=0.0)
+    assert value == 1e-20 / 1e-320
+    assert "math.inf" in f.source or "1e+300" in f.source
+    assert "digraph" in f.draw(x=1e-20, y=0.0).source
+
+
+def test_sympy_input_is_bounded_and_a_200_deep_tree_compiles():
+    import sympy as sp
+
+    x, y = sp.symbols("x y")
+    with pytest.raises(symbp.ParseError, match="too large"):
+        symbp.compile(x * sp.Integer(10) ** 5000, jit=False)
+    e = x
+    for _ in range(200):  # srepr (the cache key) recursed here
+        e = sp.Mul(sp.Add(e, 1, evaluate=False), y, evaluate=False)
+    f = symbp.compile(e, jit=False)
+    expected = 0.5
+    for _ in range(200):
+        expected = (expected + 1) * 0.99
+    assert f(x=0.5, y=0.99) == pytest.approx(expected, rel=1e-12)
+
+
+def test_pi_and_module_constants():
+    import math
+
+    f = symbp.compile("sin(2*pi*x) + math.pi + np.pi * x + math.e + np.e * x + numpy.pi",
+                      jit=False)
+    assert f.inputs == ("x",)
+    value, grads = f.value_and_grad(x=0.1)
+    assert value == pytest.approx(math.sin(0.2 * math.pi) + 2 * math.pi + 0.1 * math.pi
+                                  + math.e + 0.1 * math.e)
+    assert grads["x"] == pytest.approx(2 * math.pi * math.cos(0.2 * math.pi) + math.pi + math.e)
+
+
+def test_a_bare_e_is_a_name_and_a_declared_pi_is_an_input():
+    assert symbp.compile("e1 * e + x", jit=False).inputs == ("e1", "e", "x")
+    f = symbp.compile("pi * x", inputs=["pi", "x"], jit=False)
+    assert f.inputs == ("pi", "x") and f(pi=2.0, x=3.0) == 6.0
+    assert "constant" in error_of("pi = x * 2\npi")
+
+
+@pytest.mark.parametrize("expr", ["x**y", "f = x**y"])
+def test_power_at_zero_has_the_gradient_pytorch_gives(expr, jit):
+    """d(x**y) at x = 0, y = 2 is (2*0, 0**2*log 0 -> 0), not NaN."""
+    f = symbp.compile(expr, jit=jit) if expr.startswith("f") else compiled(expr, jit)
+    value, grads = f.value_and_grad(x=0.0, y=2.0)
+    assert (value, grads) == (0.0, {"x": 0.0, "y": 0.0})
+    value, grads = f.value_and_grad(x=1.5, y=2.5)  # and elsewhere unchanged
+    assert grads["x"] == pytest.approx(2.5 * 1.5 ** 1.5)
+    assert grads["y"] == pytest.approx(1.5 ** 2.5 * __import__("math").log(1.5))
+
+
+@pytest.mark.parametrize("name", ["self", "cls"])
+def test_an_input_named_self_or_cls_is_a_keyword_like_any(name):
+    f = symbp.compile(f"{name} * y", jit=False)
+    assert f(**{name: 2.0, "y": 3.0}) == 6.0
+    assert f.value_and_grad(**{name: 2.0, "y": 3.0}) == (6.0, {name: 3.0, "y": 2.0})
+    assert f.grad(**{name: 2.0, "y": 3.0}) == {name: 3.0, "y": 2.0}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"inputs": 5}, "inputs must be a name or a list of names"),
+    ({"wrt": 5}, "wrt must be a name or a list of names"),
+    ({"wrt": ["x", "x"]}, "twice"),
+    ({"shapes": {"Q": (3,)}}, "shapes names 'Q', not an input"),
+])
+def test_wrong_typed_arguments_are_symbp_errors(kwargs, message):
+    assert message in error_of("x * 2", **kwargs)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({1: 1.0}, "must be a string"),
+    ({"k": 10 ** 400}, "finite real number"),
+])
+def test_gate_parameters_are_checked(params, message):
+    with pytest.raises(symbp.GateError, match=message):
+        symbp.gate("checked_params", "a * k", params=params)
+
+
+def test_bench_subprocess_ignores_a_symbp_folder_where_the_user_stands(tmp_path, monkeypatch):
+    """`symbp bench --quick` from a folder holding a checkout's `symbp/` imported that folder."""
+    from symbp import bench
+
+    decoy = tmp_path / "here" / "symbp"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    monkeypatch.chdir(tmp_path / "here")
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    proc = bench.run_child("import symbp, sys; print(symbp.__file__)", [], str(cache))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == symbp.__file__
+
+
+@pytest.mark.parametrize("expr, point", [("x**y", {"x": -2.0, "y": 0.5}),
+                                         ("x**1.5 + y", {"x": -2.0, "y": 1.0})])
+def test_draw_where_python_has_no_real_value_is_a_call_error(expr, point):
+    pytest.importorskip("graphviz")
+    with pytest.raises(symbp.CallError, match="cannot draw the values at this point"):
+        symbp.compile(expr, jit=False).draw(**point)

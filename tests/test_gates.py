@@ -155,3 +155,62 @@ def test_nan_propagates(name):
         point = [lo + 0.37 * (hi - lo) for lo, hi in gate.domains]  # not pow(nan, 0) = 1
         point[k] = float("nan")
         assert math.isnan(f(*point)), f"{name} at {point}"
+
+
+def test_the_table_can_be_read_while_a_gate_is_registered():
+    """What a compile does in one thread (walk the table) while symbp.gate() runs in another:
+    with a plain dict this is 'RuntimeError: dictionary changed size during iteration'."""
+    rows = iter(GATES.values())
+    first = next(rows)
+    try:
+        symbp.gate("race_gate_inline", "a * 3")
+        rest = list(rows)  # the snapshot the walk started on
+    finally:
+        GATES.pop("race_gate_inline", None)
+    assert [first] + rest == [g for g in GATES.values()]
+    assert "race_gate_inline" not in GATES
+
+
+def test_registering_gates_while_threads_compile():
+    """symbp.gate() in one thread while others compile: 'dictionary changed size during
+    iteration' (2 of 13 compiles). The table is copy-on-write; four compiling threads work."""
+    import threading
+
+    from symbp.gates import GATES
+
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    names = [f"race_gate_{k}" for k in range(300)]
+
+    def compile_loop(k: int) -> None:
+        try:
+            for n in range(8):  # a one-input staged line: derive walks the table per formula
+                c = 1 + k + n / 10
+                f = symbp.compile(f"f = log(1 + exp({c} * x))", jit=False)
+                assert f.grad(x=0.5)["x"] == pytest.approx(c / (1 + math.exp(-0.5 * c)))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def register_loop() -> None:
+        try:
+            for name in names:
+                if stop.is_set():
+                    break
+                symbp.gate(name, "a * 2")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=compile_loop, args=(k,)) for k in range(4)]
+    writer = threading.Thread(target=register_loop)
+    try:
+        writer.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        stop.set()
+        writer.join(120)
+    finally:
+        for name in names:
+            GATES.pop(name, None)
+    assert not errors, f"{len(errors)} failures, the first: {errors[0]!r}"
