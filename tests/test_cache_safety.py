@@ -58,13 +58,18 @@ def cache(tmp_path, monkeypatch):
     return folder
 
 
+class Blocked(BaseException):
+    """Not an OSError (or any Exception): no ``except`` in the code under test swallows it."""
+
+
 @pytest.fixture
 def no_hang():
     """Fail (instead of hanging the suite) if the test blocks for 20 s, e.g. on a FIFO: a timer
     thread sends SIGALRM to the main thread (a signal to the process may reach another thread
-    and leave the blocked call alone), whose handler raises."""
+    and leave the blocked call alone), whose handler raises.
+    """
     def expire(signum, frame):
-        raise TimeoutError("blocked: a regression opened a FIFO for reading")
+        raise Blocked("blocked: a regression opened a FIFO for reading")
 
     previous = signal.signal(signal.SIGALRM, expire)
     timer = threading.Timer(20, signal.pthread_kill,
