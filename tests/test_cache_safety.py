@@ -58,13 +58,18 @@ def cache(tmp_path, monkeypatch):
     return folder
 
 
+class Blocked(BaseException):
+    """Not an OSError (or any Exception): no ``except`` in the code under test swallows it."""
+
+
 @pytest.fixture
 def no_hang():
     """Fail (instead of hanging the suite) if the test blocks for 20 s, e.g. on a FIFO: a timer
     thread sends SIGALRM to the main thread (a signal to the process may reach another thread
-    and leave the blocked call alone), whose handler raises."""
+    and leave the blocked call alone), whose handler raises.
+    """
     def expire(signum, frame):
-        raise TimeoutError("blocked: a regression opened a FIFO for reading")
+        raise Blocked("blocked: a regression opened a FIFO for reading")
 
     previous = signal.signal(signal.SIGALRM, expire)
     timer = threading.Timer(20, signal.pthread_kill,
@@ -106,7 +111,8 @@ def test_new_folder_and_missing_parents_are_private(cache):
 def test_folder_writable_by_others_is_refused(cache, mode, tmp_path):
     cache.mkdir()
     marker = tmp_path / "ran"
-    plant_record(cache, "x + 2", "symbp_" + "0" * 32 + ".py", MARKER_CODE.format(marker=str(marker)))
+    plant_record(cache, "x + 2", "symbp_" + "0" * 32 + ".py",
+                 MARKER_CODE.format(marker=str(marker)))
     os.chmod(cache, mode)
     with pytest.raises(CacheError, match="writable by") as info:
         symbp.compile("x + 2", jit=False)
@@ -120,7 +126,8 @@ def test_folder_of_another_owner_is_refused(cache, where, tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir(mode=0o700)
     marker = tmp_path / "ran"
-    plant_record(foreign, "x + 3", "symbp_" + "1" * 32 + ".py", MARKER_CODE.format(marker=str(marker)))
+    plant_record(foreign, "x + 3", "symbp_" + "1" * 32 + ".py",
+                 MARKER_CODE.format(marker=str(marker)))
     for path in [foreign, *foreign.rglob("*")]:
         os.chown(path, uid, -1)
     if where == "folder":
