@@ -615,6 +615,9 @@ class _MLP(BaseEstimator):
         if getattr(self, "feature_mean_", None) is not None:
             arrays["feature_mean"] = np.asarray(self.feature_mean_, np.float64)
             arrays["feature_scale"] = np.asarray(self.feature_scale_, np.float64)
+        if getattr(self, "target_mean_", None) is not None:
+            arrays["target_mean"] = np.asarray(self.target_mean_, np.float64)
+            arrays["target_scale"] = np.asarray(self.target_scale_, np.float64)
         _remove_stale_temporaries(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -742,6 +745,8 @@ class _MLP(BaseEstimator):
             layout["classes"] = ((2 if n_outputs == 1 else n_outputs,), "iufbU")
         if model.standardize:  # files written before standardize existed have no such entries
             layout["feature_mean"] = layout["feature_scale"] = ((n_features,), "f")
+            if not model._is_classifier:
+                layout["target_mean"] = layout["target_scale"] = ((n_outputs,), "f")
         model.n_features_in_ = n_features
         model.n_iter_, model.t_ = n_iter, t
         model.loss_curve_ = [float(v) for v in curve]
@@ -767,14 +772,20 @@ class _MLP(BaseEstimator):
                 raise SymbpError(f"{path}: layer {k} holds weights beyond {dtype.name}'s range")
             self.coefs_.append(W)
             self.intercepts_.append(b)
-        self.feature_mean_ = self.feature_scale_ = None
-        if self.standardize:
-            mean, scale = (np.array(arrays[k], np.float64) for k in ("feature_mean",
-                                                                     "feature_scale"))
-            if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
-                raise SymbpError(f"{path}: feature_mean must be finite and feature_scale "
-                                 "finite and positive")
-            self.feature_mean_, self.feature_scale_ = mean, scale
+        for what in ("feature", "target"):
+            if f"{what}_mean" in arrays:
+                mean, scale = (np.array(arrays[f"{what}_{k}"], np.float64)
+                               for k in ("mean", "scale"))
+                if not (np.isfinite(mean).all() and np.isfinite(scale).all()
+                        and (scale > 0).all()):
+                    raise SymbpError(f"{path}: {what}_mean must be finite and {what}_scale "
+                                     "finite and positive")
+            elif what == "target" and self._is_classifier:
+                continue
+            else:
+                mean = scale = None
+            setattr(self, f"{what}_mean_", mean)
+            setattr(self, f"{what}_scale_", scale)
         if self._is_classifier:
             classes = np.array(arrays["classes"])
             if classes.dtype.kind == "f" and not np.isfinite(classes).all():
@@ -935,7 +946,16 @@ class MLPRegressor(RegressorMixin, _MLP):
         if not np.isfinite(y).all():
             raise SymbpError("y holds NaN or infinite values")
         self._y_ndim = y.ndim
-        T = _cast_finite("y", y.reshape(n, -1), dtype, "targets")
+        T = np.asarray(y.reshape(n, -1), np.float64)
+        if not (self.warm_start and hasattr(self, "coefs_")):
+            self.target_mean_ = self.target_scale_ = None
+            if self.standardize:
+                self.target_mean_, self.target_scale_ = _moments(T)
+        if getattr(self, "target_mean_", None) is not None:
+            if self.target_mean_.shape != (T.shape[1],):
+                raise SymbpError("warm_start: y does not match the fitted model's shapes")
+            T = (T - self.target_mean_) / self.target_scale_
+        T = _cast_finite("y", T, dtype, "targets")
         return T, T.shape[1], "squared_error"
 
     def _score_encoded(self, network, X, T) -> float:
@@ -947,6 +967,8 @@ class MLPRegressor(RegressorMixin, _MLP):
     def predict(self, X) -> np.ndarray:
         """The predicted targets (a vector when fitted on a vector)."""
         out = self._outputs(X)
+        if getattr(self, "target_mean_", None) is not None:  # back to the targets' units
+            out = (out * self.target_scale_ + self.target_mean_).astype(out.dtype)
         return out[:, 0] if getattr(self, "_y_ndim", 1) == 1 and out.shape[1] == 1 else out
 
 
