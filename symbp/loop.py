@@ -87,7 +87,7 @@ def count_correct_targets(scores, targets):
 
 @register_jitable
 def optimizer_step(param, grad, first, second, out, solver, rate, momentum, nesterov, beta_1,
-                   beta_2, epsilon):
+                   beta_2, epsilon, limit):
     """One update of ``param`` written into ``out``, as scikit-learn's optimizers do it;
     returns True when every updated weight is finite.
 
@@ -95,8 +95,12 @@ def optimizer_step(param, grad, first, second, out, solver, rate, momentum, nest
     succeeded, so a step that overflows leaves ``param`` as it was: the last finite weights) or
     ``param`` itself for an update in place. The finite check rides in the update's own loop
     (no extra pass), and it also catches a NaN or infinite gradient: any such element makes its
-    updated weight non-finite. ``first``/``second`` (the optimizer's state) are updated in
-    place either way.
+    updated weight non-finite. ``limit`` is the largest finite value of ``out``'s dtype: a new
+    value above it in magnitude (or NaN) fails the check, as it would become infinite when
+    stored in float32 (comparing before the store, not reading it back, keeps the loop
+    vectorized; a value within half an ulp above ``limit``, which rounds down to it, is counted
+    as an overflow too). ``first``/``second`` (the optimizer's state) are updated in place
+    either way.
 
     SGD: ``first`` is the velocity, ``v = momentum*v - rate*g``, then ``param += v`` or, with
     Nesterov's momentum, ``param += momentum*v - rate*g``. Adam: ``first``/``second`` are the
@@ -112,13 +116,13 @@ def optimizer_step(param, grad, first, second, out, solver, rate, momentum, nest
             for i in range(p.shape[0]):
                 new = p[i] - rate * g[i]
                 o[i] = new
-                bad |= (o[i] - o[i]) != 0.0  # checked as stored: float32 overflows on the cast
+                bad |= not abs(new) <= limit  # also NaN
         else:
             for i in range(p.shape[0]):
                 m[i] = momentum * m[i] - rate * g[i]
                 new = p[i] + (momentum * m[i] - rate * g[i] if nesterov else m[i])
                 o[i] = new
-                bad |= (o[i] - o[i]) != 0.0
+                bad |= not abs(new) <= limit
     else:
         v = second.reshape(second.size)
         for i in range(p.shape[0]):
@@ -126,7 +130,7 @@ def optimizer_step(param, grad, first, second, out, solver, rate, momentum, nest
             v[i] = beta_2 * v[i] + (1.0 - beta_2) * g[i] * g[i]
             new = p[i] - rate * m[i] / (math.sqrt(v[i]) + epsilon)
             o[i] = new
-            bad |= (o[i] - o[i]) != 0.0
+            bad |= not abs(new) <= limit
     return bad == 0
 
 

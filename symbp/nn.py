@@ -139,7 +139,7 @@ def _loop_source(inputs: list[str], params: list[str], buffers: list[str], label
     unpack = ", ".join(buffers)
     steps = "\n".join(
         f"        finite &= optimizer_step({p}, d{p}, {p}_m, {p}_v, {p}_next, solver, now, "
-        "momentum, nesterov, beta_1, beta_2, epsilon)" for p in params)
+        "momentum, nesterov, beta_1, beta_2, epsilon, limit)" for p in params)
     swaps = "\n".join(f"        {p}, {p}_next = {p}_next, {p}" for p in params)
     homes = "\n".join(f"        copy_into({p}, {p}_next)" for p in params)
     finite_grads = " and ".join(f"all_finite({g})" for g in grads)
@@ -155,12 +155,13 @@ def train_epoch(X, T, {", ".join(params)},
                 {", ".join(seconds)},
                 {", ".join(nexts)},
                 full, part, Xb, Tb, Xp, Tp, order, seed, shuffle, solver, rate, momentum,
-                nesterov, beta_1, beta_2, epsilon, alpha, step):
+                nesterov, beta_1, beta_2, epsilon, alpha, step, limit):
     """One epoch of mini-batch training over preallocated buffers (``full`` for whole batches,
     ``part`` for the last, shorter one). Returns (sum of batch loss times batch size, correct
     predictions, batches done, status, optimizer step); status 1: the loss of the next batch is
-    not finite, 2: its gradient is not, 3: its update would make a weight NaN or infinite. The
-    parameters passed in hold the weights from before that batch (all finite) on return."""
+    not finite, 2: its gradient is not, 3: its update would make a weight NaN or beyond
+    ``limit`` (the dtype's largest value). The parameters passed in hold the weights from
+    before that batch (all finite) on return."""
     n = X.shape[0]
     batch = Xb.shape[0]
     if shuffle:
@@ -463,6 +464,7 @@ class _MLP(BaseEstimator):
         epoch_fn = network.epoch()
         solver = _loop.ADAM if self.solver == "adam" else _loop.SGD
         rate = float(self.learning_rate_init)
+        limit = float(np.finfo(dtype).max)  # a step beyond it stops training (loop.optimizer_step)
         no_improvement = 0
         best_params = None
         hyper = (solver, rate, float(self.momentum), bool(self.nesterovs_momentum),
@@ -471,7 +473,7 @@ class _MLP(BaseEstimator):
         if self.verbose and not epoch_fn.signatures:
             print("compiling the training loop (once per network; cached on disk)...")
         epoch_fn(X[:0], T[:0], *params, *firsts, *seconds, *nexts, full, part, Xb, Tb, Xp, Tp,
-                 order[:0], 0, False, *hyper, 0)
+                 order[:0], 0, False, *hyper, 0, limit)
         bar = _progress(self.verbose, self.max_iter)
         try:
             for _ in range(self.max_iter):
@@ -479,7 +481,7 @@ class _MLP(BaseEstimator):
                 total, correct, done, status, self.t_ = epoch_fn(
                     X, T, *params, *firsts, *seconds, *nexts, full, part, Xb, Tb, Xp, Tp, order,
                     int(rng.randint(2**31 - 1)), bool(self.shuffle), solver, rate, *hyper[2:],
-                    int(self.t_))
+                    int(self.t_), limit)
                 seconds_taken = time.perf_counter() - started
                 if status:
                     self._store(params)
