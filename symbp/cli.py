@@ -287,6 +287,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     data = (datasets.load(args.dataset, seed=args.seed) if args.dataset
             else datasets.from_csv(args.csv, args.target, args.task))
     X, y = data.X, data.y
+    if data.lines is not None and not args.scale:  # a CSV: name the cell float32 cannot hold
+        limit = np.finfo(args.dtype).max
+        big = np.argwhere(np.abs(X) > limit)
+        if len(big):
+            row, col = big[0]
+            raise CliError(f"{args.csv}, line {data.lines[row]}, column "
+                           f"{data.columns[col]!r}: {X[row, col]:g} is beyond the range of "
+                           f"{args.dtype} (features are not scaled): use --scale or "
+                           "--dtype float64")
     if data.split:
         rng = np.random.RandomState(args.seed)
         X, X_test, y, y_test = train_test_split(
@@ -299,10 +308,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        solver=args.solver, loss=args.loss, alpha=args.alpha,
                        batch_size=args.batch_size, learning_rate_init=args.lr,
                        max_iter=args.epochs, random_state=args.seed, dtype=args.dtype,
-                       verbose=not args.quiet, tol=0.0, n_iter_no_change=args.epochs)
+                       verbose=not args.quiet, tol=0.0, n_iter_no_change=args.epochs,
+                       standardize=args.scale)
     what = f"{len(np.unique(y))} classes" if data.classification else "regression"
     print(f"{data.description}\n{len(X)} training / {len(X_test)} test samples, "
           f"{X.shape[1]} features, {what}")
+    if args.scale:
+        print("features standardized with the training part's mean and standard deviation "
+              "(kept in the model)")
     started = time.perf_counter()
     with warnings.catch_warnings():  # exactly --epochs is the request, not a convergence problem
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -469,7 +482,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="train an MLP on a built-in dataset or a CSV file",
         description="Train a multi-layer perceptron whose forward and backward pass symbp "
         "generates, with the whole training loop compiled by Numba; report the test accuracy "
-        "(R^2 for regression) on a held-out stratified split.",
+        "(R^2 for regression) on a held-out stratified split. Features are used as they are, "
+        "not scaled: give --scale for a CSV whose columns have large or very different "
+        "ranges.",
         epilog="example: symbp train --dataset digits --hidden 64 --epochs 30",
     )
     data = train.add_argument_group("data")
@@ -478,6 +493,11 @@ def _build_parser() -> argparse.ArgumentParser:
     data.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
     data.add_argument("--task", choices=("auto", "classification", "regression"),
                       default="auto", help="for --csv (default: auto, from the target column)")
+    data.add_argument("--scale", action="store_true",
+                      help="standardize each feature with the training part's mean and "
+                      "standard deviation (constant columns only centered); the model file "
+                      "keeps them, so the loaded model's predict takes raw features "
+                      "(default: features are not scaled)")
     data.add_argument("--test-size", type=float, default=0.2, metavar="FRACTION",
                       help="held-out share of the samples (default: 0.2)")
     net = train.add_argument_group("network and training")

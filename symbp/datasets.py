@@ -27,6 +27,8 @@ class Dataset:
     classification: bool
     description: str
     split: bool = True  # False: too small to hold out a test part (xor)
+    lines: np.ndarray | None = None  # a CSV's line number of each row
+    columns: tuple[str, ...] | None = None  # a CSV's feature column names
 
 
 def load(name: str, *, seed: int = 0) -> Dataset:
@@ -84,18 +86,19 @@ def from_csv(path, target: str, task: str = "auto") -> Dataset:
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
+            reader = csv.reader(handle)
+            numbered = [(reader.line_num, row) for row in reader]  # the file's own line numbers
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise SymbpError(f"cannot read {path}: {exc}") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 3:
+    numbered = [(n, r) for n, r in numbered if any(cell.strip() for cell in r)]
+    if len(numbered) < 3:
         raise SymbpError(f"{path}: needs a header row and at least two data rows")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in numbered[0][1]]
     if target not in header:
         raise SymbpError(f"{path}: no column {target!r}; columns: {', '.join(header)}")
     column = header.index(target)
-    features, labels = [], []
-    for line, row in enumerate(rows[1:], start=2):
+    features, labels, lines = [], [], []
+    for line, row in numbered[1:]:
         if len(row) != len(header):
             raise SymbpError(f"{path}, line {line}: {len(row)} fields, the header has "
                              f"{len(header)}")
@@ -104,18 +107,28 @@ def from_csv(path, target: str, task: str = "auto") -> Dataset:
             if name == target:
                 continue
             try:
-                values.append(float(cell))
+                value = float(cell)
             except ValueError:
                 raise SymbpError(f"{path}, line {line}, column {name!r}: {cell!r} is not a "
                                  "number (features must be numeric)") from None
+            if not math.isfinite(value):
+                raise SymbpError(f"{path}, line {line}, column {name!r}: {cell.strip()!r} is "
+                                 "not a finite number (features must be finite: fill in or "
+                                 "drop the missing values)")
+            values.append(value)
         features.append(values)
         labels.append(row[column].strip())
+        lines.append(line)
     if len(header) < 2:
         raise SymbpError(f"{path}: no feature columns besides {target!r}")
     try:
         numeric = np.array([float(v) for v in labels])
     except ValueError:
         numeric = None
+    if numeric is not None and not np.isfinite(numeric).all():
+        at = int(np.flatnonzero(~np.isfinite(numeric))[0])
+        raise SymbpError(f"{path}, line {lines[at]}, column {target!r}: {labels[at]!r} is not "
+                         "a finite number (fill in or drop the rows without a target)")
     if task == "auto":
         task = "classification" if numeric is None or (
             np.all(np.mod(numeric, 1) == 0) and len(np.unique(numeric)) <= 20) \
@@ -129,4 +142,5 @@ def from_csv(path, target: str, task: str = "auto") -> Dataset:
     if task == "classification" and numeric is not None and np.all(np.mod(numeric, 1) == 0):
         y = numeric.astype(np.int64)
     return Dataset(np.array(features), y, task == "classification",
-                   f"{path.name}: {len(labels)} rows, target {target!r}")
+                   f"{path.name}: {len(labels)} rows, target {target!r}",
+                   lines=np.array(lines), columns=tuple(h for h in header if h != target))

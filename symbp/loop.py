@@ -86,9 +86,21 @@ def count_correct_targets(scores, targets):
 
 
 @register_jitable
-def optimizer_step(param, grad, first, second, solver, rate, momentum, nesterov, beta_1,
-                   beta_2, epsilon):
-    """One update of ``param`` in place, as scikit-learn's optimizers do it.
+def optimizer_step(param, grad, first, second, out, solver, rate, momentum, nesterov, beta_1,
+                   beta_2, epsilon, limit):
+    """One update of ``param`` written into ``out``, as scikit-learn's optimizers do it;
+    returns True when every updated weight is finite.
+
+    ``out`` is another buffer of the same shape (the epoch swaps the two after a step that
+    succeeded, so a step that overflows leaves ``param`` as it was: the last finite weights) or
+    ``param`` itself for an update in place. The finite check rides in the update's own loop
+    (no extra pass), and it also catches a NaN or infinite gradient: any such element makes its
+    updated weight non-finite. ``limit`` is the largest finite value of ``out``'s dtype: a new
+    value above it in magnitude (or NaN) fails the check, as it would become infinite when
+    stored in float32 (comparing before the store, not reading it back, keeps the loop
+    vectorized; a value within half an ulp above ``limit``, which rounds down to it, is counted
+    as an overflow too). ``first``/``second`` (the optimizer's state) are updated in place
+    either way.
 
     SGD: ``first`` is the velocity, ``v = momentum*v - rate*g``, then ``param += v`` or, with
     Nesterov's momentum, ``param += momentum*v - rate*g``. Adam: ``first``/``second`` are the
@@ -97,23 +109,41 @@ def optimizer_step(param, grad, first, second, solver, rate, momentum, nesterov,
     p = param.reshape(param.size)
     g = grad.reshape(grad.size)
     m = first.reshape(first.size)
+    o = out.reshape(out.size)
+    bad = 0
     if solver == SGD:
         if momentum == 0.0:
             for i in range(p.shape[0]):
-                p[i] -= rate * g[i]
+                new = p[i] - rate * g[i]
+                o[i] = new
+                bad |= not abs(new) <= limit  # also NaN
         else:
             for i in range(p.shape[0]):
                 m[i] = momentum * m[i] - rate * g[i]
-                p[i] += momentum * m[i] - rate * g[i] if nesterov else m[i]
+                new = p[i] + (momentum * m[i] - rate * g[i] if nesterov else m[i])
+                o[i] = new
+                bad |= not abs(new) <= limit
     else:
         v = second.reshape(second.size)
         for i in range(p.shape[0]):
             m[i] = beta_1 * m[i] + (1.0 - beta_1) * g[i]
             v[i] = beta_2 * v[i] + (1.0 - beta_2) * g[i] * g[i]
-            p[i] -= rate * m[i] / (math.sqrt(v[i]) + epsilon)
+            new = p[i] - rate * m[i] / (math.sqrt(v[i]) + epsilon)
+            o[i] = new
+            bad |= not abs(new) <= limit
+    return bad == 0
 
 
 @register_jitable
 def adam_rate(rate, beta_1, beta_2, step):
     """Adam's step size with the bias correction of step ``step`` (1-based)."""
     return rate * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
+
+
+@register_jitable
+def copy_into(source, target):
+    """``target[...] = source`` for two arrays of one shape."""
+    t = target.reshape(target.size)
+    s = source.reshape(source.size)
+    for i in range(t.shape[0]):
+        t[i] = s[i]

@@ -20,16 +20,17 @@ import json
 import math
 import numbers
 import os
+import re
+import stat
 import tempfile
 import time
 import warnings
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import _npz
 from . import jit as _jit
 from . import loop as _loop
 from .errors import SymbpError
@@ -121,9 +122,14 @@ _LOOP_HASH = hashlib.sha256(Path(_loop.__file__).read_bytes()).hexdigest()[:12]
 def _loop_source(inputs: list[str], params: list[str], buffers: list[str], labels: bool,
                  l2: bool) -> str:
     """The epoch function, appended to the network's module (so one cached module holds both:
-    a cached Numba function given another dispatcher as an argument recompiles per process)."""
+    a cached Numba function given another dispatcher as an argument recompiles per process).
+
+    Each parameter has a second buffer (``W1_next``): a step writes the updated weights there
+    and checks them in the same loop, and only a step whose every weight is finite swaps the two
+    buffers, so a step that overflows leaves the last finite weights in place at no extra pass."""
     firsts = [f"{p}_m" for p in params]
     seconds = [f"{p}_v" for p in params]
+    nexts = [f"{p}_next" for p in params]
     call = ", ".join(["xb", *inputs[1:len(params) + 1], "tb",
                       *(["0.5 * alpha / m"] if l2 else []), *buffers])
     grads = [f"d{p}" for p in params]
@@ -132,25 +138,30 @@ def _loop_source(inputs: list[str], params: list[str], buffers: list[str], label
     count = "count_correct_labels" if labels else "count_correct_targets"
     unpack = ", ".join(buffers)
     steps = "\n".join(
-        f"        optimizer_step({p}, d{p}, {p}_m, {p}_v, solver, now, momentum, nesterov, "
-        "beta_1, beta_2, epsilon)" for p in params)
-    finite = " and ".join(f"all_finite({g})" for g in grads)
+        f"        finite &= optimizer_step({p}, d{p}, {p}_m, {p}_v, {p}_next, solver, now, "
+        "momentum, nesterov, beta_1, beta_2, epsilon, limit)" for p in params)
+    swaps = "\n".join(f"        {p}, {p}_next = {p}_next, {p}" for p in params)
+    homes = "\n".join(f"        copy_into({p}, {p}_next)" for p in params)
+    finite_grads = " and ".join(f"all_finite({g})" for g in grads)
     return f'''
 
 # ---- the training loop (symbp.nn, loop helpers {_LOOP_HASH}) ----
-from symbp.loop import ADAM, adam_rate, all_finite, {count}, {imports}
+from symbp.loop import ADAM, adam_rate, all_finite, copy_into, {count}, {imports}
 from symbp.loop import optimizer_step, shuffle_order
 
 
 def train_epoch(X, T, {", ".join(params)},
                 {", ".join(firsts)},
                 {", ".join(seconds)},
+                {", ".join(nexts)},
                 full, part, Xb, Tb, Xp, Tp, order, seed, shuffle, solver, rate, momentum,
-                nesterov, beta_1, beta_2, epsilon, alpha, step):
+                nesterov, beta_1, beta_2, epsilon, alpha, step, limit):
     """One epoch of mini-batch training over preallocated buffers (``full`` for whole batches,
     ``part`` for the last, shorter one). Returns (sum of batch loss times batch size, correct
     predictions, batches done, status, optimizer step); status 1: the loss of the next batch is
-    not finite, 2: its gradient is not (the weights are those from before that batch)."""
+    not finite, 2: its gradient is not, 3: its update would make a weight NaN or beyond
+    ``limit`` (the dtype's largest value). The parameters passed in hold the weights from
+    before that batch (all finite) on return."""
     n = X.shape[0]
     batch = Xb.shape[0]
     if shuffle:
@@ -158,6 +169,8 @@ def train_epoch(X, T, {", ".join(params)},
     total = 0.0
     correct = 0
     done = 0
+    status = 0
+    swapped = False
     for start in range(0, n, batch):
         if n - start >= batch:
             xb, tb = Xb, Tb
@@ -170,16 +183,23 @@ def train_epoch(X, T, {", ".join(params)},
         {gather}(T, order, start, tb)
         loss, = value_and_grad_into({call})
         if not math.isfinite(loss):
-            return total, correct, done, 1, step
-        if not ({finite}):
-            return total, correct, done, 2, step
+            status = 1
+            break
+        now = adam_rate(rate, beta_1, beta_2, step + 1) if solver == ADAM else rate
+        finite = True
+{steps}
+        if not finite:  # the weights before this step are intact: they are not swapped in
+            status = 3 if {finite_grads} else 2
+            break
         total += loss * m
         correct += {count}(out, tb)
         step += 1
-        now = adam_rate(rate, beta_1, beta_2, step) if solver == ADAM else rate
-{steps}
+{swaps}
+        swapped = not swapped
         done += 1
-    return total, correct, done, 0, step
+    if swapped:  # the newest weights are in the buffers passed as *_next: copy them home
+{homes}
+    return total, correct, done, status, step
 '''
 
 
@@ -238,7 +258,7 @@ class _MLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, loss="auto",
-                 dtype="float32"):
+                 dtype="float32", standardize=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -263,6 +283,7 @@ class _MLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.loss = loss
         self.dtype = dtype
+        self.standardize = standardize
 
     # -- checks, all before any compiling --------------------------------------------------
 
@@ -302,6 +323,12 @@ class _MLP(BaseEstimator):
                                           or self.batch_size < 1):
             raise SymbpError(f"batch_size must be 'auto' or a positive integer, got "
                              f"{self.batch_size!r}")
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping",
+                     "standardize", "verbose"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_, numbers.Integral)) or \
+                    (name != "verbose" and value not in (0, 1)) or value < 0:
+                raise SymbpError(f"{name} must be True or False, got {value!r}")
         return {"hidden": tuple(int(h) for h in hidden), "dtype": dtype}
 
     def _checked_X(self, X, dtype, *, fitting: bool) -> np.ndarray:
@@ -313,12 +340,23 @@ class _MLP(BaseEstimator):
         if not fitting and X.shape[1] != self.n_features_in_:
             raise SymbpError(f"X has {X.shape[1]} features, but this model was fitted with "
                              f"{self.n_features_in_}")
-        bad = ~np.isfinite(X)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise SymbpError(f"X holds {bad.sum()} NaN or infinite value(s), the first at row "
-                             f"{row}, column {col}")
-        return np.ascontiguousarray(X, dtype=dtype)
+        _check_finite("X", X)
+        X = self._standardized(X, fitting=fitting)
+        return _cast_finite("X", X, dtype, "features")
+
+    def _standardized(self, X, *, fitting: bool) -> np.ndarray:
+        """``X`` centered and scaled by ``feature_mean_``/``feature_scale_`` (float64) when the
+        model standardizes; ``fit`` computes them from its ``X`` (kept with ``warm_start``, as
+        the trained weights expect them). A constant column keeps scale 1 (only centered)."""
+        if fitting and not (self.warm_start and hasattr(self, "coefs_")):
+            self.feature_mean_ = self.feature_scale_ = None
+            if self.standardize:
+                self.feature_mean_, self.feature_scale_ = _moments(X)
+        mean = getattr(self, "feature_mean_", None)
+        if mean is None:
+            return X
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused after the cast
+            return (np.asarray(X, np.float64) - mean) / self.feature_scale_
 
     # -- training -------------------------------------------------------------------------
 
@@ -414,6 +452,7 @@ class _MLP(BaseEstimator):
         params = self._param_arrays(dtype)
         firsts = [np.zeros_like(p) for p in params]
         seconds = [np.zeros_like(p) for p in params]
+        nexts = [np.empty_like(p) for p in params]  # each step writes here, then swaps
         buffers = network.module().value_and_grad_buffers
         extra = (0.0,) if network.l2 else ()
         Xb, Tb = np.empty((batch, X.shape[1]), dtype), np.empty((batch, *T.shape[1:]), T.dtype)
@@ -425,6 +464,7 @@ class _MLP(BaseEstimator):
         epoch_fn = network.epoch()
         solver = _loop.ADAM if self.solver == "adam" else _loop.SGD
         rate = float(self.learning_rate_init)
+        limit = float(np.finfo(dtype).max)  # a step beyond it stops training (loop.optimizer_step)
         no_improvement = 0
         best_params = None
         hyper = (solver, rate, float(self.momentum), bool(self.nesterovs_momentum),
@@ -432,20 +472,20 @@ class _MLP(BaseEstimator):
         # compile (or load from the cache) before the clock starts: an empty epoch
         if self.verbose and not epoch_fn.signatures:
             print("compiling the training loop (once per network; cached on disk)...")
-        epoch_fn(X[:0], T[:0], *params, *firsts, *seconds, full, part, Xb, Tb, Xp, Tp,
-                 order[:0], 0, False, *hyper, 0)
+        epoch_fn(X[:0], T[:0], *params, *firsts, *seconds, *nexts, full, part, Xb, Tb, Xp, Tp,
+                 order[:0], 0, False, *hyper, 0, limit)
         bar = _progress(self.verbose, self.max_iter)
         try:
             for _ in range(self.max_iter):
                 started = time.perf_counter()
                 total, correct, done, status, self.t_ = epoch_fn(
-                    X, T, *params, *firsts, *seconds, full, part, Xb, Tb, Xp, Tp, order,
+                    X, T, *params, *firsts, *seconds, *nexts, full, part, Xb, Tb, Xp, Tp, order,
                     int(rng.randint(2**31 - 1)), bool(self.shuffle), solver, rate, *hyper[2:],
-                    int(self.t_))
+                    int(self.t_), limit)
                 seconds_taken = time.perf_counter() - started
                 if status:
                     self._store(params)
-                    what = "loss" if status == 1 else "gradient"
+                    what = {1: "loss", 2: "gradient", 3: "updated weights"}[status]
                     raise SymbpError(
                         f"training stopped: the {what} became NaN or infinite at epoch "
                         f"{self.n_iter_ + 1}, batch {done + 1} of {-(-n // batch)}; the model "
@@ -500,7 +540,14 @@ class _MLP(BaseEstimator):
         network = _network(*self._net_key)
         dtype = self.coefs_[0].dtype
         X = self._checked_X(X, dtype, fitting=False)
-        return self._forward(network, X, dtype)
+        out = self._forward(network, X, dtype)
+        bad = ~np.isfinite(out)
+        if bad.any():  # finite weights can still overflow on some inputs: never a NaN answer
+            row = int(np.argwhere(bad)[0][0])
+            raise SymbpError(f"the network's output is NaN or infinite for {bad.any(axis=1).sum()}"
+                             f" row(s) of X, the first at row {row}: its weights or these inputs "
+                             f"are too large for {np.dtype(dtype).name} (a fit that diverged?)")
+        return out
 
     def _forward(self, network: _Network, X, dtype) -> np.ndarray:
         params = self._param_arrays(dtype)
@@ -567,83 +614,197 @@ class _MLP(BaseEstimator):
                                      f"these are {classes.dtype}")
                 classes = classes.astype(str)
             arrays["classes"] = classes
+        if getattr(self, "feature_mean_", None) is not None:
+            arrays["feature_mean"] = np.asarray(self.feature_mean_, np.float64)
+            arrays["feature_scale"] = np.asarray(self.feature_scale_, np.float64)
+        if getattr(self, "target_mean_", None) is not None:
+            arrays["target_mean"] = np.asarray(self.target_mean_, np.float64)
+            arrays["target_scale"] = np.asarray(self.target_scale_, np.float64)
+        _remove_stale_temporaries(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
+            _lock(fd)  # held until closed: tells a later save this file's writer is alive
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, **arrays)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, path)
+                os.replace(tmp, path)  # before the close: the lock is held to the end
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`. Never unpickles (``allow_pickle=False``);
-        a truncated file, another program's ``.npz`` or arrays of the wrong shape raise
-        SymbpError."""
+        """Read a model written by :meth:`save`.
+
+        Nothing is unpickled, and nothing is read before it is checked: the zip directory
+        (member names and sizes, compression ratio), then the metadata (every field's type and
+        value), then each array's ``.npy`` header (dtype: real floats for weights; shape: the
+        one the metadata's layer sizes give; a bound on the total size), and only then the
+        array data, exactly the bytes announced.
+
+        Raises
+        ------
+        SymbpError
+            For a missing, truncated or damaged file, another program's ``.npz``, a model of
+            the other kind, or any field or array that is not what :meth:`save` writes; the
+            message names the file.
+        """
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if "meta" not in data.files:
-                    raise SymbpError(f"{path} is not a symbp model file (no 'meta' entry; it "
-                                     f"holds {', '.join(data.files) or 'nothing'})")
-                arrays = {name: data[name] for name in data.files}
-                meta = json.loads(str(arrays["meta"]))
-        except SymbpError:
-            raise
-        except FileNotFoundError:
-            raise SymbpError(f"no such file: {path}") from None
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-            raise SymbpError(f"cannot read {path}: not a complete symbp model file "
-                             f"({type(exc).__name__}: {exc})") from None
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise SymbpError(f"{path} is not a symbp model file (format "
-                             f"{meta.get('format') if isinstance(meta, dict) else meta!r})")
-        if meta.get("estimator") != cls.__name__:
-            raise SymbpError(f"{path} holds a {meta.get('estimator')}, not a {cls.__name__}")
-        try:
-            params = dict(meta["params"])
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-            model = cls(**params)
-            checked = model._checked_params()
-            n_features, hidden, n_outputs = meta["n_features_in"], checked["hidden"], \
-                meta["net"][2]
-            sizes = (n_features, *hidden, n_outputs)
-            model.coefs_, model.intercepts_ = [], []
-            for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-                pieces = 2 if model.activation == "maxout" and k < len(hidden) else 1
-                W, b = arrays[f"coef_{k}"], arrays[f"intercept_{k}"]
-                if W.shape != (fan_in, pieces * fan_out) or b.shape != (pieces * fan_out,):
-                    raise SymbpError(f"{path}: coef_{k} has shape {W.shape} and intercept_{k} "
-                                     f"{b.shape}; the model needs "
-                                     f"{(fan_in, pieces * fan_out)} and {(pieces * fan_out,)}")
-                if not (np.isfinite(W).all() and np.isfinite(b).all()):
-                    raise SymbpError(f"{path}: layer {k} holds NaN or infinite weights")
-                model.coefs_.append(np.ascontiguousarray(W, checked["dtype"]))
-                model.intercepts_.append(np.ascontiguousarray(b, checked["dtype"]))
-            if f"coef_{len(sizes) - 1}" in arrays:
-                raise SymbpError(f"{path}: more layers than hidden_layer_sizes says")
-            model.n_features_in_ = int(n_features)
-            model.n_iter_, model.t_ = int(meta["n_iter"]), int(meta["t"])
-            model.loss_curve_ = list(meta["loss_curve"])
-            model.best_loss_ = float(meta["best_loss"])
-            model._fitted_loss = meta["loss"]
-            model._net_key = (int(n_features), hidden, int(n_outputs), model.activation,
-                              meta["loss"], model.alpha > 0)
-            if model._is_classifier:
-                model.classes_ = arrays["classes"]
-                model._check_outputs(len(model.classes_), n_outputs, path)
-        except SymbpError:
-            raise
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise SymbpError(f"{path}: damaged symbp model file ({type(exc).__name__}: "
-                             f"{exc})") from None
+        with _npz.open_archive(path) as archive:
+            entries = _npz.members(archive, path)
+            if "meta" not in entries:
+                raise SymbpError(f"{path} is not a symbp model file (no 'meta' entry; it "
+                                 f"holds {', '.join(entries) or 'nothing'})")
+            meta = _read_meta(archive, entries, path)
+            if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+                raise SymbpError(f"{path} is not a symbp model file (format "
+                                 f"{meta.get('format') if isinstance(meta, dict) else meta!r})")
+            kind = meta.get("estimator")
+            if kind != cls.__name__:
+                kind = kind if isinstance(kind, str) and kind.isidentifier() else repr(kind)
+                raise SymbpError(f"{path} holds a {kind}, not a {cls.__name__}")
+            model, layout = cls._from_meta(meta, path)
+            unexpected = sorted(set(entries) - set(layout) - {"meta"})
+            if unexpected:
+                raise SymbpError(f"{path}: entries the model does not have: "
+                                 f"{', '.join(unexpected)}")
+            total = 0
+            for name, (shape, kind) in layout.items():
+                if name not in entries:
+                    raise SymbpError(f"{path}: damaged symbp model file (no {name!r} entry)")
+                got, _, dtype, _ = _npz.header(archive, entries[name], path)
+                if dtype.kind not in kind or dtype.fields is not None:
+                    want = "real floats" if kind == "f" else "numbers or text"
+                    raise SymbpError(f"{path}: {name} holds {dtype}; it must hold {want}")
+                if got != shape:
+                    raise SymbpError(f"{path}: {name} has shape {got}; the model needs {shape}")
+                total += int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                if total > MAX_LOAD_BYTES:
+                    raise SymbpError(f"{path}: the arrays would take more than "
+                                     f"{MAX_LOAD_BYTES:,} bytes; refused")
+            arrays = {name: _npz.read(archive, entries[name], path) for name in layout}
+        model._set_arrays(arrays, path)
         return model
+
+    @classmethod
+    def _from_meta(cls, meta: dict, path: Path) -> tuple:
+        """The unfitted model the metadata describes, with its fitted scalars set, and the
+        arrays it needs: ``{name: (shape, allowed dtype kinds)}``. Every field is checked."""
+        def field(name, check, what):
+            if name not in meta or not check(meta[name]):
+                raise SymbpError(f"{path}: damaged symbp model file ({name!r} must be {what}, "
+                                 f"got {meta.get(name, 'nothing')!r})")
+            return meta[name]
+
+        params = field("params", lambda v: isinstance(v, dict), "an object")
+        valid = set(cls().get_params(deep=False))
+        unknown = sorted(str(k) for k in params if k not in valid)
+        if unknown:
+            raise SymbpError(f"{path}: damaged symbp model file (unknown parameter(s) "
+                             f"{', '.join(unknown)})")
+        params = dict(params)
+        if not isinstance(params.get("hidden_layer_sizes"), list):
+            raise SymbpError(f"{path}: damaged symbp model file (hidden_layer_sizes must be a "
+                             f"list, got {params.get('hidden_layer_sizes')!r})")
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        state = params.get("random_state")
+        if state is not None and (not isinstance(state, int) or isinstance(state, bool)):
+            raise SymbpError(f"{path}: damaged symbp model file (random_state {state!r})")
+        model = cls(**params)
+        try:
+            checked = model._checked_params()
+        except SymbpError as exc:
+            raise SymbpError(f"{path}: damaged symbp model file ({exc})") from None
+        hidden = checked["hidden"]
+        n_features = field("n_features_in", _positive_int, "a positive integer")
+        n_iter = field("n_iter", _count, "a whole number >= 0")
+        t = field("t", _count, "a whole number >= 0")
+        loss = field("loss", lambda v: isinstance(v, str) and v in cls._losses,
+                     f"one of {', '.join(cls._losses)}")
+        net = field("net", lambda v: isinstance(v, list) and len(v) == 6, "a list of 6")
+        n_outputs = net[2]
+        if not _positive_int(n_outputs) or net != [n_features, list(hidden), n_outputs,
+                                                   model.activation, loss, model.alpha > 0]:
+            raise SymbpError(f"{path}: damaged symbp model file (net {net!r} does not match "
+                             "the parameters)")
+        curve = field("loss_curve", lambda v: isinstance(v, list) and all(map(_finite, v)),
+                      "a list of finite numbers")
+        best = field("best_loss", lambda v: _finite(v) or v == math.inf,
+                     "a finite number or Infinity")
+        sizes = (n_features, *hidden, n_outputs)
+        if sum(a * b for a, b in itertools.pairwise(sizes)) > MAX_LOAD_BYTES:
+            raise SymbpError(f"{path}: layers {sizes} are too large to load")
+        layout = {}
+        for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            pieces = 2 if model.activation == "maxout" and k < len(hidden) else 1
+            layout[f"coef_{k}"] = ((fan_in, pieces * fan_out), "f")
+            layout[f"intercept_{k}"] = ((pieces * fan_out,), "f")
+        if model._is_classifier:
+            if n_outputs == 1 and loss != "sigmoid_cross_entropy":
+                raise SymbpError(f"{path}: damaged symbp model file (one output with loss "
+                                 f"{loss})")
+            layout["classes"] = ((2 if n_outputs == 1 else n_outputs,), "iufbU")
+        if model.standardize:  # files written before standardize existed have no such entries
+            layout["feature_mean"] = layout["feature_scale"] = ((n_features,), "f")
+            if not model._is_classifier:
+                layout["target_mean"] = layout["target_scale"] = ((n_outputs,), "f")
+        model.n_features_in_ = n_features
+        model.n_iter_, model.t_ = n_iter, t
+        model.loss_curve_ = [float(v) for v in curve]
+        model.best_loss_ = float(best)
+        model._fitted_loss = loss
+        model._net_key = (n_features, hidden, n_outputs, model.activation, loss,
+                          model.alpha > 0)
+        model._checked = checked
+        return model, layout
+
+    def _set_arrays(self, arrays: dict, path: Path) -> None:
+        """The checked arrays of a model file as the model's fitted attributes."""
+        dtype = self._checked["dtype"]
+        del self._checked
+        self.coefs_, self.intercepts_ = [], []
+        for k in range(len(self._net_key[1]) + 1):
+            W, b = arrays[f"coef_{k}"], arrays[f"intercept_{k}"]
+            if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                raise SymbpError(f"{path}: layer {k} holds NaN or infinite weights")
+            with np.errstate(over="ignore"):
+                W, b = np.ascontiguousarray(W, dtype), np.ascontiguousarray(b, dtype)
+            if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                raise SymbpError(f"{path}: layer {k} holds weights beyond {dtype.name}'s range")
+            self.coefs_.append(W)
+            self.intercepts_.append(b)
+        for what in ("feature", "target"):
+            if f"{what}_mean" in arrays:
+                mean, scale = (np.array(arrays[f"{what}_{k}"], np.float64)
+                               for k in ("mean", "scale"))
+                if not (np.isfinite(mean).all() and np.isfinite(scale).all()
+                        and (scale > 0).all()):
+                    raise SymbpError(f"{path}: {what}_mean must be finite and {what}_scale "
+                                     "finite and positive")
+            elif what == "target" and self._is_classifier:
+                continue
+            else:
+                mean = scale = None
+            setattr(self, f"{what}_mean_", mean)
+            setattr(self, f"{what}_scale_", scale)
+        if self._is_classifier:
+            classes = np.array(arrays["classes"])
+            if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+                raise SymbpError(f"{path}: classes holds NaN or infinite labels")
+            if not np.array_equal(np.unique(classes), classes):
+                raise SymbpError(f"{path}: classes must be distinct and sorted, got {classes!r}")
+            self.classes_ = classes
+            self._check_outputs(len(classes), self._net_key[2], path)
 
 
 _FORMAT = "symbp.nn/1"
+
+MAX_LOAD_BYTES = 1 << 32
+"""Largest total size of the arrays :meth:`load` reads (4 GiB: a billion float32 weights)."""
+
+STALE_SECONDS = 60.0
+"""A save's temporary file older than this whose writer holds no lock on it is stale."""
 
 
 class MLPClassifier(ClassifierMixin, _MLP):
@@ -787,7 +948,16 @@ class MLPRegressor(RegressorMixin, _MLP):
         if not np.isfinite(y).all():
             raise SymbpError("y holds NaN or infinite values")
         self._y_ndim = y.ndim
-        T = np.ascontiguousarray(y.reshape(n, -1), dtype=dtype)
+        T = np.asarray(y.reshape(n, -1), np.float64)
+        if not (self.warm_start and hasattr(self, "coefs_")):
+            self.target_mean_ = self.target_scale_ = None
+            if self.standardize:
+                self.target_mean_, self.target_scale_ = _moments(T)
+        if getattr(self, "target_mean_", None) is not None:
+            if self.target_mean_.shape != (T.shape[1],):
+                raise SymbpError("warm_start: y does not match the fitted model's shapes")
+            T = (T - self.target_mean_) / self.target_scale_
+        T = _cast_finite("y", T, dtype, "targets")
         return T, T.shape[1], "squared_error"
 
     def _score_encoded(self, network, X, T) -> float:
@@ -799,6 +969,8 @@ class MLPRegressor(RegressorMixin, _MLP):
     def predict(self, X) -> np.ndarray:
         """The predicted targets (a vector when fitted on a vector)."""
         out = self._outputs(X)
+        if getattr(self, "target_mean_", None) is not None:  # back to the targets' units
+            out = (out * self.target_scale_ + self.target_mean_).astype(out.dtype)
         return out[:, 0] if getattr(self, "_y_ndim", 1) == 1 and out.shape[1] == 1 else out
 
 
@@ -811,13 +983,57 @@ def _choice(name, value, allowed) -> None:
 
 
 def _number(name, value, *, low=None, high=None, open_low=False, open_high=False) -> None:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or math.isnan(value):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise SymbpError(f"{name} must be a number, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond float64
+        finite = False
+    if not finite:
+        raise SymbpError(f"{name} must be a finite number, got {value!r}")
     if low is not None and (value < low or (open_low and value == low)) or \
             high is not None and (value > high or (open_high and value == high)):
         right = ")" if open_high or high is None else "]"
         interval = f"{'(' if open_low else '['}{low}, {'inf' if high is None else high}{right}"
         raise SymbpError(f"{name} must be in {interval}, got {value!r}")
+
+
+def _moments(X) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and standard deviation in float64 (1 for a constant column),
+    computed on columns divided by their largest magnitude so that 1e300 does not overflow."""
+    X = np.asarray(X, np.float64)
+    peak = np.abs(X).max(axis=0)
+    peak = np.where(peak > 0, peak, 1.0)
+    scaled = X / peak
+    mean, std = scaled.mean(axis=0) * peak, scaled.std(axis=0) * peak
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _check_finite(name, array) -> None:
+    """Refuse NaN or infinite values, naming the first (row, column)."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"row {at[0]}, column {at[1]}" if len(at) == 2 else f"row {at[0]}"
+        raise SymbpError(f"{name} holds {bad.sum()} NaN or infinite value(s), the first at "
+                         f"{where}")
+
+
+def _cast_finite(name, array, dtype, what) -> np.ndarray:
+    """``array`` (finite) as a contiguous array of ``dtype``, refusing values that overflow
+    to infinity on the cast (1e39 in float32), naming the first (row, column)."""
+    with np.errstate(over="ignore"):
+        cast = np.ascontiguousarray(array, dtype=dtype)
+    bad = ~np.isfinite(cast)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"row {at[0]}, column {at[1]}" if len(at) == 2 else f"row {at[0]}"
+        limit = np.finfo(dtype).max
+        raise SymbpError(
+            f"{name} holds {bad.sum()} value(s) beyond the range of {np.dtype(dtype).name} "
+            f"(magnitude above {limit:.4g}), the first at {where}: {array[at]!r}; scale "
+            f"the {what} or use dtype='float64'")
+    return cast
 
 
 def _numeric(name, values) -> np.ndarray:
@@ -841,6 +1057,103 @@ def _column(name, values, n: int) -> np.ndarray:
         raise SymbpError(f"X has {n} samples but {name} has "
                          f"{array.shape[0] if array.ndim else 'a single value'}")
     return array
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+MAX_META_BYTES = 1 << 26
+"""Largest metadata entry :meth:`_MLP.load` reads (64 MiB: a loss curve of a million epochs)."""
+
+
+def _read_meta(archive, entries, path):
+    """The metadata entry: a text scalar at most :data:`MAX_META_BYTES`, parsed as JSON."""
+    info = entries["meta"]
+    shape, _, dtype, _ = _npz.header(archive, info, path)
+    if dtype.kind != "U" or shape != ():
+        raise SymbpError(f"{path} is not a symbp model file (meta holds {dtype} of shape "
+                         f"{shape}, not text)")
+    if info.file_size > MAX_META_BYTES:
+        raise SymbpError(f"{path}: the metadata takes {info.file_size:,} bytes; refused "
+                         f"(at most {MAX_META_BYTES:,})")
+    text = _npz.read(archive, info, path).item()
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise SymbpError(f"cannot read {path}: its metadata is not JSON "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def _lock(fd: int) -> None:
+    """An exclusive advisory lock on ``fd`` (POSIX ``flock``; released when the file is closed
+    or its process dies); nothing where the platform or filesystem has none."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        pass
+
+
+def _unlocked(fd: int) -> bool:
+    """True when nobody holds a lock on ``fd``'s file (the lock is taken, and kept until the
+    caller closes ``fd``); False when a writer holds it or locks cannot be told."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files that killed saves of ``path`` left behind.
+
+    Only files of the exact name :meth:`_MLP.save` creates (``.NAME.`` + mkstemp's 8
+    characters + ``.tmp``) are touched, only regular files (not symlinks) owned by the current
+    user, older than :data:`STALE_SECONDS`, and only when no lock is held on them: a live save
+    holds an ``flock`` on its temporary file from its creation to its rename, and the kernel
+    drops that lock when the writer dies. (The age keeps the moment between ``mkstemp`` and the
+    lock safe; the lock keeps a slow writer's file safe however old it is.) Any error leaves
+    the file alone: cleaning up never makes a save fail.
+    """
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+    uid = getattr(os, "getuid", lambda: None)()
+    now = time.time()
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or (uid is not None and info.st_uid != uid) \
+                    or now - info.st_mtime < STALE_SECONDS:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_NONBLOCK", 0))
+            try:
+                opened = os.fstat(fd)
+                if (opened.st_dev, opened.st_ino) == (info.st_dev, info.st_ino) \
+                        and _unlocked(fd):
+                    os.unlink(entry.path)
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
 
 
 def _progress(verbose, epochs):

@@ -230,3 +230,60 @@ def test_csv_errors_point_at_the_cell(tmp_path):
         datasets.from_csv(path, "y")
     with pytest.raises(SymbpError, match="no column 'z'; columns: a, b, y"):
         datasets.from_csv(path, "z")
+
+
+@pytest.mark.parametrize(("cell", "shown"), [("nan", "'nan'"), (" inf", "'inf'"),
+                                             ("-Infinity", "'-Infinity'"), ("NaN", "'NaN'")])
+def test_csv_refuses_non_finite_cells_at_their_line(tmp_path, cell, shown):
+    """A literal nan/inf is reported at its CSV line and column before training (it used to
+    surface later at a row of the test split)."""
+    path = tmp_path / "bad.csv"
+    path.write_text(f"a,b,y\n1,2,0\n\n3,4,1\n5,{cell},0\n6,7,1\n")  # line 5: a blank line counts
+    with pytest.raises(SymbpError, match=rf"line 5, column 'b': {re.escape(shown)} is not a "
+                                         "finite number"):
+        datasets.from_csv(path, "y")
+    path.write_text(f"a,b,y\n1,2,0.5\n3,4,1.5\n5,6,{cell}\n")
+    with pytest.raises(SymbpError, match=rf"line 4, column 'y': {re.escape(shown.strip())} is "
+                                         "not a finite number"):
+        datasets.from_csv(path, "y")
+
+
+def test_train_names_the_csv_cell_beyond_float32(tmp_path, capsys):
+    path = tmp_path / "big.csv"
+    path.write_text("a,b,y\n" + "".join(f"{k},{1e39 if k == 7 else k},{k % 2}\n"
+                                        for k in range(20)))
+    assert main(["train", "--csv", str(path), "--target", "y", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "line 9, column 'b': 1e+39 is beyond the range of float32" in err
+    assert "use --scale or --dtype float64" in err
+
+
+def test_train_help_says_features_are_not_scaled(capsys):
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not scaled" in out and "--scale" in out
+
+
+def test_train_scale_keeps_the_training_statistics_in_the_model(tmp_path, capsys):
+    """--scale standardizes with the training part's statistics (the XOR CSV shifted and
+    stretched: 1000 + 50 x), stores them in the model file, and the loaded model's predict
+    takes the raw features."""
+    rows = ["a,b,kind"] + [f"{1000 + 50 * x},{-7 + 0.001 * y},{'same' if x == y else 'differ'}"
+                           for _ in range(10) for x in (0, 1) for y in (0, 1)]
+    path, model_path = tmp_path / "xor.csv", tmp_path / "m.npz"
+    path.write_text("\n".join(rows) + "\n")
+    argv = ["train", "--csv", str(path), "--target", "kind", *XOR_ARGS, "--epochs", "300",
+            "--scale", "--save", str(model_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "features standardized" in out and "test accuracy: 1.0000" in out
+    from symbp.nn import MLPClassifier
+    from symbp.split import train_test_split
+
+    data = datasets.from_csv(path, "kind")
+    X_train = train_test_split(data.X, data.y, test_size=0.2, rng=np.random.RandomState(0),
+                               stratify=np.unique(data.y, return_inverse=True)[1])[0]
+    model = MLPClassifier.load(model_path)
+    np.testing.assert_allclose(model.feature_mean_, X_train.mean(axis=0))
+    np.testing.assert_allclose(model.feature_scale_, X_train.std(axis=0))
+    assert model.predict([[1000, -7], [1050, -7]]).tolist() == ["same", "differ"]

@@ -6,6 +6,9 @@ loss line is checked against central differences through the pure-Python path in
 
 from __future__ import annotations
 
+import copy
+import json
+import os
 import pickle
 import subprocess
 import sys
@@ -102,8 +105,8 @@ def test_worked_example_6_one_weight_update():
     assert value == pytest.approx(0.5 * 1.5**2, rel=1e-9)
     assert grads["w"][0, 0] == pytest.approx(-0.0324228688538, rel=1e-9)
     velocity = np.zeros_like(w)
-    loop.optimizer_step(w, grads["w"], velocity, velocity, loop.SGD, 0.1, 0.0, False, 0.9,
-                        0.999, 1e-8)
+    assert loop.optimizer_step(w, grads["w"], velocity, velocity, w, loop.SGD, 0.1, 0.0, False,
+                               0.9, 0.999, 1e-8, 1.8e308)  # in place (out=w); True: finite
     assert w[0, 0] == pytest.approx(2.00324228689, rel=1e-9)
 
 
@@ -319,6 +322,13 @@ def test_bad_fit_input(X, y, message):
     ({"dtype": "float16"}, "dtype must be"),
     ({"batch_size": 0}, "batch_size"),
     ({"loss": "hinge"}, "loss must be one of"),
+    *(({name: bad}, f"{name} must be a finite number")
+      for name in ("learning_rate_init", "alpha", "momentum", "beta_1", "beta_2", "epsilon",
+                   "tol", "power_t", "validation_fraction")
+      for bad in (np.inf, -np.inf, np.nan)),
+    ({"alpha": 10**400}, "alpha must be a finite number"),
+    ({"shuffle": "yes"}, "shuffle must be True or False"),
+    ({"standardize": 2}, "standardize must be True or False"),
 ])
 def test_bad_parameters_fail_before_compiling(params, message):
     model = (MLPRegressor if params.get("loss") == "hinge" else MLPClassifier)(**params)
@@ -334,6 +344,67 @@ def test_divergence_stops_with_the_last_finite_weights():
     with pytest.raises(symbp.SymbpError, match=r"epoch \d+, batch \d+ of 4.*last finite"):
         model.fit(X, X[:, 0] ** 2)
     assert all(np.isfinite(a).all() for a in model.coefs_ + model.intercepts_)
+
+
+# The regressor of test_regressor / test_divergence: one architecture, compiled once.
+REG = dict(hidden_layer_sizes=(16,), activation="tanh", batch_size=10, random_state=0)
+REG_X = np.linspace(-1, 1, 40).reshape(-1, 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_step_that_overflows_keeps_the_last_finite_weights(seed, tmp_path):
+    """At learning_rate_init=1e39 the gradient is finite but the step overflows float32: the
+    weights stay those from before that step, predict gives no NaN, and save writes a file
+    load accepts."""
+    model = MLPRegressor(**dict(REG, random_state=seed), solver="sgd", learning_rate_init=1e39,
+                         max_iter=5)
+    with pytest.raises(symbp.SymbpError, match=r"updated weights became NaN or infinite at "
+                                                r"epoch 1, batch 1 of 4.*last finite"):
+        model.fit(REG_X, REG_X[:, 0] ** 2)
+    assert all(np.isfinite(a).all() for a in model.coefs_ + model.intercepts_)
+    assert np.isfinite(model.predict(REG_X)).all()
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(MLPRegressor.load(tmp_path / "m.npz").predict(REG_X),
+                                  model.predict(REG_X))
+
+
+def test_a_diverged_classifier_keeps_finite_weights(tmp_path):
+    model = MLPClassifier(**dict(XOR, learning_rate_init=1e39, max_iter=5), random_state=0)
+    with pytest.raises(symbp.SymbpError, match="last finite"):
+        model.fit(XOR_X, XOR_Y)
+    assert all(np.isfinite(a).all() for a in model.coefs_ + model.intercepts_)
+    assert np.isfinite(model.predict_proba(XOR_X)).all()
+    model.save(tmp_path / "m.npz")
+    assert MLPClassifier.load(tmp_path / "m.npz").predict(XOR_X).tolist() == \
+        model.predict(XOR_X).tolist()
+
+
+def test_predict_never_answers_from_nan_outputs(xor_model):
+    """Finite weights can still overflow on an input: predict raises instead of returning NaN
+    (or class 0 read from a NaN score)."""
+    huge = copy.deepcopy(xor_model)
+    huge.coefs_[1] = np.full_like(huge.coefs_[1], 3e38)
+    huge.coefs_[1][0] = -3e38
+    for method in (huge.predict, huge.predict_proba):
+        with pytest.raises(symbp.SymbpError,
+                           match=r"output is NaN or infinite for \d row\(s\) of X, the first"):
+            method(XOR_X)
+
+
+@pytest.mark.parametrize("big", [1e39, 1e300])
+def test_values_beyond_float32_are_refused_after_the_cast(xor_model, big):
+    X = XOR_X.copy()
+    X[2, 1] = -big
+    message = r"beyond the range of float32.*row 2, column 1"
+    with pytest.raises(symbp.SymbpError, match=message):
+        MLPClassifier(**XOR).fit(X, XOR_Y)
+    for method in (xor_model.predict, xor_model.predict_proba):
+        with pytest.raises(symbp.SymbpError, match=message):
+            method(X)
+    with pytest.raises(symbp.SymbpError, match=message):
+        xor_model.score(X, XOR_Y)
+    with pytest.raises(symbp.SymbpError, match=r"y holds 1 value\(s\) beyond .*row 3"):
+        MLPRegressor(**REG).fit(REG_X[:4], [0.0, 1.0, 2.0, big])
 
 
 def test_predict_checks(xor_model):
@@ -386,3 +457,204 @@ def test_verbose_without_tqdm_prints_lines(moons_split, monkeypatch, capsys):
               X_train, y_train)
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2].startswith("Iteration 1, loss = ") and "accuracy = " in lines[-1]
+
+
+# -- model files: nothing is read before it is checked ----------------------------------------
+
+
+def _members(path) -> dict:
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def _npy(array) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _fields(path) -> dict:
+    return json.loads(str(np.load(path)["meta"]))
+
+
+def _rewrite(source, target, *, fields=None, compress=False, **entries):
+    """A copy of model file ``source`` with metadata fields changed (``params`` merged into
+    the saved ones) and entries replaced (bytes or arrays)."""
+    members = _members(source)
+    if fields:
+        meta = _fields(source)
+        for key, value in fields.items():
+            meta[key] = {**meta["params"], **value} if key == "params" and value else value
+        members["meta.npy"] = _npy(np.array(json.dumps(meta)))
+    for name, value in entries.items():
+        members[f"{name}.npy"] = value if isinstance(value, bytes) else _npy(value)
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(target, "w", method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return target
+
+
+def _header_claiming(shape, dtype="<f4") -> bytes:
+    """An .npy file whose header announces ``shape`` but which holds 16 bytes of data."""
+    header = repr({"descr": dtype, "fortran_order": False, "shape": shape})
+    header += " " * (-(len(header) + 11) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + \
+        bytes(16)
+
+
+@pytest.fixture(scope="module")
+def good_file(xor_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "good.npz"
+    xor_model.save(path)
+    return path
+
+
+def test_load_checks_sizes_before_reading(good_file, tmp_path):
+    """A header claiming 2**40 floats, a metadata claiming huge layers, and a 1000:1 zip bomb
+    are refused from the directory and headers alone: fast, and with a SymbpError."""
+    import time
+
+    cases = [
+        (dict(coef_0=_header_claiming((2**40,))), r"coef_0 has shape \(1099511627776,\)"),
+        (dict(coef_0=_header_claiming((2, 4), "|O")), "holds Python objects"),
+        (dict(fields={"n_features_in": 2**40,
+                    "net": [2**40, [4], 1, "logistic", "sigmoid_cross_entropy", True]}),
+         "too large to load"),
+        (dict(compress=True, classes=np.zeros(2**23)), "would inflate .* zip bomb"),
+    ]
+    for k, (change, message) in enumerate(cases):
+        path = _rewrite(good_file, tmp_path / f"{k}.npz", **change)
+        started = time.perf_counter()
+        with pytest.raises(symbp.SymbpError, match=message) as error:
+            MLPClassifier.load(path)
+        assert time.perf_counter() - started < 0.5
+        assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (dict(fields={"loss": "bogus"}), "'loss' must be one of"),
+    (dict(fields={"loss_curve": "0.5"}), "'loss_curve' must be a list of finite numbers"),
+    (dict(fields={"loss_curve": [0.5, float("nan")]}), "'loss_curve' must be a list of finite"),
+    (dict(fields={"best_loss": float("nan")}), "'best_loss' must be a finite number"),
+    (dict(fields={"n_iter": -1}), "'n_iter' must be a whole number"),
+    (dict(fields={"n_features_in": True}), "'n_features_in' must be a positive integer"),
+    (dict(fields={"net": [2, [4], 1, "relu", "sigmoid_cross_entropy", True]}), "does not match"),
+    (dict(fields={"params": {"bogus": 1}}), "unknown parameter.*bogus"),
+    (dict(fields={"params": {"hidden_layer_sizes": "4"}}), "hidden_layer_sizes must be a list"),
+    (dict(fields={"params": {"activation": "swish"}}),
+     "activation must be one of"),
+    (dict(fields={"params": {"shuffle": "no"}}),
+     "shuffle must be True or False"),
+    (dict(fields={"format": "other/1"}), "not a symbp model file"),
+    (dict(fields={"estimator": "MLPRegressor"}), "holds a MLPRegressor, not a MLPClassifier"),
+    (dict(fields={"params": None}), "'params' must be an object"),
+    (dict(meta=np.array("[" * 100_000)), "not JSON"),
+    (dict(meta=np.array(5.0)), "not text"),
+    (dict(coef_0=np.ones((2, 4), np.complex128)), "coef_0 holds complex128; it must hold real"),
+    (dict(coef_0=np.ones((2, 4), np.int64)), "coef_0 holds int64; it must hold real floats"),
+    (dict(coef_0=np.full((2, 4), np.inf)), "layer 0 holds NaN or infinite weights"),
+    (dict(coef_0=np.full((2, 4), 1e300)), "beyond float32's range"),
+    (dict(classes=np.array([0.0, np.nan])), "classes holds NaN or infinite labels"),
+    (dict(classes=np.array([1, 0])), "distinct and sorted"),
+    (dict(classes=np.array([0, 1, 2])), r"classes has shape \(3,\); the model needs \(2,\)"),
+    (dict(extra=np.ones(2)), "entries the model does not have: extra"),
+])
+def test_load_checks_every_field(good_file, tmp_path, change, message):
+    path = _rewrite(good_file, tmp_path / "bad.npz", **change)
+    with pytest.raises(symbp.SymbpError, match=message) as error:
+        MLPClassifier.load(path)
+    assert str(path) in str(error.value)
+
+
+def test_load_refuses_a_fifo_and_a_folder(tmp_path):
+    """A FIFO is refused, not waited on (a writer opens it after 5 s, so that a load that
+    blocks fails this test rather than hanging the suite)."""
+    import threading
+
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    timer = threading.Timer(5.0, lambda: os.close(os.open(fifo, os.O_WRONLY)))
+    timer.daemon = True
+    timer.start()
+    try:
+        for path in (fifo, tmp_path):
+            with pytest.raises(symbp.SymbpError, match="not a regular file"):
+                MLPClassifier.load(path)
+    finally:
+        timer.cancel()
+        if timer.is_alive():  # release a writer that may be waiting for a reader
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+
+
+# -- standardized features ----------------------------------------------------------------
+
+
+def test_standardize_learns_raw_features_and_survives_save(tmp_path):
+    """Features at 1000 + 100 x (and targets at 500 + 300 x**2) train with standardize=True; the
+    statistics are the training data's, kept in the model file, and predict takes raw X."""
+    X, y = 1000 + 100 * REG_X, 500 + 300 * REG_X[:, 0] ** 2
+    model = quiet_fit(MLPRegressor(**REG, learning_rate_init=0.01, max_iter=300,
+                                   standardize=True), X, y)
+    np.testing.assert_allclose(model.feature_mean_, X.mean(axis=0))
+    np.testing.assert_allclose(model.feature_scale_, X.std(axis=0))
+    np.testing.assert_allclose(model.target_mean_, [y.mean()])
+    assert model.score(X, y) > 0.95
+    raw = quiet_fit(MLPRegressor(**REG, learning_rate_init=0.01, max_iter=300), X, y)
+    assert raw.feature_mean_ is None and raw.score(X, y) < 0.5  # unscaled: it does not learn
+    model.save(tmp_path / "m.npz")
+    loaded = MLPRegressor.load(tmp_path / "m.npz")
+    assert loaded.standardize and loaded.score(X, y) == model.score(X, y)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_standardize_keeps_constant_columns_and_old_files_load(xor_model, good_file, tmp_path):
+    mean, scale = symbp.nn._moments(np.array([[1e300, 3.0], [-1e300, 3.0]]))
+    assert mean.tolist() == [0.0, 3.0] and scale.tolist() == [1e300, 1.0]
+    meta = _fields(good_file)
+    del meta["params"]["standardize"]  # a file written before standardize existed
+    old = _rewrite(good_file, tmp_path / "old.npz", meta=np.array(json.dumps(meta)))
+    loaded = MLPClassifier.load(old)
+    assert not loaded.standardize and loaded.feature_mean_ is None
+    assert loaded.predict(XOR_X).tolist() == xor_model.predict(XOR_X).tolist()
+
+
+# -- interrupted saves --------------------------------------------------------------------
+
+
+def test_save_removes_stale_temporaries_of_its_target_only(xor_model, tmp_path):
+    """Killed saves leave ``.NAME.XXXXXXXX.tmp``: the next save of NAME removes those older than
+    STALE_SECONDS that no writer holds locked; it keeps a live writer's (locked or recent),
+    other targets', other patterns', symlinks and other users' files."""
+    import fcntl
+
+    old = os.path.getmtime(tmp_path) - 3600
+
+    def temporary(name, age=old):
+        path = tmp_path / name
+        path.write_bytes(b"partial")
+        os.utime(path, (age, age))
+        return path
+
+    stale = [temporary(".m.npz.abcd_123.tmp"), temporary(".m.npz.zzzzzzzz.tmp")]
+    recent = temporary(".m.npz.recent00.tmp", age=os.path.getmtime(tmp_path))
+    locked = temporary(".m.npz.locked00.tmp")
+    kept = [recent, locked, temporary(".other.npz.abcdefgh.tmp"),
+            temporary(".m.npz.abc.tmp"), temporary("m.npz.abcdefgh.tmp"),
+            temporary(".m.npzXabcdefgh.tmp"), temporary(".m.npz.abcdefgh.tmp.x")]
+    link = tmp_path / ".m.npz.symlink0.tmp"
+    link.symlink_to(stale[0])
+    kept.append(link)
+    if os.getuid() == 0:  # as root: a file of another user is not ours to delete
+        foreign = temporary(".m.npz.foreign0.tmp")
+        os.chown(foreign, 65534, 65534)
+        os.utime(foreign, (old, old))
+        kept.append(foreign)
+    with open(locked, "rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        xor_model.save(tmp_path / "m.npz")
+    assert not any(p.exists() for p in stale)
+    assert all(os.path.lexists(p) for p in kept)
+    assert MLPClassifier.load(tmp_path / "m.npz").n_iter_ == xor_model.n_iter_
