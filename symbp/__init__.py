@@ -9,7 +9,8 @@
 
 __version__ = "0.1.0"
 
-from .errors import CallError, CompileError, GateError, IdentifierError, ParseError, SymbpError
+from .errors import (CacheError, CallError, CompileError, GateError, IdentifierError, ParseError,
+                     SymbpError)
 from .function import Function, compile
 from .gates import GATES
 from .parse import gate
@@ -17,6 +18,7 @@ from .shapes import Ints, ints
 
 __all__ = [
            "GATES",
+           "CacheError",
            "CallError",
            "CompileError",
            "Function",

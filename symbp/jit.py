@@ -98,6 +98,14 @@ def _fix(path: Path) -> str:
             f"mode 0700), or fix {path}")
 
 
+def _unusable(path: Path, exc: OSError, what: str = "") -> CacheError:
+    """The error for an OSError met while finding or making the cache folder ``path``."""
+    if isinstance(exc, NotADirectoryError):
+        return CacheError(f"cache folder {path} is below a file, not a folder: {_fix(path)}")
+    return CacheError(f"{what or f'cache folder {path} cannot be used'} ({exc.strerror}): "
+                      f"{_fix(path)}")
+
+
 def _check_folder(path: Path) -> Path:
     """The real path of the existing folder ``path`` after the folder rule (symlinks resolved):
     a folder, owned by the current user, writable by no one else, and no parent writable by
@@ -108,12 +116,8 @@ def _check_folder(path: Path) -> Path:
     except FileNotFoundError:
         raise CacheError(f"cache folder {path} is a symlink to {real}, which does not exist; "
                          f"remove the link or {_fix(path)}") from None
-    except NotADirectoryError:
-        raise CacheError(f"cache folder {path} is below a file, not a folder: "
-                         f"{_fix(path)}") from None
     except OSError as exc:
-        raise CacheError(f"cache folder {path} cannot be used ({exc.strerror}): "
-                         f"{_fix(path)}") from None
+        raise _unusable(path, exc) from None
     if not stat.S_ISDIR(st.st_mode):
         raise CacheError(f"cache folder {path} is not a folder (a file is there): {_fix(path)}")
     if not _POSIX:
@@ -160,23 +164,15 @@ def _folder(path: Path) -> Path:
             if probe.parent == probe:
                 break
             probe = probe.parent
-        except NotADirectoryError:
-            raise CacheError(f"cache folder {path} is below a file, not a folder: "
-                             f"{_fix(path)}") from None
         except OSError as exc:
-            raise CacheError(f"cache folder {path} cannot be used ({exc.strerror}): "
-                             f"{_fix(path)}") from None
+            raise _unusable(path, exc) from None
     for folder in reversed(missing):
         try:
             os.mkdir(folder, 0o700)
         except FileExistsError:
             pass  # another process made it: checked below
-        except NotADirectoryError:
-            raise CacheError(f"cache folder {path} is below a file, not a folder: "
-                             f"{_fix(path)}") from None
         except OSError as exc:
-            raise CacheError(f"cannot create cache folder {folder} ({exc.strerror}): "
-                             f"{_fix(path)}") from None
+            raise _unusable(path, exc, f"cannot create cache folder {folder}") from None
     return _check_folder(path)
 
 
