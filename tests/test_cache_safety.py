@@ -179,6 +179,25 @@ def test_subfolders_follow_the_rule(cache, sub):
         assert not (folder / f"{'0' * 32}.json").exists()
 
 
+def test_records_swapped_in_a_shared_sources_folder_are_never_used(cache):
+    """Another user who can write sources/ could rename one intact record of ours over another:
+    each record names its own key, and a sources/ folder writable by others is refused."""
+    assert symbp.compile("x * 2", jit=False)(x=1.0) == 2.0
+    assert symbp.compile("x * 3", jit=False)(x=1.0) == 3.0
+    jit_module._loaded.clear()
+    sources = cache / "sources"
+    first, second = sorted(sources.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    swap = sources / "swap"
+    first.rename(swap)
+    second.rename(first)
+    swap.rename(second)
+    assert symbp.compile("x * 2", jit=False)(x=1.0) == 2.0  # swapped records: ignored
+    assert symbp.compile("x * 3", jit=False)(x=1.0) == 3.0
+    os.chmod(sources, 0o777)
+    with pytest.raises(CacheError, match="writable by"):
+        symbp.compile("x * 2", jit=False)
+
+
 @pytest.mark.parametrize("what", ["file", "below a file", "dangling symlink"])
 def test_cache_dir_that_is_not_a_folder(cache, tmp_path, what):
     afile = tmp_path / "afile"
