@@ -90,7 +90,7 @@ def plant_record(folder: Path, expr: str, module_name: str, code: str) -> None:
     digest = hashlib.sha256(code.encode()).hexdigest()
     target = Path(module_name) if os.path.isabs(module_name) else folder / module_name
     target.write_text(code)
-    record = {"signature": [["x", [], False]], "wrt": ["x"], "module": module_name,
+    record = {"signature": [["x", [], False]], "wrt": ["x"], "key": key, "module": module_name,
               "digest": digest}
     (folder / "sources" / f"{key}.json").write_text(json.dumps(record))
 
