@@ -517,17 +517,22 @@ def njit(source: str, signature: tuple | None, name: str = KERNEL_NAME,
 
 def recall(key: str) -> dict | None:
     """The record stored by :func:`remember` under ``key`` with its ``source``, or None (also
-    if damaged). Its ``module`` must be the bare name derived from its ``digest``, and the
-    module file's content must have that digest: a record never leads outside the folder or to
-    another file."""
+    if damaged). The ``sources`` folder is under the folder rule, the record must name ``key``
+    itself (a record renamed or swapped with another is ignored), its ``module`` must be the
+    bare name derived from its ``digest``, and the module file's content must have that
+    digest: a record never leads outside the folder or to another file."""
     if not isinstance(key, str) or not _RECORD_KEY.match(key):
         return None
     folder = cache_dir()
+    sources = folder / "sources"
+    if not os.path.lexists(sources):
+        return None
+    _check_folder(sources)  # writable by others, records could be swapped: refused
     try:
-        record = json.loads(_read(folder / "sources" / f"{key}.json", _MAX_RECORD) or b"null")
+        record = json.loads(_read(sources / f"{key}.json", _MAX_RECORD) or b"null")
     except (_Unusable, ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(record, dict):
+    if not isinstance(record, dict) or record.get("key") != key:  # a record moved or renamed
         return None
     digest, name = record.get("digest"), record.get("module")
     if not (isinstance(digest, str) and _DIGEST.match(digest) and isinstance(name, str)
@@ -550,7 +555,7 @@ def remember(key: str, source: str, **fields) -> None:
     """Store which module ``key`` compiled to, so a later compile skips parsing and SymPy
     (skipped with a warning if the folder cannot be written)."""
     digest = _digest(source)
-    record = dict(fields, module=_module_name(digest), digest=digest)
+    record = dict(fields, key=key, module=_module_name(digest), digest=digest)
     try:
         folder = _folder(cache_dir() / "sources")
         _write(folder / f"{key}.json", json.dumps(record).encode(), replace=True)

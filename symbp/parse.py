@@ -653,6 +653,11 @@ def gate(name: str, formula: str | Callable[..., sp.Expr], *,
         raise GateError(f"formula of {name!r} must be a string or a function")
     if not isinstance(expr, sp.Expr):
         raise GateError(f"the formula of {name!r} is not a SymPy expression")
+    stray = sorted(str(s) for s in expr.free_symbols - set(order))
+    if stray:  # it would read whatever the generated code calls by that name
+        raise GateError(f"the formula of {name!r} uses {', '.join(map(repr, stray))}, neither "
+                        "one of its inputs (the function's arguments) nor a parameter; pass it "
+                        "as an argument or declare it in params=")
     if not inputs:
         raise GateError(f"the formula of {name!r} uses no input")
     arity = len(inputs)

@@ -90,7 +90,7 @@ def plant_record(folder: Path, expr: str, module_name: str, code: str) -> None:
     digest = hashlib.sha256(code.encode()).hexdigest()
     target = Path(module_name) if os.path.isabs(module_name) else folder / module_name
     target.write_text(code)
-    record = {"signature": [["x", [], False]], "wrt": ["x"], "module": module_name,
+    record = {"signature": [["x", [], False]], "wrt": ["x"], "key": key, "module": module_name,
               "digest": digest}
     (folder / "sources" / f"{key}.json").write_text(json.dumps(record))
 
@@ -177,6 +177,25 @@ def test_subfolders_follow_the_rule(cache, sub):
         with pytest.warns(RuntimeWarning, match="writable by"):
             check()
         assert not (folder / f"{'0' * 32}.json").exists()
+
+
+def test_records_swapped_in_a_shared_sources_folder_are_never_used(cache):
+    """Another user who can write sources/ could rename one intact record of ours over another:
+    each record names its own key, and a sources/ folder writable by others is refused."""
+    assert symbp.compile("x * 2", jit=False)(x=1.0) == 2.0
+    assert symbp.compile("x * 3", jit=False)(x=1.0) == 3.0
+    jit_module._loaded.clear()
+    sources = cache / "sources"
+    first, second = sorted(sources.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    swap = sources / "swap"
+    first.rename(swap)
+    second.rename(first)
+    swap.rename(second)
+    assert symbp.compile("x * 2", jit=False)(x=1.0) == 2.0  # swapped records: ignored
+    assert symbp.compile("x * 3", jit=False)(x=1.0) == 3.0
+    os.chmod(sources, 0o777)
+    with pytest.raises(CacheError, match="writable by"):
+        symbp.compile("x * 2", jit=False)
 
 
 @pytest.mark.parametrize("what", ["file", "below a file", "dangling symlink"])

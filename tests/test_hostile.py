@@ -623,3 +623,18 @@ def test_clashing_array_names_are_escaped_and_right():
 def test_nothing_executed_at_all():
     """Belt and braces: after everything above, no trace of any payload anywhere."""
     assert not _traces()
+
+
+@pytest.mark.parametrize("formula", [
+    lambda a: a * sp.Symbol("y"),   # a name the expression also uses: read silently
+    lambda a: a * sp.Symbol("b"),   # a name nothing defines
+    lambda a: a * sp.Symbol("a0"),  # the placeholder's name, but not the placeholder
+])
+def test_gate_formula_with_a_stray_symbol_is_refused(formula):
+    """A callable formula's free symbols must be its arguments or parameters: gy(x) + y*0 gave
+    10 at x=2, y=5 with dy = 0 (the truth is 2), the generated code reading the user's y."""
+    name = "stray_gate"
+    with pytest.raises(symbp.errors.GateError, match="neither one of its inputs"):
+        symbp.gate(name, formula)
+    with pytest.raises(symbp.SymbpError):
+        symbp.compile(f"{name}(x) + y*0", jit=False)
