@@ -86,7 +86,8 @@ class GraphBuilder:
         self.by_name: dict[str, int] = {}
         self.shared: dict[tuple, int] = {}
         self.check = check or (lambda what, formula, arity: None)
-        self.declared = checked_names(declared, "inputs", ParseError) if declared is not None else None
+        self.declared = (checked_names(declared, "inputs", ParseError)
+                         if declared is not None else None)
         if self.declared is not None:
             unknown = [n for n in self.shapes if n not in self.declared]
             if unknown:
