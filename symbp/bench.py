@@ -195,7 +195,7 @@ def child_environment(cache: str) -> dict:
     import symbp
 
     env = dict(os.environ, SYMBP_CACHE_DIR=cache)
-    env.pop("NUMBA_CACHE_DIR", None)  # Numba's cache then sits beside the cached module
+    env.pop("NUMBA_CACHE_DIR", None)  # (symbp ignores it) a cold run finds no other Numba cache
     root = str(Path(symbp.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in
                                                   env.get("PYTHONPATH", "").split(os.pathsep) if p])
