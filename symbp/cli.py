@@ -475,7 +475,7 @@ def _build_parser() -> argparse.ArgumentParser:
     draw.set_defaults(handler=_cmd_draw)
 
     from .datasets import NAMES
-    from .nn import ACTIVATIONS
+    from .network import ACTIVATIONS
 
     train = sub.add_parser(
         "train",
