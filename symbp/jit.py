@@ -512,6 +512,49 @@ def njit(source: str, signature: tuple | None, name: str = KERNEL_NAME,
     return kernel
 
 
+def compile_call(dispatcher, args: tuple, what: str, report=None) -> float:
+    """Compile ``dispatcher`` for the types of ``args`` now, or load it from Numba's on-disk
+    cache, and return the seconds spent compiling (0.0 when nothing was compiled).
+
+    With ``report`` (a callable taking a line of text, e.g. ``print``), a compile that is
+    still running after half a second is announced ("compiling WHAT ... (cached after
+    this)"), then its time is reported: a long compile is never silent, and a cache load
+    says nothing."""
+    import threading
+    import time
+
+    signature = tuple(numba.typeof(a) for a in args)
+    if signature in dispatcher.overloads:
+        return 0.0
+    misses = sum(dispatcher.stats.cache_misses.values())
+    announced = threading.Event()
+
+    def announce() -> None:
+        announced.set()
+        report(f"compiling {what} (once per machine; cached after this)...")
+
+    timer = threading.Timer(0.5, announce) if report else None
+    started = time.perf_counter()
+    if timer:
+        timer.daemon = True
+        timer.start()
+    try:
+        dispatcher.compile(signature)
+    except CacheError:
+        raise
+    except Exception as exc:
+        raise CompileError(f"Numba could not compile the generated source: {exc}") from exc
+    finally:
+        if timer:
+            timer.cancel()
+    seconds = time.perf_counter() - started
+    compiled = sum(dispatcher.stats.cache_misses.values()) > misses
+    if report and announced.is_set():
+        report(f"compiled {what} in {seconds:.1f} s" if compiled
+               else f"loaded {what} from the cache in {seconds:.1f} s")
+    return seconds if compiled else 0.0
+
+
 # -- the source cache ------------------------------------------------------------------------
 
 

@@ -147,3 +147,12 @@ def copy_into(source, target):
     s = source.reshape(source.size)
     for i in range(t.shape[0]):
         t[i] = s[i]
+
+
+@register_jitable
+def copy_rows(source, target, start):
+    """``target[start + r] = source[r]`` for every row of the matrix ``source`` (loops: a
+    slice assignment would compile NumPy's broadcasting and its error messages)."""
+    for r in range(source.shape[0]):
+        for c in range(source.shape[1]):
+            target[start + r, c] = source[r, c]

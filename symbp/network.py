@@ -30,36 +30,48 @@ LOSSES = {
 the mean over the batch, as scikit-learn defines it."""
 
 
-def network_lines(n_features: int, hidden: tuple[int, ...], n_outputs: int, activation: str,
-                  loss: str, l2: bool) -> tuple[str, dict, list[str]]:
-    """The staged lines of a network, the shapes of its inputs and its parameter names.
+def dim_names(depth: int) -> list[str]:
+    """The dimension names of a network with ``depth`` hidden layers, in layer order: ``F``
+    (features), ``H1`` ... ``H<depth>`` (hidden widths), ``C`` (outputs)."""
+    return ["F", *(f"H{k}" for k in range(1, depth + 1)), "C"]
 
-    ``l2`` adds scikit-learn's penalty ``l2 * sum of squared weights`` (``l2`` an input, set
-    to ``alpha / (2 * batch size)`` per batch).
+
+def network_lines(depth: int, activation: str, loss: str, l2: bool
+                  ) -> tuple[str, dict, list[str]]:
+    """The staged lines of a network with ``depth`` hidden layers, the shapes of its inputs
+    and its parameter names.
+
+    Every size is a dimension name (:func:`dim_names`; ``B`` is the batch), bound when the
+    function is called: one compiled module serves every width of the network, and only its
+    structure (depth, activation, loss, penalty) selects the module. ``l2`` adds
+    scikit-learn's penalty ``l2 * sum of squared weights`` (``l2`` an input, set to
+    ``alpha / (2 * batch size)`` per batch).
     """
-    lines, shapes, params = [], {"X": ("B", n_features)}, []
-    width, previous = n_features, "X"
-    for k, size in enumerate((*hidden, n_outputs), start=1):
-        last = k == len(hidden) + 1
-        shapes[f"W{k}"], shapes[f"b{k}"] = (width, size), (size,)
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise ValueError(f"depth is the number of hidden layers, got {depth!r}")
+    dims = dim_names(depth)
+    lines, shapes, params = [], {"X": ("B", dims[0])}, []
+    previous = "X"
+    for k in range(1, depth + 2):
+        last = k == depth + 1
+        fan_in, fan_out = dims[k - 1], dims[k]
+        shapes[f"W{k}"], shapes[f"b{k}"] = (fan_in, fan_out), (fan_out,)
         params += [f"W{k}", f"b{k}"]
         affine = f"{previous} @ W{k} + b{k}"
         if last:
             lines.append(f"out = {affine}")
         elif activation == "maxout":
-            shapes[f"V{k}"], shapes[f"c{k}"] = (width, size), (size,)
+            shapes[f"V{k}"], shapes[f"c{k}"] = (fan_in, fan_out), (fan_out,)
             params += [f"V{k}", f"c{k}"]
             lines.append(f"h{k} = max({affine}, {previous} @ V{k} + c{k})")
         elif ACTIVATIONS[activation] is None:
             lines.append(f"h{k} = {affine}")
         else:
             lines += [f"z{k} = {affine}", f"h{k} = {ACTIVATIONS[activation].format(f'z{k}')}"]
-        width, previous = size, f"h{k}"
+        previous = f"h{k}"
     labels = loss in ("softmax_cross_entropy", "hinge")
-    shapes["y" if labels else "t"] = ints("B") if labels else ("B", n_outputs)
+    shapes["y" if labels else "t"] = ints("B") if labels else ("B", "C")
     data_loss = LOSSES[loss]
-    if loss == "sigmoid_cross_entropy" and n_outputs == 1:
-        data_loss = "mean(sigmoid_cross_entropy(out, t))"
     if l2:  # first, so its gradient comes last: added to the matmul's, not the other way round
         weights = [p for p in params if p[0] in "WV"]  # (which would allocate a BLAS result)
         lines.insert(0, f"penalty = {' + '.join(f'sum({w}**2)' for w in weights)}")

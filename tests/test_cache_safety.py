@@ -442,7 +442,7 @@ def test_damaged_index_of_an_mlp_epoch_recompiles(cache):
     (checked without compiling the epoch, which takes tens of seconds)."""
     from symbp import nn
 
-    epoch = nn._network(2, (2,), 1, "logistic", "sigmoid_cross_entropy", False).epoch()
+    epoch = nn._network(1, "logistic", "sigmoid_cross_entropy", False).run()
     assert isinstance(epoch._cache, jit_module._Cache)
     epoch._cache.flush()  # an empty index at the real path
     index = Path(epoch._cache._cache_file._index_path)

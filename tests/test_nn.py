@@ -140,7 +140,7 @@ def test_training_loop_gradient_is_the_compiled_and_numerical_gradient():
     quiet_fit(model, X, y)
     after = [a for pair in zip(model.coefs_, model.intercepts_) for a in pair]
 
-    lines, shapes, params = network_lines(2, (4,), 1, "logistic", "sigmoid_cross_entropy", True)
+    lines, shapes, params = network_lines(1, "logistic", "sigmoid_cross_entropy", True)
     f = symbp.compile(lines, shapes=shapes, wrt=params,
                       inputs=["X", *params, "t", "l2"])
     args = dict(zip(params, before), X=X, t=y.reshape(-1, 1).astype(float),
@@ -157,12 +157,13 @@ def test_training_loop_gradient_is_the_compiled_and_numerical_gradient():
 def test_network_lines_gradients(activation, loss):
     """Every activation and every loss line: compiled gradients (pure Python, no Numba) equal
     central differences on a 3-4-3 network with the L2 penalty."""
-    lines, shapes, params = network_lines(3, (4,), 3, activation, loss, True)
+    lines, shapes, params = network_lines(1, activation, loss, True)
     target = "y" if "y" in shapes else "t"
     f = symbp.compile(lines, shapes=shapes, wrt=params, jit=False,
                       inputs=["X", *params, target, "l2"])
     rng = np.random.RandomState(0)
-    args = {p: rng.normal(size=shapes[p]) for p in params}
+    size = {"F": 3, "H1": 4, "C": 3}  # every size is a dimension name, bound at the call
+    args = {p: rng.normal(size=[size[d] for d in shapes[p]]) for p in params}
     args["X"] = rng.normal(size=(5, 3))
     args[target] = rng.randint(0, 3, 5) if target == "y" else rng.uniform(size=(5, 3))
     args["l2"] = 0.01
@@ -457,6 +458,64 @@ def test_verbose_without_tqdm_prints_lines(moons_split, monkeypatch, capsys):
               X_train, y_train)
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2].startswith("Iteration 1, loss = ") and "accuracy = " in lines[-1]
+
+
+def test_another_width_compiles_nothing(xor_model):
+    """One compiled module serves every width, feature count and class count of a structure:
+    a network of other sizes with the XOR model's structure compiles no Numba function."""
+    from numba.core import event
+
+    compiled = []
+
+    class Count(event.Listener):
+        def on_start(self, ev):
+            pass
+
+        def on_end(self, ev):
+            compiled.append(ev.data.get("dispatcher"))
+
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(30, 5)), rng.randint(0, 2, 30)
+    with event.install_listener("numba:compile", Count()):
+        model = quiet_fit(MLPClassifier(**dict(XOR, hidden_layer_sizes=(7,), max_iter=3),
+                                        random_state=0), X, y)
+        model.predict(X)
+    assert model.coefs_[0].shape == (5, 7) and xor_model.coefs_[0].shape == (2, 4)
+    assert compiled == [] and model.compile_seconds_ == 0.0
+
+
+class _FakeDispatcher:
+    """What jit.compile_call uses of a Numba dispatcher, with a compile of a given length."""
+
+    def __init__(self, seconds, cached):
+        import collections
+        import types
+
+        self.seconds, self.cached, self.overloads = seconds, cached, {}
+        self.stats = types.SimpleNamespace(cache_misses=collections.Counter())
+
+    def compile(self, signature):
+        import time
+
+        time.sleep(self.seconds)
+        if not self.cached:
+            self.stats.cache_misses[signature] += 1
+        self.overloads[signature] = True
+
+
+@pytest.mark.parametrize(("seconds", "cached", "said"), [
+    (0.0, True, []), (0.0, False, []),
+    (0.8, False, ["compiling the net (once per machine; cached after this)...", "compiled"]),
+    (0.8, True, ["compiling the net (once per machine; cached after this)...", "loaded"])])
+def test_a_long_compile_is_announced_and_timed(seconds, cached, said):
+    from symbp import jit
+
+    lines = []
+    fake = _FakeDispatcher(seconds, cached)
+    spent = jit.compile_call(fake, (1.0, np.zeros(2)), "the net", lines.append)
+    assert [line.split(" the net")[0] if i else line for i, line in enumerate(lines)] == said
+    assert spent == (0.0 if cached else pytest.approx(seconds, abs=0.5))
+    assert jit.compile_call(fake, (2.0, np.ones(2)), "the net", lines.append) == 0.0
 
 
 # -- model files: nothing is read before it is checked ----------------------------------------
