@@ -303,8 +303,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             stratify=np.unique(y, return_inverse=True)[1] if data.classification else None)
     else:
         X_test, y_test = X, y
-    from .nn import ConvergenceWarning, MLPClassifier, MLPRegressor  # after the data's checks
-
+    ConvergenceWarning, MLPClassifier, MLPRegressor = _estimators(
+        standalone=getattr(args, "standalone", False))
     model_type = MLPClassifier if data.classification else MLPRegressor
     model = model_type(hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
                        solver=args.solver, loss=args.loss, alpha=args.alpha,
@@ -340,6 +340,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _plot(model, args.plot, metric)
         print(f"saved the curves to {args.plot}")
     return 0
+
+
+def _estimators(standalone: bool) -> tuple:
+    """``(ConvergenceWarning, MLPClassifier, MLPRegressor)`` of :mod:`symbp.nn`.
+
+    ``standalone``: the process is this command alone (``main()`` called as the program, not
+    with an explicit ``argv`` from other code), so nothing in it uses scikit-learn's estimator
+    API. Then, unless scikit-learn or symbp.nn is loaded already, symbp.nn is imported with
+    scikit-learn hidden and its estimators take symbp's stand-in base classes, as they do
+    where scikit-learn is not installed (same parameters, fit and score): importing
+    ``sklearn.base`` loads SciPy's stats, 1-2 s and most of a warm ``symbp train``.
+    """
+    hide = standalone and "sklearn" not in sys.modules and f"{__package__}.nn" not in sys.modules
+    if hide:
+        sys.modules["sklearn"] = None  # the import system's "not installed" (ImportError)
+    try:
+        from .nn import ConvergenceWarning, MLPClassifier, MLPRegressor
+    finally:
+        if hide:
+            del sys.modules["sklearn"]  # importable again for anything later
+    return ConvergenceWarning, MLPClassifier, MLPRegressor
 
 
 def _short(model) -> str:
@@ -564,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    args.standalone = argv is None  # the whole process is this command (see _estimators)
     try:
         return args.handler(args)
     except (SymbpError, CliError) as exc:

@@ -128,3 +128,37 @@ def test_the_digits_load_without_scikit_learn_or_scipy():
                        "print(d.X.shape, d.y.shape, d.X.dtype, d.y.dtype)")
     assert out == ["(1797, 64) (1797,) float64 int64"]
     assert loaded == ["numpy"]
+
+
+def test_symbp_train_as_a_program_needs_no_scikit_learn_import():
+    """Run as the program (``main()`` reading sys.argv), ``symbp train`` uses symbp's stand-in
+    estimator bases (scikit-learn hidden while symbp.nn loads), so scikit-learn's import is not
+    paid; called with an explicit argv (from other code) the estimators stay scikit-learn's."""
+    pytest.importorskip("sklearn")
+    args = ["train", "--dataset", "xor", "--hidden", "4", "--activation", "logistic",
+            "--solver", "sgd", "--lr", "0.5", "--batch-size", "4", "--epochs", "1500",
+            "--quiet"]  # test_cli's XOR run: its compiled network is in the cache already
+    code = f"""
+import sys
+sys.argv = ["symbp", *{args!r}]
+from symbp.cli import main
+status = main()
+loaded = "sklearn" in sys.modules or "scipy.stats" in sys.modules
+import sklearn.base  # scikit-learn itself is importable again afterwards
+import symbp.nn
+print(status, loaded, issubclass(symbp.nn.MLPClassifier, sklearn.base.BaseEstimator),
+      symbp.nn.MLPClassifier.__mro__[-2].__module__)
+"""
+    out, loaded = _run(code)
+    assert "test accuracy: 1.0000" in out and out[-1] == "0 False False symbp._estimator"
+    code = f"""
+import contextlib, io
+from symbp.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    status = main({args!r})
+import sklearn.base
+import symbp.nn
+print(status, issubclass(symbp.nn.MLPClassifier, sklearn.base.BaseEstimator))
+"""
+    out, loaded = _run(code)
+    assert out == ["0 True"] and "sklearn" in loaded
