@@ -196,9 +196,9 @@ def _compile(args: argparse.Namespace, jit: bool):
 
 def _cmd_grad(args: argparse.Namespace) -> int:
     """Compile the expression, print its source, then its value and gradients."""
-    import numpy as np
-
     f, point = _compile(args, jit=not args.no_jit)
+    import numpy as np  # loaded by the compiler anyway: after the argument checks
+
     source = f.source if args.module else f.kernel_source
     if point is None:
         print(source.rstrip("\n"))
@@ -266,15 +266,6 @@ def _cmd_draw(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     """Train an MLP on a built-in dataset or a CSV file; report accuracy (or R^2)."""
-    import time
-    import warnings
-
-    import numpy as np
-
-    from . import datasets
-    from .nn import ConvergenceWarning, MLPClassifier, MLPRegressor
-    from .split import train_test_split
-
     if not 0.0 < args.test_size < 1.0:  # also refuses nan
         raise CliError(f"--test-size is the held-out fraction, between 0 and 1 (exclusive); "
                        f"got {args.test_size}")
@@ -284,6 +275,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise CliError("--csv needs --target COLUMN (the column to predict)")
     if args.csv is None and args.target is not None:
         raise CliError("--target goes with --csv")
+    # After the argument checks: a mistyped option fails at once, not after the imports.
+    import time
+    import warnings
+
+    import numpy as np
+
+    from . import datasets
+    from .split import train_test_split
+
     data = (datasets.load(args.dataset, seed=args.seed) if args.dataset
             else datasets.from_csv(args.csv, args.target, args.task))
     X, y = data.X, data.y
@@ -303,6 +303,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             stratify=np.unique(y, return_inverse=True)[1] if data.classification else None)
     else:
         X_test, y_test = X, y
+    ConvergenceWarning, MLPClassifier, MLPRegressor = _estimators(
+        standalone=getattr(args, "standalone", False))
     model_type = MLPClassifier if data.classification else MLPRegressor
     model = model_type(hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
                        solver=args.solver, loss=args.loss, alpha=args.alpha,
@@ -338,6 +340,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _plot(model, args.plot, metric)
         print(f"saved the curves to {args.plot}")
     return 0
+
+
+def _estimators(standalone: bool) -> tuple:
+    """``(ConvergenceWarning, MLPClassifier, MLPRegressor)`` of :mod:`symbp.nn`.
+
+    ``standalone``: the process is this command alone (``main()`` called as the program, not
+    with an explicit ``argv`` from other code), so nothing in it uses scikit-learn's estimator
+    API. Then, unless scikit-learn or symbp.nn is loaded already, symbp.nn is imported with
+    scikit-learn hidden and its estimators take symbp's stand-in base classes, as they do
+    where scikit-learn is not installed (same parameters, fit and score): importing
+    ``sklearn.base`` loads SciPy's stats, 1-2 s and most of a warm ``symbp train``.
+    """
+    hide = standalone and "sklearn" not in sys.modules and f"{__package__}.nn" not in sys.modules
+    if hide:
+        sys.modules["sklearn"] = None  # the import system's "not installed" (ImportError)
+    try:
+        from .nn import ConvergenceWarning, MLPClassifier, MLPRegressor
+    finally:
+        if hide:
+            del sys.modules["sklearn"]  # importable again for anything later
+    return ConvergenceWarning, MLPClassifier, MLPRegressor
 
 
 def _short(model) -> str:
@@ -562,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    args.standalone = argv is None  # the whole process is this command (see _estimators)
     try:
         return args.handler(args)
     except (SymbpError, CliError) as exc:

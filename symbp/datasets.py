@@ -1,7 +1,9 @@
 """Built-in datasets of ``symbp train``: digits, moons, xor, and a user's CSV file.
 
-Each loader returns a :class:`Dataset`. Only ``digits`` needs scikit-learn (the data ships
-inside it); ``moons`` is generated here with the same recipe as scikit-learn's ``make_moons``.
+Each loader returns a :class:`Dataset`. Only ``digits`` needs scikit-learn installed (the data
+ships inside it; its file is read here, without importing scikit-learn or SciPy); ``moons`` is
+generated here with the same recipe as scikit-learn's ``make_moons``. NumPy is imported by the
+loaders, not at import: ``symbp --help`` lists :data:`NAMES` without it.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import SymbpError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NAMES = ("digits", "moons", "xor")
 
@@ -42,21 +46,47 @@ def load(name: str, *, seed: int = 0) -> Dataset:
     raise SymbpError(f"unknown dataset {name!r}; built-in: {', '.join(NAMES)}")
 
 
+DIGITS_FILE = ("datasets", "data", "digits.csv.gz")
+"""Where scikit-learn keeps the digits, inside its package (``load_digits`` reads it)."""
+
+
 def digits() -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1797 samples, 10 classes), pixels scaled from
-    0..16 to 0..1."""
+    0..16 to 0..1.
+
+    The arrays are those of ``sklearn.datasets.load_digits(return_X_y=True)`` (float64
+    pixels, int64 labels), read from the data file that ships inside scikit-learn: importing
+    ``sklearn.datasets`` would import SciPy too, a second or more of a warm ``symbp train``.
+    """
+    import gzip
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    folders = list(spec.submodule_search_locations or ()) if spec is not None else []
+    path = next((p for p in (Path(f, *DIGITS_FILE) for f in folders) if p.is_file()), None)
+    if path is None:
+        where = f" (no {'/'.join(DIGITS_FILE)} in {', '.join(folders)})" if folders else ""
+        raise SymbpError(f"the digits dataset ships with scikit-learn{where}: pip install "
+                         "'symbp[train]' (or scikit-learn)")
     try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise SymbpError("the digits dataset ships with scikit-learn: pip install "
-                         "'symbp[train]' (or scikit-learn)") from None
-    X, y = load_digits(return_X_y=True)
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            data = np.loadtxt(handle, delimiter=",")
+    except (OSError, EOFError, ValueError) as exc:
+        raise SymbpError(f"cannot read the digits from {path}: {exc}") from None
+    if data.ndim != 2 or data.shape[1] != 65:
+        raise SymbpError(f"{path}: expected rows of 64 pixels and a label, got an array of "
+                         f"shape {data.shape}")
+    X, y = data[:, :-1], data[:, -1].astype(int, copy=False)  # as load_digits does
     return Dataset(X / 16.0, y, True, "digits: 8x8 handwritten digits, 1797 samples, pixels / 16")
 
 
 def moons(n_samples: int = 1000, noise: float = 0.2, seed: int = 0) -> Dataset:
     """Two interleaving half circles with Gaussian noise (scikit-learn's ``make_moons``
     recipe): class 0 the upper moon, class 1 the lower."""
+    import numpy as np
+
     rng = np.random.RandomState(seed)
     n_upper = n_samples // 2
     n_lower = n_samples - n_upper
@@ -73,6 +103,8 @@ def moons(n_samples: int = 1000, noise: float = 0.2, seed: int = 0) -> Dataset:
 
 def xor() -> Dataset:
     """The four points of exclusive or (Rumelhart, Hinton and Williams, 1986)."""
+    import numpy as np
+
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     return Dataset(X, np.array([0, 1, 1, 0]), True, "xor: the four points of exclusive or",
                    split=False)
@@ -83,6 +115,8 @@ def from_csv(path, target: str, task: str = "auto") -> Dataset:
     which must be numbers. ``task``: ``classification``, ``regression`` or ``auto`` (numbers
     with at most 20 distinct whole values are classes; other numbers are regression targets;
     text is classes)."""
+    import numpy as np
+
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:

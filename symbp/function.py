@@ -5,25 +5,28 @@ from __future__ import annotations
 import ast
 import hashlib
 import numbers
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-import sympy as sp
 
 from . import __version__
 from . import jit as _jit
-from .emit import emit
 from .errors import CallError, ParseError, SymbpError
-from .gates import custom_signature
+from .names import KERNEL_NAME, screen_text
 from .names import check as check_name
 from .names import names as checked_names
-from .naming import KERNEL_NAME, dim_names, gradient_names, value_names
-from .parse import parse, screen_sympy, screen_text
-from .reverse import sweep
 from .shapes import Ints, ints, normalize, show
+
+if TYPE_CHECKING:
+    import sympy as sp
+
+# SymPy and the stages that use it (parse, derive, reverse, emit, the gate table) are imported
+# in compile() only when it parses: a compile found in the source cache never loads them.
 
 
 def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
@@ -92,6 +95,11 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
         source, wrt_names, signature = known
         clock.lap("cached source")
     else:
+        from .emit import emit
+        from .naming import dim_names, gradient_names, value_names
+        from .parse import parse
+        from .reverse import sweep
+
         graph = parse(expr, list(inputs) if inputs is not None else None, shapes)
         clock.lap("parse")
         wrt_nodes = _wrt_nodes(graph, wrt)
@@ -121,7 +129,7 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     return Function(signature, wrt_names, source, kernel, clock.laps, jit,
                     str(_jit.module_path(source)),
                     request=(expr, list(inputs) if inputs is not None else None, shapes,
-                             custom_signature()))
+                             _custom_gates()))
 
 
 def _screen(expr) -> str:
@@ -131,7 +139,10 @@ def _screen(expr) -> str:
     if isinstance(expr, str):
         screen_text(expr)
         return expr
-    if isinstance(expr, sp.Basic):
+    sympy = sys.modules.get("sympy")  # a SymPy expression exists only once SymPy is loaded
+    if sympy is not None and isinstance(expr, sympy.Basic):
+        from .parse import screen_sympy
+
         return screen_sympy(expr)[0]
     raise ParseError(f"expected an expression string or a SymPy expression, got "
                      f"{type(expr).__name__}")
@@ -159,9 +170,16 @@ _COMPILER_HASH = hashlib.sha256(b"".join(
     p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:16]
 
 
+def _custom_gates() -> list:
+    """The custom gates defined now (``gates.custom_signature``). Without the gate table loaded
+    there are none (a gate is defined through it), so the cached path need not load SymPy."""
+    gates = sys.modules.get(f"{__package__}.gates")
+    return gates.custom_signature() if gates is not None else []
+
+
 def _request_key(text: str, wrt, inputs, shapes) -> str | None:
     """A hash of everything that decides the generated source (``text``: see _screen)."""
-    custom = custom_signature()
+    custom = _custom_gates()
     request = repr((__version__, _jit.ENV_KEY, _COMPILER_HASH, text, _listed(wrt), _listed(inputs),
                     sorted((str(k), repr(v)) for k, v in shapes.items()), custom))
     return hashlib.sha256(request.encode()).hexdigest()[:32]

@@ -48,9 +48,8 @@ from numba.core.caching import (
 )
 
 from . import __version__, runtime
-from .emit import RUNTIME_HASH
 from .errors import CacheError, CompileError
-from .naming import KERNEL_NAME
+from .names import KERNEL_NAME
 
 _loaded: dict[str, types.ModuleType] = {}
 _compiled: dict[tuple[str, tuple], object] = {}
@@ -64,12 +63,15 @@ _POSIX = hasattr(os, "geteuid")
 
 
 def _environment() -> tuple:
-    """Everything besides the module's source that decides Numba's compiled code."""
+    """Everything besides the module's source that decides Numba's compiled code. The runtime
+    is fingerprinted from its file, as emit's ``RUNTIME_HASH`` is, without importing the
+    printer (SymPy): the cached path never emits."""
     try:
         scipy = importlib.metadata.version("scipy") if runtime.BLAS else None
     except importlib.metadata.PackageNotFoundError:
         scipy = "unknown"
-    return (__version__, RUNTIME_HASH, numba.__version__, np.__version__, llvmlite.__version__,
+    runtime_hash = hashlib.sha256(Path(runtime.__file__).read_bytes()).hexdigest()[:12]
+    return (__version__, runtime_hash, numba.__version__, np.__version__, llvmlite.__version__,
             sys.version, sys.implementation.cache_tag, platform.machine(), runtime.BLAS, scipy)
 
 

@@ -8,7 +8,8 @@ fullwidth ``Ｂ`` is read as ``B``, ``ｍａｔｈ`` as ``math``), so a name tha
 would be one name to symbp and another to the generated code: it is refused, with its code
 points and the name Python would read. A name that passes is compared as it is.
 
-This module is at the bottom of the package: it imports nothing of symbp but the errors.
+This module is at the bottom of the package: it imports nothing of symbp but the errors (and
+no SymPy at import: a compile found in the source cache runs the checks here without it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import keyword
 import re
 import unicodedata
 
-from .errors import IdentifierError
+from .errors import IdentifierError, ParseError
+
+KERNEL_NAME = "value_and_grad"
+"""Name of the generated function (here, not in :mod:`symbp.naming`, so that the cached path,
+which never names anything, needs no SymPy)."""
+VALUE_NAME = "value"
+"""``value_into``: the forward pass alone, for array programs."""
 
 MAX_LENGTH = 20_000
 """Longest expression text accepted, in characters (also a file or standard input)."""
@@ -109,6 +116,23 @@ def names(values, what: str, error=IdentifierError) -> list[str]:
         seen.add(v)
         out.append(v)
     return out
+
+
+def screen_text(text) -> None:
+    """The checks every expression text passes before it is parsed (cheap: type, length,
+    characters), raising ParseError."""
+    if not isinstance(text, str):
+        raise ParseError(f"expected an expression string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"expression is too long ({len(text)} characters; the limit is "
+                         f"{MAX_LENGTH})")
+    if not text.strip():
+        raise ParseError("empty expression")
+    if "\x00" in text:
+        raise ParseError("expression contains a NUL character")
+    bad = first_bad_character(text)
+    if bad is not None:
+        raise ParseError(f"expression contains {bad}")
 
 
 def first_bad_character(text: str) -> str | None:

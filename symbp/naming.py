@@ -15,11 +15,8 @@ import keyword
 
 from .gates import GATES
 from .graph import Graph
+from .names import KERNEL_NAME, VALUE_NAME  # there: the cached path needs them without SymPy
 
-KERNEL_NAME = "value_and_grad"
-"""Name of the generated function."""
-VALUE_NAME = "value"
-"""``value_into``: the forward pass alone, for array programs."""
 
 def reserved() -> frozenset[str]:
     """Names the generated code refers to, plus Python keywords: never used for a value."""

@@ -28,7 +28,7 @@ from .gates import (ALIASES, CONSTANTS, GATES, MODULE_ALIASES, OPERATORS, Domain
                     callable_gates, lookup, register)
 from .graph import Graph, GraphBuilder, GraphError
 from .names import (MAX_DEPTH, MAX_GATES, MAX_INT, MAX_LENGTH, MAX_LINE_DEPTH,  # noqa: F401
-                    MAX_LINE_OPS, first_bad_character, number, problem)
+                    MAX_LINE_OPS, number, problem, screen_text)
 from .names import check as check_identifier
 
 _MODULE_ALIASES = MODULE_ALIASES
@@ -245,23 +245,6 @@ def _module_constant(node: ast.Attribute) -> float | None:
             and node.attr in CONSTANTS:
         return CONSTANTS[node.attr]
     return None
-
-
-def screen_text(text) -> None:
-    """The checks every expression text passes before it is parsed (cheap: type, length,
-    characters), raising ParseError."""
-    if not isinstance(text, str):
-        raise ParseError(f"expected an expression string, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ParseError(f"expression is too long ({len(text)} characters; the limit is "
-                         f"{MAX_LENGTH})")
-    if not text.strip():
-        raise ParseError("empty expression")
-    if "\x00" in text:
-        raise ParseError("expression contains a NUL character")
-    bad = first_bad_character(text)
-    if bad is not None:
-        raise ParseError(f"expression contains {bad}")
 
 
 def check_name(name: str, fail) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import re
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -247,6 +249,42 @@ def test_csv_refuses_non_finite_cells_at_their_line(tmp_path, cell, shown):
                                          "not a finite number"):
         datasets.from_csv(path, "y")
 
+
+def test_digits_are_exactly_scikit_learns_load_digits():
+    """Read from scikit-learn's data file without sklearn.datasets: the same arrays."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    data = datasets.digits()
+    assert data.X.shape == (1797, 64) and data.X.dtype == (X / 16.0).dtype
+    assert np.array_equal(data.X, X / 16.0) and data.X.max() == 1.0
+    assert data.y.dtype == y.dtype and np.array_equal(data.y, y)
+    assert data.classification and data.split
+
+
+def test_digits_without_scikit_learn_say_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if not installed
+    with pytest.raises(SymbpError, match=r"ships with scikit-learn: pip install 'symbp\[train\]'"):
+        datasets.load("digits")
+    monkeypatch.delitem(sys.modules, "sklearn")
+    if importlib.util.find_spec("sklearn") is None:
+        return
+    monkeypatch.setattr(datasets, "DIGITS_FILE", ("datasets", "data", "no-such-file.csv.gz"))
+    with pytest.raises(SymbpError, match=r"no datasets/data/no-such-file.csv.gz in .*sklearn"):
+        datasets.digits()
+
+
+def test_a_damaged_digits_file_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "datasets" / "data").mkdir(parents=True)
+    (tmp_path / "datasets" / "data" / "digits.csv.gz").write_bytes(b"not gzip")
+    spec = importlib.machinery.ModuleSpec("sklearn", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path)]
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: spec if name == "sklearn" else real(name, *rest))
+    with pytest.raises(SymbpError, match="cannot read the digits from"):
+        datasets.digits()
 
 def test_train_names_the_csv_cell_beyond_float32(tmp_path, capsys):
     path = tmp_path / "big.csv"

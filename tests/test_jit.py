@@ -161,3 +161,15 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_environment_key_fingerprints_the_runtime_as_the_modules_do():
+    """jit.py hashes the runtime file itself (importing emit would load SymPy on the cached
+    path): the same fingerprint every generated module's header carries."""
+    from symbp import emit, runtime
+
+    environment = jit_module._environment()
+    assert environment[1] == emit.RUNTIME_HASH.split(",")[0]
+    assert environment[8] is runtime.BLAS and emit.RUNTIME_HASH.endswith(
+        "" if runtime.BLAS else ", no BLAS")
+    assert f"(runtime {emit.RUNTIME_HASH})" in compiled("x * y + 2").source
