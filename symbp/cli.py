@@ -325,7 +325,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     sizes = "-".join(str(s) for s in (X.shape[1], *args.hidden, model.coefs_[-1].shape[1]))
     compiling = model.compile_seconds_
-    how = (f"{compiling:.2f} s compiling before them (cached after this)" if compiling
+    how = (f"{compiling:.2f} s compiling before them, cached after this" if compiling
            else "the compiled network loaded from the cache")
     print(f"network {sizes} {args.activation}, {model._fitted_loss}, {args.solver}, "
           f"{args.dtype}: {model.n_iter_} epochs in {seconds - compiling:.2f} s; {how} "
