@@ -107,6 +107,31 @@ def limited(batch: int, layer_sizes: Sequence[int]) -> Iterator[str | None]:
         _exit()
 
 
+_CONTROLLER: tuple = (None, None)
+
+
+def _controller():
+    """threadpoolctl's view of the loaded thread pools, made once (finding them takes ~20 ms)
+    and again when SciPy's BLAS has been loaded since; threadpoolctl 2 has no controller."""
+    global _CONTROLLER
+    key = "scipy.linalg.cython_blas" in sys.modules
+    if _CONTROLLER[0] != key or _CONTROLLER[1] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # threadpoolctl < 3: find the pools at every limit
+            from threadpoolctl import threadpool_limits
+
+            class _Each:
+                @staticmethod
+                def limit(limits, user_api):
+                    return threadpool_limits(limits=limits, user_api=user_api)
+
+            _CONTROLLER = (key, _Each())
+        else:
+            _CONTROLLER = (key, ThreadpoolController())
+    return _CONTROLLER[1]
+
+
 # The BLAS thread count is one setting per process, so fits running at once on several threads
 # share one limit: the first to enter sets it, the last to leave restores the original.
 _lock = threading.Lock()
@@ -118,9 +143,7 @@ def _enter() -> None:
     global _active, _limiter
     with _lock:
         if _active == 0:
-            from threadpoolctl import threadpool_limits
-
-            _limiter = threadpool_limits(limits=1, user_api="blas")
+            _limiter = _controller().limit(limits=1, user_api="blas")
         _active += 1
 
 
