@@ -165,3 +165,12 @@ def test_header_names_the_command_and_the_versions():
     assert "`symbp bench --startup` (12 s)" in line and "numba " in line
     assert "other processes kept 25% of the CPUs busy" in line
     assert sys.version.split()[0] in line
+
+
+def test_jax_row_without_jax_or_when_it_fails():
+    assert bench_startup._jax_row({"missing": True}).note == "not installed"
+    row = bench_startup._jax_row({"failed": "ImportError: jaxlib"})
+    assert row.seconds is None and row.note == "failed: ImportError: jaxlib"
+    row = bench_startup._jax_row({"compile": 0.6, "first": 0.61, "later": 0.01,
+                                  "version": "0.10"})
+    assert row.seconds == 0.6 and "first call 0.61 s" in row.note
