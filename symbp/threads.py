@@ -32,6 +32,7 @@ import itertools
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 
 SMALL_PRODUCT = 1 << 20
@@ -128,7 +129,9 @@ def _controller():
 
             _CONTROLLER = (key, _Each())
         else:
-            _CONTROLLER = (key, ThreadpoolController())
+            with warnings.catch_warnings():  # e.g. its note on two OpenMP runtimes: not ours
+                warnings.simplefilter("ignore", RuntimeWarning)
+                _CONTROLLER = (key, ThreadpoolController())
     return _CONTROLLER[1]
 
 
