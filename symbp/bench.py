@@ -22,14 +22,14 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import timeit
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
+
+from .bench_startup import child_environment, run_child  # noqa: F401 (shared)
 
 EXPR = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
 STAGED = """\
@@ -186,28 +186,6 @@ def time_inside_njit(variants: Sequence[tuple[str, Callable[..., tuple]]], round
             loops[name](calls)
             samples[name].append((timeit.default_timer() - start) / calls * 1e9)
     return samples
-
-
-def child_environment(cache: str) -> dict:
-    """The environment of a timing subprocess: a fresh ``SYMBP_CACHE_DIR`` and, first on
-    ``PYTHONPATH``, the folder holding the symbp this process runs (not whatever ``symbp/``
-    folder sits in the current directory)."""
-    import symbp
-
-    env = dict(os.environ, SYMBP_CACHE_DIR=cache)
-    env.pop("NUMBA_CACHE_DIR", None)  # (symbp ignores it) a cold run finds no other Numba cache
-    root = str(Path(symbp.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in
-                                                  env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
-
-
-def run_child(script: str, args: Sequence[str], cache: str) -> subprocess.CompletedProcess:
-    """``python -c script args`` in ``cache`` (its cwd: ``python -c`` puts the current folder
-    first on sys.path, and a ``symbp/`` folder where the user stands must not be imported),
-    with :func:`child_environment`."""
-    return subprocess.run([sys.executable, "-c", script, *args], env=child_environment(cache),
-                          cwd=cache, capture_output=True, text=True, timeout=600, check=False)
 
 
 def compile_times(expr: str) -> tuple[dict, dict]:
@@ -461,6 +439,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import bench_train
 
         return bench_train.main([a for a in argv if a != "--train"])
+    if "--startup" in argv:  # time to first result against scikit-learn: its own options
+        from . import bench_startup
+
+        return bench_startup.main([a for a in argv if a != "--startup"])
+    if "--blas-threads" in argv:
+        from . import bench_startup
+
+        return bench_startup.threads_main([a for a in argv if a != "--blas-threads"])
     parser = argparse.ArgumentParser(
         prog="symbp bench",
         description="Time the symbp-compiled CS231n gradient against the same staged code "
@@ -477,6 +463,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train", action="store_true",
                         help="MLP training samples/s against NumPy, Numba, scikit-learn, "
                         "PyTorch and JAX (symbp bench --train --help for its options)")
+    parser.add_argument("--startup", action="store_true",
+                        help="start-up and compile time against scikit-learn, fresh processes "
+                        "(symbp bench --startup --help for its options)")
+    parser.add_argument("--blas-threads", action="store_true",
+                        help="cross_val_score with and without BLAS threads limited "
+                        "(symbp bench --blas-threads --help)")
     args = parser.parse_args(argv)
     if args.arrays:
         rounds = 3 if args.quick else args.rounds

@@ -34,6 +34,7 @@ import numpy as np
 from . import _npz
 from . import jit as _jit
 from . import loop as _loop
+from . import threads as _threads
 from .errors import SymbpError
 from .function import compile as _compile
 from .network import ACTIVATIONS, LOSSES, dim_names, network_lines
@@ -356,8 +357,10 @@ class _MLP(BaseEstimator):
         self._net_key = (X.shape[1], checked["hidden"], n_outputs, self.activation, loss,
                          self.alpha > 0)
         network = self._network()
-        self._train(network, X, targets, rng, dtype,
-                    (X_val, t_val) if self.early_stopping else None)
+        with _threads.limited(min(200 if self.batch_size == "auto" else self.batch_size,
+                                  X.shape[0]), (X.shape[1], *checked["hidden"], n_outputs)):
+            self._train(network, X, targets, rng, dtype,
+                        (X_val, t_val) if self.early_stopping else None)
         return self
 
     def _network(self) -> _Network:

@@ -16,8 +16,8 @@ import symbp
 # Function (it is handed one), so it sits below it and `Function.draw` imports downwards.
 LAYERS = ("errors", "names", "shapes", "statements", "runtime", "arrays", "gates", "graph",
           "naming", "derive", "parse", "emit", "reverse", "jit", "draw", "function",
-          "__init__", "loop", "split", "_estimator", "_npz", "datasets", "network", "nn",
-          "bench_train", "bench", "cli")
+          "__init__", "loop", "split", "threads", "_estimator", "_npz", "datasets", "network",
+          "nn", "bench_train", "bench_startup", "bench", "cli")
 
 PACKAGE = Path(symbp.__file__).parent
 
