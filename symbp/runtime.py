@@ -136,40 +136,28 @@ _SMALL_MATMUL = 2048  # m*k*n below which loops beat a BLAS call (docs/benchmark
 
 @register_jitable
 def _matmul_loops(a, b, out, add, ta, tb):
-    """out (+)= op(a) @ op(b) by loops, op(x) = x.T when its flag is set, else x; every loop
-    nest keeps its innermost loop along rows of the C-contiguous arrays it reads most."""
+    """out (+)= op(a) @ op(b) by loops for C-contiguous a, b, out, op(x) = x.T when its flag is
+    set, else x. Two loop nests for the four cases (each nest compiled is LLVM work again in
+    every kernel that calls it): an element of op(a) or op(b) is read from the flat array by
+    strides chosen by the flags."""
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
+    x, y = a.reshape(-1), b.reshape(-1)
+    ai, ap = (1, m) if ta else (k, 1)  # op(a)[i, p] = x[i * ai + p * ap]
+    bp, bj = (1, k) if tb else (n, 1)  # op(b)[p, j] = y[p * bp + j * bj]
     if tb or n < 8:  # b transposed, or few columns: one dot product per output
         for i in range(m):
             for j in range(n):
                 total = 0.0
-                if tb and not ta:  # rows of a and b
-                    for p in range(k):
-                        total += a[i, p] * b[j, p]
-                elif tb:
-                    for p in range(k):
-                        total += a[p, i] * b[j, p]
-                elif ta:
-                    for p in range(k):
-                        total += a[p, i] * b[p, j]
-                else:
-                    for p in range(k):
-                        total += a[i, p] * b[p, j]
+                for p in range(k):
+                    total += x[i * ai + p * ap] * y[p * bp + j * bj]
                 out[i, j] = out[i, j] + total if add else total
         return
     if not add:
         out[:] = 0.0
-    if ta:  # p-i-j order: rows of a, b and out
-        for p in range(k):
-            for i in range(m):
-                a_pi = a[p, i]
-                for j in range(n):
-                    out[i, j] += a_pi * b[p, j]
-        return
     for i in range(m):  # i-p-j order: the inner loop runs along rows of b and out
         for p in range(k):
-            a_ip = a[i, p]
+            a_ip = x[i * ai + p * ap]
             for j in range(n):
                 out[i, j] += a_ip * b[p, j]
 
@@ -264,10 +252,14 @@ def _stored_impl(x, t):
 
 @overload(matmul, jit_options={"error_model": "numpy"})
 def _matmul(a, b, out, add, ta, tb):
-    if out.layout == "F":  # out.T is C: out.T (+)= op(b).T @ op(a).T
-        return lambda a, b, out, add, ta, tb: matmul(b, a, out.T, add, not tb, not ta)
-    if out.layout != "C":
-        return lambda a, b, out, add, ta, tb: _matmul_loops(a, b, out, add, ta, tb)
+    if out.layout != "C":  # not generated code's: into a C array, then copied
+        def into_copy(a, b, out, add, ta, tb):
+            result = np.empty(out.shape, out.dtype)
+            if add:
+                result[:] = out
+            matmul(a, b, result, add, ta, tb)
+            out[:] = result
+        return into_copy
     # decided when a kernel is compiled; the module's RUNTIME_HASH records it
     run = _matmul_blas if BLAS else _matmul_loops
 
