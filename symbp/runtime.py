@@ -137,29 +137,31 @@ _SMALL_MATMUL = 2048  # m*k*n below which loops beat a BLAS call (docs/benchmark
 @register_jitable
 def _matmul_loops(a, b, out, add, ta, tb):
     """out (+)= op(a) @ op(b) by loops for C-contiguous a, b, out, op(x) = x.T when its flag is
-    set, else x. Two loop nests for the four cases (each nest compiled is LLVM work again in
-    every kernel that calls it): an element of op(a) or op(b) is read from the flat array by
-    strides chosen by the flags."""
+    set, else x. Few loops for the four cases (each is LLVM work again in every kernel that
+    calls this), reading op(a) and op(b) through strided views where it costs little."""
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
-    x, y = a.reshape(-1), b.reshape(-1)
-    ai, ap = (1, m) if ta else (k, 1)  # op(a)[i, p] = x[i * ai + p * ap]
-    bp, bj = (1, k) if tb else (n, 1)  # op(b)[p, j] = y[p * bp + j * bj]
-    if tb or n < 8:  # b transposed, or few columns: one dot product per output
+    av = a.T if ta else a  # one type (layout A) for both cases
+    if n < 8:  # few columns: one dot product per output
+        bv = b.T if tb else b
         for i in range(m):
             for j in range(n):
                 total = 0.0
                 for p in range(k):
-                    total += x[i * ai + p * ap] * y[p * bp + j * bj]
+                    total += av[i, p] * bv[p, j]
                 out[i, j] = out[i, j] + total if add else total
         return
     if not add:
         out[:] = 0.0
-    for i in range(m):  # i-p-j order: the inner loop runs along rows of b and out
+    for i in range(m):  # i-p-j order: the inner loop runs along rows of out
         for p in range(k):
-            a_ip = x[i * ai + p * ap]
-            for j in range(n):
-                out[i, j] += a_ip * b[p, j]
+            a_ip = av[i, p]
+            if tb:
+                for j in range(n):
+                    out[i, j] += a_ip * b[j, p]
+            else:  # along rows of b too
+                for j in range(n):
+                    out[i, j] += a_ip * b[p, j]
 
 
 @intrinsic
