@@ -2,7 +2,7 @@
 
 Each is a plain Python function (the ``jit=False`` path runs it as is) that Numba compiles
 inline when a kernel calls it (``register_jitable``), except ``matmul``, whose compiled form is
-a separate function in Numba's on-disk cache (its BLAS call is slow to compile). A gate whose
+a separate function in Numba's on-disk cache, compiled once per dtype per machine. A gate whose
 naive formula overflows for large inputs (``1/(1 + exp(-x))`` at x = -800) is emitted as a call
 to one of these instead.
 Kinks follow the gate table's convention: at x = 0 the ``x <= 0`` branch is taken, and NaN
@@ -19,6 +19,7 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload, register_jitable
 
 __all__ = [
@@ -128,7 +129,7 @@ def elu(x, alpha):
 
 # ---- array helpers: each writes into ``out`` (no allocation); ``add`` accumulates instead ----
 
-# Numba's np.dot calls BLAS through SciPy; without SciPy every product runs as loops (and
+# BLAS comes from SciPy (as for Numba's np.dot); without SciPy every product runs as loops (and
 # no BLAS call may even appear in the code Numba compiles).
 BLAS = importlib.util.find_spec("scipy") is not None
 _SMALL_MATMUL = 2048  # m*k*n below which loops beat a BLAS call (docs/benchmarks.md)
@@ -173,6 +174,9 @@ def _xxgemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):
     from numba.np.linalg import ensure_blas, get_blas_kind
 
     ensure_blas()  # SciPy importable, its BLAS integer width the one Numba was built for
+    if not all(isinstance(x, types.Array) and x.layout == "C" and x.dtype == c.dtype
+               for x in (a, b, c)):
+        raise TypingError(f"_xxgemm needs C-contiguous arrays of one dtype, got {a}, {b}, {c}")
     kind = get_blas_kind(c.dtype, "matmul")
     sig = types.int32(*[types.unliteral(t) for t in (transa, transb, m, n, k, a, lda, b, ldb,
                                                       beta, c, ldc)])
