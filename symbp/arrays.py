@@ -66,9 +66,11 @@ def matmul_shape(shapes, params) -> Shape:
 def matmul_forward(c: Site) -> list:
     a, b = c.args
     ranks = tuple(len(s) for s in c.shapes)
-    return [{(2, 2): Code(f"matmul({a}, {b}, {c.out}, False)"),
-             (2, 1): Code(f"matvec({a}, {b}, {c.out}, False)"),
-             (1, 2): Code(f"matvec({b}.T, {a}, {c.out}, False)"),
+    # the helpers take transpose flags (out = op(a) @ op(b)): arrays go as stored, never as
+    # transposed views, so each helper has one compiled version per dtype
+    return [{(2, 2): Code(f"matmul({a}, {b}, {c.out}, False, False, False)"),
+             (2, 1): Code(f"matvec({a}, {b}, {c.out}, False, False)"),
+             (1, 2): Code(f"matvec({b}, {a}, {c.out}, False, True)"),
              (1, 1): Code(f"{c.out} = dot({a}, {b})")}[ranks]]
 
 
@@ -81,11 +83,11 @@ def matmul_adjoint(c: Site, position: int) -> list:
         return [_loop(c.shapes[position], Ref(g, (0,)), lambda o, u: o * u,
                       [other, Ref(d)], add)]
     table = {
-        (0, (2, 2)): f"matmul({d}, {b}.T, {g}, {add})",  # dA = dC B^T
-        (1, (2, 2)): f"matmul({a}.T, {d}, {g}, {add})",  # dB = A^T dC
+        (0, (2, 2)): f"matmul({d}, {b}, {g}, {add}, False, True)",  # dA = dC B^T
+        (1, (2, 2)): f"matmul({a}, {d}, {g}, {add}, True, False)",  # dB = A^T dC
         (0, (2, 1)): f"outer({d}, {b}, {g}, {add})",  # dW = dq x^T
-        (1, (2, 1)): f"matvec({a}.T, {d}, {g}, {add})",  # dx = W^T dq
-        (0, (1, 2)): f"matvec({b}, {d}, {g}, {add})",  # dx = W dq
+        (1, (2, 1)): f"matvec({a}, {d}, {g}, {add}, True)",  # dx = W^T dq
+        (0, (1, 2)): f"matvec({b}, {d}, {g}, {add}, False)",  # dx = W dq
         (1, (1, 2)): f"outer({a}, {d}, {g}, {add})",  # dW = x dq^T
     }
     return [Code(table[position, ranks])]

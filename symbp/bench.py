@@ -363,7 +363,7 @@ def matmul_crossover() -> list[list[str]]:
 
     if not BLAS:
         return [["(SciPy is not installed: every product runs as loops)", "", "", "", ""]]
-    loops = numba.njit(lambda a, b, o: _matmul_loops(a, b, o, False))
+    loops = numba.njit(lambda a, b, o: _matmul_loops(a, b, o, False, False, False))
     blas = numba.njit(lambda a, b, o: np.dot(a, b, o))
     rows = []
     for m, k, n in [(32, 2, 16), (32, 16, 16), (32, 16, 1), (64, 64, 10), (64, 64, 64),

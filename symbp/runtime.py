@@ -2,7 +2,7 @@
 
 Each is a plain Python function (the ``jit=False`` path runs it as is) that Numba compiles
 inline when a kernel calls it (``register_jitable``), except ``matmul``, whose compiled form is
-a separate function in Numba's on-disk cache (its BLAS call is slow to compile). A gate whose
+a separate function in Numba's on-disk cache, compiled once per dtype per machine. A gate whose
 naive formula overflows for large inputs (``1/(1 + exp(-x))`` at x = -800) is emitted as a call
 to one of these instead.
 Kinks follow the gate table's convention: at x = 0 the ``x <= 0`` branch is taken, and NaN
@@ -16,8 +16,11 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload, register_jitable
+from numba.core import cgutils
+from numba.core.errors import TypingError
+from numba.extending import intrinsic, overload, register_jitable
 
 __all__ = [
     "dot",
@@ -126,36 +129,97 @@ def elu(x, alpha):
 
 # ---- array helpers: each writes into ``out`` (no allocation); ``add`` accumulates instead ----
 
-# Numba's np.dot calls BLAS through SciPy; without SciPy every product runs as loops (and
-# np.dot must not even appear in the code Numba types).
+# BLAS comes from SciPy (as for Numba's np.dot); without SciPy every product runs as loops (and
+# no BLAS call may even appear in the code Numba compiles).
 BLAS = importlib.util.find_spec("scipy") is not None
 _SMALL_MATMUL = 2048  # m*k*n below which loops beat a BLAS call (docs/benchmarks.md)
 
 
 @register_jitable
-def _matmul_loops(a, b, out, add):
-    m, k = a.shape
-    n = b.shape[1]
+def _matmul_loops(a, b, out, add, ta, tb):
+    """out (+)= op(a) @ op(b) by loops for C-contiguous a, b, out, op(x) = x.T when its flag is
+    set, else x. Few loops for the four cases (each is LLVM work again in every kernel that
+    calls this), reading op(a) and op(b) through strided views where it costs little."""
+    m, n = out.shape
+    k = a.shape[0] if ta else a.shape[1]
+    av = a.T if ta else a  # one type (layout A) for both cases
     if n < 8:  # few columns: one dot product per output
+        bv = b.T if tb else b
         for i in range(m):
             for j in range(n):
                 total = 0.0
                 for p in range(k):
-                    total += a[i, p] * b[p, j]
+                    total += av[i, p] * bv[p, j]
                 out[i, j] = out[i, j] + total if add else total
         return
     if not add:
         out[:] = 0.0
-    for i in range(m):  # i-p-j order: the inner loop runs along rows of b and out
+    for i in range(m):  # i-p-j order: the inner loop runs along rows of out
         for p in range(k):
-            a_ip = a[i, p]
-            for j in range(n):
-                out[i, j] += a_ip * b[p, j]
+            a_ip = av[i, p]
+            if tb:
+                for j in range(n):
+                    out[i, j] += a_ip * b[j, p]
+            else:  # along rows of b too
+                for j in range(n):
+                    out[i, j] += a_ip * b[p, j]
 
 
-def matmul(a, b, out, add):
-    """out (+)= a @ b for 2-D a, b (transposed views welcome). Python runs NumPy; compiled code
-    calls :func:`_matmul_blas` (with SciPy) or the loops."""
+@intrinsic
+def _xxgemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """Column-major BLAS gemm, c = op(a) @ op(b) + beta * c (op: transposed when its flag is
+    set), through Numba's helper library (``numba_xxgemm``: SciPy's sgemm/dgemm, looked up by
+    name when the code is loaded, so cached code stays valid in another process). Returns the
+    wrapper's status, nonzero when SciPy's BLAS cannot be found."""
+    from numba.np.linalg import ensure_blas, get_blas_kind
+
+    ensure_blas()  # SciPy importable, its BLAS integer width the one Numba was built for
+    if not all(isinstance(x, types.Array) and x.layout == "C" and x.dtype == c.dtype
+               for x in (a, b, c)):
+        raise TypingError(f"_xxgemm needs C-contiguous arrays of one dtype, got {a}, {b}, {c}")
+    kind = get_blas_kind(c.dtype, "matmul")
+    sig = types.int32(*[types.unliteral(t) for t in (transa, transb, m, n, k, a, lda, b, ldb,
+                                                      beta, c, ldc)])
+
+    def codegen(context, builder, sig, args):
+        char, intp = ir.IntType(8), context.get_value_type(types.intp)
+        voidptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [char, char, char, intp, intp, intp, voidptr,
+                                                voidptr, intp, voidptr, intp, voidptr, voidptr,
+                                                intp])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
+        ta, tb, m_, n_, k_, a_, lda_, b_, ldb_, beta_, c_, ldc_ = args
+        tys = sig.args
+
+        def flag(value, ty):
+            bit = context.cast(builder, value, ty, types.boolean)
+            return builder.select(bit, ir.Constant(char, ord("t")), ir.Constant(char, ord("n")))
+
+        def size(value, ty):
+            return context.cast(builder, value, ty, types.intp)
+
+        def data(value, ty):
+            return builder.bitcast(context.make_array(ty)(context, builder, value).data, voidptr)
+
+        dtype = tys[10].dtype
+        alpha = cgutils.alloca_once_value(builder, context.get_constant(dtype, 1.0))
+        scale = cgutils.alloca_once_value(builder, context.cast(builder, beta_, tys[9], dtype))
+        return builder.call(fn, (ir.Constant(char, ord(kind)), flag(ta, tys[0]), flag(tb, tys[1]),
+                                 size(m_, tys[2]), size(n_, tys[3]), size(k_, tys[4]),
+                                 builder.bitcast(alpha, voidptr), data(a_, tys[5]),
+                                 size(lda_, tys[6]), data(b_, tys[7]), size(ldb_, tys[8]),
+                                 builder.bitcast(scale, voidptr), data(c_, tys[10]),
+                                 size(ldc_, tys[11])))
+
+    return sig, codegen
+
+
+def matmul(a, b, out, add, ta, tb):
+    """out (+)= op(a) @ op(b) for 2-D a, b, op(x) = x.T when its flag (``ta``, ``tb``) is set:
+    generated code passes arrays as stored, never transposed views. Python runs NumPy; compiled
+    code calls :func:`_matmul_blas` (with SciPy) or the loops, with C-contiguous arrays."""
+    a = a.T if ta else a
+    b = b.T if tb else b
     if add:
         out += a @ b
     else:
@@ -163,27 +227,66 @@ def matmul(a, b, out, add):
 
 
 @numba.njit(nogil=True)  # symbp.jit gives it an on-disk cache in symbp's checked folder
-def _matmul_blas(a, b, out, add):
-    """Loops when small, else BLAS. Compiled once per dtype and layouts and kept in Numba's
-    on-disk cache, so kernels share it: np.dot takes 1.5-2 s to compile per layout."""
-    if a.shape[0] * a.shape[1] * b.shape[1] < _SMALL_MATMUL:
-        _matmul_loops(a, b, out, add)
-    elif add:
-        out += np.dot(a, b)
-    else:
-        np.dot(a, b, out)
+def _matmul_blas(a, b, out, add, ta, tb):
+    """:func:`matmul` of C-contiguous arrays: loops when small, else BLAS gemm. One compiled
+    version per dtype, kept in Numba's on-disk cache and shared by every kernel."""
+    m, n = out.shape
+    k = a.shape[0] if ta else a.shape[1]
+    if m * k * n < _SMALL_MATMUL:
+        _matmul_loops(a, b, out, add, ta, tb)
+        return
+    # BLAS is column-major: a C array there is its own transpose, and row-major
+    # out = op(a) @ op(b) is column-major out.T = op(b).T @ op(a).T.
+    status = _xxgemm(tb, ta, n, m, k, b, b.shape[1], a, a.shape[1], 1.0 if add else 0.0, out, n)
+    if status != 0:
+        raise RuntimeError("symbp: the BLAS call of matmul failed (SciPy's BLAS not found)")
+
+
+def _stored(x, t):
+    """(x C-contiguous, whether op transposes it); compiled code only (see the overload)."""
+    return x, t
+
+
+@overload(_stored)
+def _stored_impl(x, t):
+    if x.layout == "C":
+        return lambda x, t: (x, t)
+    if x.layout == "F":  # a transposed view of a C array: that array, the other way round
+        return lambda x, t: (x.T, not t)
+    return lambda x, t: (np.ascontiguousarray(x), t)  # strided: a copy
 
 
 @overload(matmul, jit_options={"error_model": "numpy"})
-def _matmul(a, b, out, add):
-    if BLAS:  # decided when a kernel is compiled; the module's RUNTIME_HASH records it
-        return lambda a, b, out, add: _matmul_blas(a, b, out, add)
-    return lambda a, b, out, add: _matmul_loops(a, b, out, add)
+def _matmul(a, b, out, add, ta, tb):
+    if out.layout != "C":  # not generated code's: into a C array, then copied
+        def into_copy(a, b, out, add, ta, tb):
+            result = np.empty(out.shape, out.dtype)
+            if add:
+                result[:] = out
+            matmul(a, b, result, add, ta, tb)
+            out[:] = result
+        return into_copy
+    # decided when a kernel is compiled; the module's RUNTIME_HASH records it
+    run = _matmul_blas if BLAS else _matmul_loops
+
+    def impl(a, b, out, add, ta, tb):
+        a, ta = _stored(a, ta)
+        b, tb = _stored(b, tb)
+        run(a, b, out, add, ta, tb)
+    return impl
 
 
 @register_jitable
-def matvec(a, x, out, add):
-    """out (+)= a @ x for 2-D a and 1-D x."""
+def matvec(a, x, out, add, ta):
+    """out (+)= op(a) @ x for 2-D a and 1-D x, op(a) = a.T when ``ta`` is set."""
+    if ta:
+        if not add:
+            out[:] = 0.0
+        for p in range(a.shape[0]):  # along rows of a
+            x_p = x[p]
+            for i in range(a.shape[1]):
+                out[i] += a[p, i] * x_p
+        return
     m, k = a.shape
     for i in range(m):
         s = out[i] if add else 0.0

@@ -172,6 +172,74 @@ def test_jit_and_python_agree_on_arrays():
         np.testing.assert_allclose(a[1][name], b[1][name], rtol=1e-12, atol=1e-14)
 
 
+TRANSPOSED = ("sum((X.T @ Y + X.T @ V.T) * R1) + sum((X @ Z.T) * R2) + sum((x @ Z.T) * r)"
+              " + sum((Z.T @ w) * x)")
+TRANSPOSED_SHAPES = (("R1", (12, 20)), ("R2", ("B", 24)), ("V", (20, "B")), ("X", ("B", 12)),
+                     ("Y", ("B", 20)), ("Z", (24, 12)), ("r", (24,)), ("w", (24,)), ("x", (12,)))
+
+
+def transposed_values(rng, batch):
+    shapes = dict(TRANSPOSED_SHAPES)
+    return {n: rng.normal(size=concrete(s, batch)) for n, s in shapes.items()}
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_products_of_transposed_views(jit):
+    """``.T`` views (F-layout arrays in compiled code) into every product: the helpers get them
+    as the stored arrays with the transpose flag flipped. Batch 1 multiplies by loops, batch 10
+    by BLAS (with SciPy); Python runs NumPy whatever the size."""
+    f = compiled(TRANSPOSED, TRANSPOSED_SHAPES, jit, ("V", "X", "Y", "Z", "w", "x"))
+    for batch in (1, 10) if jit else (1,):
+        vjp_check(f, transposed_values(np.random.default_rng(batch), batch))
+
+
+def test_products_of_transposed_views_in_float32():
+    f = compiled(TRANSPOSED, TRANSPOSED_SHAPES, True, ("V", "X", "Y", "Z", "w", "x"))
+    for batch in (1, 10):
+        values = transposed_values(np.random.default_rng(batch), batch)
+        v64, g64 = f.value_and_grad(**values)
+        v32, g32 = f.value_and_grad(**{n: v.astype(np.float32) for n, v in values.items()})
+        assert v32 == pytest.approx(v64, rel=1e-4, abs=1e-3)
+        for name in f.wrt:
+            assert g32[name].dtype == np.float32
+            np.testing.assert_allclose(g32[name], g64[name], rtol=1e-4, atol=1e-4)
+
+
+def test_runtime_matmul_takes_any_layout():
+    """The compiled helper against NumPy for every flag, for inputs that are transposed views,
+    strided slices or C arrays and an output that is not C-contiguous, both sides of the loops'
+    crossover, float32 and float64."""
+    import itertools
+
+    import numba
+
+    from symbp import runtime
+
+    @numba.njit
+    def product(a, b, out, add, ta, tb):
+        runtime.matmul(a, b, out, add, ta, tb)
+
+    rng = np.random.default_rng(9)
+    for dtype, (m, k, n) in itertools.product((np.float32, np.float64),
+                                              ((3, 5, 9), (3, 5, 2), (40, 30, 50))):
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        for ta, tb, add in itertools.product((False, True), repeat=3):
+            a = rng.normal(size=(k, m) if ta else (m, k)).astype(dtype)
+            b = rng.normal(size=(n, k) if tb else (k, n)).astype(dtype)
+            start = rng.normal(size=(m, n)).astype(dtype)
+            want = (a.T if ta else a) @ (b.T if tb else b) + (start if add else 0)
+            layouts = [(a, b, start.copy())]  # C arrays
+            if dtype == np.float64:  # one compiled version per layout: not all of them
+                layouts += [(np.asfortranarray(a), np.repeat(b, 2, axis=1)[:, ::2],
+                             np.asfortranarray(start))]
+            for x, y, out in layouts:
+                product(x, y, out, add, ta, tb)
+                np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+                out = start.copy()
+                runtime.matmul(x, y, out, add, ta, tb)  # the Python path
+                np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+
+
 def test_fan_out_never_aliases():
     """u fans out; its gradient is the sum of two contributions, the first being another
     gradient buffer (du = dv); accumulating the second must not change dv."""
