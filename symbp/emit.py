@@ -329,15 +329,35 @@ def _emit(program: Program, title: str) -> str:
     buffers = program.grad_buffers + program.work_buffers
     into = f"{KERNEL_NAME}_into"
     params = list(program.params) + [b.name for b in buffers]
-    forward = body[:body.index((0, "# backward pass", ""))]
-    lines += ["", "", "@register_jitable", f"def {into}({', '.join(params)}):",
-              (f'    """Write the gradients into {", ".join(sorted(array_grads)) or "nothing"} '
-               f'and every intermediate into its buffer; return ({_tuple(scalar_returns)})."""'),
-              *render(body), f"    return {_tuple(scalar_returns)}"]
-    lines += ["", "", "@register_jitable", f"def {VALUE_NAME}_into({', '.join(params)}):",
-              ('    """The forward pass of value_and_grad_into alone (same buffers); return '
-               f'{program.returns[0]}."""'),
-              *render(forward), f"    return {program.returns[0]}"]
+    split = body.index((0, "# backward pass", ""))
+    forward = body[:split]
+    value = f"{VALUE_NAME}_into"
+    if array_grads and scalar_returns == [program.returns[0]]:  # every gradient an array:
+        # one function serves both (Numba compiles the forward pass once for a loop that
+        # trains and predicts)
+        lines += ["", "", "@register_jitable",
+                  f"def {into}({', '.join(params)}, backward=True):",
+                  (f'    """Write the gradients into {", ".join(sorted(array_grads))} and every '
+                   f'intermediate into its buffer; return ({_tuple(scalar_returns)}). With '
+                   f'backward False, the forward pass alone."""'),
+                  *render([*forward, (0, "if not backward:", ""),
+                           (1, f"return {_tuple(scalar_returns)}", "the forward pass alone"),
+                           *body[split:]]),
+                  f"    return {_tuple(scalar_returns)}"]
+        lines += ["", "", "@register_jitable", f"def {value}({', '.join(params)}):",
+                  ('    """The forward pass of value_and_grad_into alone (same buffers); return '
+                   f'{program.returns[0]}."""'),
+                  f"    return {into}({', '.join(params)}, False)[0]"]
+    else:
+        lines += ["", "", "@register_jitable", f"def {into}({', '.join(params)}):",
+                  (f'    """Write the gradients into {", ".join(sorted(array_grads)) or "nothing"}'
+                   f' and every intermediate into its buffer; return '
+                   f'({_tuple(scalar_returns)})."""'),
+                  *render(body), f"    return {_tuple(scalar_returns)}"]
+        lines += ["", "", "@register_jitable", f"def {value}({', '.join(params)}):",
+                  ('    """The forward pass of value_and_grad_into alone (same buffers); return '
+                   f'{program.returns[0]}."""'),
+                  *render(forward), f"    return {program.returns[0]}"]
     dtype = f"{program.dtype_source}.dtype" if program.dtype_source else "np.float64"
     lines += ["", "", "@register_jitable",
               f"def {KERNEL_NAME}_buffers({', '.join(program.params)}):",

@@ -24,6 +24,7 @@ def reserved() -> frozenset[str]:
 
     return (frozenset(keyword.kwlist) | frozenset(getattr(keyword, "softkwlist", ()))
             | {"math", "np", "abs", "float", "range", "prange", "dtype", "register_jitable",
+               "backward",
                KERNEL_NAME, f"{KERNEL_NAME}_into", f"{KERNEL_NAME}_points",
                f"{KERNEL_NAME}_points_parallel", f"{KERNEL_NAME}_buffers", f"{VALUE_NAME}_into"}
             | frozenset(runtime.__all__) | frozenset(g.call for g in GATES.values() if g.call))

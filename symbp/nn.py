@@ -118,11 +118,11 @@ def run(X, T, theta, theta_next, first, second, grad, dims, order, result, predi
         gather_rows(X, order, start, xb)
         {gather}(T, order, start, tb)
         if predict:
-            value_into({call}, {buffers})
+            value_and_grad_into({call}, {buffers}, False)  # the forward pass alone
             copy_rows(out, result, start)
             done += 1
             continue
-        loss, = value_and_grad_into({call}, {buffers})
+        loss, = value_and_grad_into({call}, {buffers}, True)
         if not math.isfinite(loss):
             status = 1
             break
@@ -203,7 +203,7 @@ def _network(depth: int, activation: str, loss: str, l2: bool) -> _Network:
         f = _compile(lines, inputs=inputs, shapes=shapes, wrt=params)
         module = _jit.load(f.source)
         names = list(inspect.signature(module.value_and_grad_into).parameters)
-        buffers = names[len(inputs):]
+        buffers = [n for n in names[len(inputs):] if n != "backward"]  # the flag
         assert buffers[:len(params)] == [f"d{p}" for p in params] and "out" in buffers
         dims = dim_names(depth)
         source = f.source + _loop_source(inputs, params, shapes, dims, buffers, target == "y",
