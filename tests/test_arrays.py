@@ -297,6 +297,8 @@ def test_kernel_into_writes_buffers_without_allocating():
     values = mlp_values(np.random.default_rng(10))
     expected_value, expected = f.value_and_grad(**values)
     head = f.source.split("def value_and_grad_into(")[1].split(")")[0].split(", ")
+    assert head[-1] == "backward=True"  # every gradient is an array: the forward-only flag
+    head = head[:-1]
     args = [values[n] if n in values else None for n in head]
     buffers = {}
     for k, n in enumerate(head):
@@ -306,6 +308,9 @@ def test_kernel_into_writes_buffers_without_allocating():
                          {"B": 4})
             buffers[n] = np.full(shape, np.nan)
             args[k] = buffers[n]
+    (value,) = f.kernel_into(*args, False)  # the forward pass alone: no gradient written
+    assert value == pytest.approx(expected_value, rel=1e-13)
+    assert all(np.isnan(buffers[f"d{name}"]).all() for name in f.wrt)
     (value,) = f.kernel_into(*args)
     assert value == pytest.approx(expected_value, rel=1e-13)
     for name in f.wrt:
