@@ -338,8 +338,8 @@ def _emit(program: Program, title: str) -> str:
         lines += ["", "", "@register_jitable",
                   f"def {into}({', '.join(params)}, backward=True):",
                   (f'    """Write the gradients into {", ".join(sorted(array_grads))} and every '
-                   f'intermediate into its buffer; return ({_tuple(scalar_returns)}). With '
-                   f'backward False, the forward pass alone."""'),
+                   f'intermediate into its buffer; return ({_tuple(scalar_returns)}).'),
+                  '    With backward False, the forward pass alone (the gradients are not written)."""',
                   *render([*forward, (0, "if not backward:", ""),
                            (1, f"return {_tuple(scalar_returns)}", "the forward pass alone"),
                            *body[split:]]),
