@@ -352,6 +352,12 @@ class _MLP(BaseEstimator):
             self._initialize(X.shape[1], checked["hidden"], n_outputs, dtype, rng)
         elif self.coefs_[0].shape[0] != X.shape[1] or self.coefs_[-1].shape[1] != n_outputs:
             raise SymbpError("warm_start: X or y does not match the fitted model's shapes")
+        elif [W.shape for W in self.coefs_] != self._layer_shapes(
+                X.shape[1], checked["hidden"], n_outputs):
+            raise SymbpError(
+                f"warm_start: the fitted layers {[W.shape for W in self.coefs_]} do not match "
+                f"hidden_layer_sizes={checked['hidden']} and activation={self.activation!r}; "
+                "set warm_start=False to train a new network")
         self.n_features_in_ = X.shape[1]
         self._fitted_loss = loss
         self._net_key = (X.shape[1], checked["hidden"], n_outputs, self.activation, loss,
@@ -373,6 +379,12 @@ class _MLP(BaseEstimator):
         """The sizes of the network's dimensions: features, hidden widths, outputs."""
         n_features, hidden, n_outputs = self._net_key[:3]
         return np.array([n_features, *hidden, n_outputs], np.int64)
+
+    def _layer_shapes(self, n_features, hidden, n_outputs) -> list[tuple[int, int]]:
+        """The shape of each ``coefs_`` entry (a maxout layer holds two pieces side by side)."""
+        sizes = (n_features, *hidden, n_outputs)
+        return [(fan_in, (2 if k < len(hidden) and self.activation == "maxout" else 1) * fan_out)
+                for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes))]
 
     def _initialize(self, n_features, hidden, n_outputs, dtype, rng) -> None:
         """Glorot-uniform weights (scikit-learn's scheme) or He-uniform for the relu family."""
@@ -539,6 +551,11 @@ class _MLP(BaseEstimator):
     def _forward(self, network: _Network, X, dtype) -> np.ndarray:
         """The output rows of checked ``X`` (``dtype``) through the compiled entry point."""
         dims = self._dims()
+        shapes = self._layer_shapes(int(dims[0]), tuple(map(int, dims[1:-1])), int(dims[-1]))
+        if [np.shape(W) for W in self.coefs_] != shapes or \
+                [np.shape(b) for b in self.intercepts_] != [(s[1],) for s in shapes]:
+            raise SymbpError(f"coefs_/intercepts_ do not have the fitted network's shapes "
+                             f"(coefs_ {[np.shape(W) for W in self.coefs_]}, expected {shapes})")
         theta = _flat(self._param_arrays(dtype))
         run, _ = self._compiled(network, X, np.zeros(0, np.int64) if network.labels
                              else np.zeros((0, int(dims[-1])), dtype), dims)

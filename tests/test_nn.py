@@ -460,6 +460,25 @@ def test_verbose_without_tqdm_prints_lines(moons_split, monkeypatch, capsys):
     assert lines[-2].startswith("Iteration 1, loss = ") and "accuracy = " in lines[-1]
 
 
+@pytest.mark.parametrize("change", [dict(hidden_layer_sizes=(5,)),
+                                    dict(hidden_layer_sizes=(4, 4)), dict(activation="maxout")])
+def test_warm_start_with_other_layers_is_refused(xor_model, change):
+    """The sizes are bound at run time, so a warm start whose parameters ask for other layers
+    than the fitted weights must be refused before anything runs, naming both."""
+    model = copy.deepcopy(xor_model).set_params(warm_start=True, **change)
+    before = [W.copy() for W in model.coefs_]
+    with pytest.raises(symbp.SymbpError, match=r"warm_start: the fitted layers \[\(2, 4\)"):
+        model.fit(XOR_X, XOR_Y)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.coefs_))
+
+
+def test_predict_with_weights_of_other_shapes_is_refused(xor_model):
+    model = copy.deepcopy(xor_model)
+    model.coefs_[0] = model.coefs_[0][:, :3]
+    with pytest.raises(symbp.SymbpError, match="expected"):
+        model.predict(XOR_X)
+
+
 def test_another_width_compiles_nothing(xor_model):
     """One compiled module serves every width, feature count and class count of a structure:
     a network of other sizes with the XOR model's structure compiles no Numba function."""
