@@ -22,7 +22,7 @@ process, interpreter start included), in one run:
 ``symbp bench --blas-threads`` times ``cross_val_score(MLPClassifier(...), digits, cv=5)`` of
 symbp's and scikit-learn's estimator with joblib's loky and threading backends and in one
 process, with BLAS threads as the machine sets them, with ``OPENBLAS_NUM_THREADS=1``, and (for
-symbp) without symbp's own limit (``SYMBP_BLAS_THREADS=keep``; see :mod:`symbp.threads`).
+symbp) without symbp's own limit (``SYMBP_BLAS_THREADS=keep``; see :mod:`symbp.nn.threads`).
 
 The child processes' environment and working folder come from :func:`child_environment` and
 :func:`run_child`, which ``symbp bench`` shares.

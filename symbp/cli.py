@@ -276,13 +276,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.csv is None and args.target is not None:
         raise CliError("--target goes with --csv")
     # After the argument checks: a mistyped option fails at once, not after the imports.
-    import time
     import warnings
 
     import numpy as np
 
     from . import datasets
-    from .split import train_test_split
+    from .nn.split import train_test_split
 
     data = (datasets.load(args.dataset, seed=args.seed) if args.dataset
             else datasets.from_csv(args.csv, args.target, args.task))
@@ -318,17 +317,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.scale:
         print("features standardized with the training part's mean and standard deviation "
               "(kept in the model)")
-    started = time.perf_counter()
     with warnings.catch_warnings():  # exactly --epochs is the request, not a convergence problem
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
-    seconds = time.perf_counter() - started
     sizes = "-".join(str(s) for s in (X.shape[1], *args.hidden, model.coefs_[-1].shape[1]))
     compiling = model.compile_seconds_
     how = (f"{compiling:.2f} s compiling before them, cached after this" if compiling
            else "the compiled network loaded from the cache")
     print(f"network {sizes} {args.activation}, {model._fitted_loss}, {args.solver}, "
-          f"{args.dtype}: {model.n_iter_} epochs in {seconds - compiling:.2f} s; {how} "
+          f"{args.dtype}: {model.n_iter_} epochs in {model._epoch_seconds:.2f} s; {how} "
           f"(module {_short(model)})")
     print(f"final training loss {model.loss_curve_[-1]:.4f}")
     metric = "accuracy" if data.classification else "R^2"
@@ -355,7 +352,8 @@ def _estimators(standalone: bool) -> tuple:
     where scikit-learn is not installed (same parameters, fit and score): importing
     ``sklearn.base`` loads SciPy's stats, 1-2 s and most of a warm ``symbp train``.
     """
-    hide = standalone and "sklearn" not in sys.modules and f"{__package__}.nn" not in sys.modules
+    hide = (standalone and "sklearn" not in sys.modules
+            and f"{__package__}.nn.estimators" not in sys.modules)
     if hide:
         sys.modules["sklearn"] = None  # the import system's "not installed" (ImportError)
     try:
@@ -501,7 +499,7 @@ def _build_parser() -> argparse.ArgumentParser:
     draw.set_defaults(handler=_cmd_draw)
 
     from .datasets import NAMES
-    from .network import ACTIVATIONS
+    from .nn.network import ACTIVATIONS
 
     train = sub.add_parser(
         "train",

@@ -431,6 +431,7 @@ class _Cache(FunctionCache):
         self._impl = _Impl(py_func)
         self._cache_path = None
         self._cache_file = None
+        self.state = None  # "loading" during a load, then "loaded" or "missed" (compile_call)
         self.enable()
 
     def _file(self) -> _IndexFile:
@@ -458,14 +459,18 @@ class _Cache(FunctionCache):
     def load_overload(self, sig, target_context):
         if not self._enabled:
             return None
+        self.state = "loading"
         self._file()
         try:
-            return super().load_overload(sig, target_context)
+            loaded = super().load_overload(sig, target_context)
         except CacheError:
+            self.state = None
             raise
         except Exception:  # noqa: BLE001  truncated or garbled .nbi/.nbc: compile afresh
             self._drop()
-            return None
+            loaded = None
+        self.state = "missed" if loaded is None else "loaded"
+        return loaded
 
     def save_overload(self, sig, data) -> None:
         self._file()
@@ -520,8 +525,8 @@ def compile_call(dispatcher, args: tuple, what: str, report=None) -> float:
 
     With ``report`` (a callable taking a line of text, e.g. ``print``), a compile that is
     still running after half a second is announced ("compiling WHAT ... (cached after
-    this)"), then its time is reported: a long compile is never silent, and a cache load
-    says nothing."""
+    this)"), then its time is reported: a long compile is never silent, and a quick cache
+    load says nothing (a slow one says "loading WHAT from the cache")."""
     import threading
     import time
 
@@ -533,7 +538,10 @@ def compile_call(dispatcher, args: tuple, what: str, report=None) -> float:
 
     def announce() -> None:
         announced.set()
-        report(f"compiling {what} (once per machine; cached after this)...")
+        if getattr(getattr(dispatcher, "_cache", None), "state", None) == "loading":
+            report(f"loading {what} from the cache...")
+        else:
+            report(f"compiling {what} (once per machine; cached after this)...")
 
     timer = threading.Timer(0.5, announce) if report else None
     started = time.perf_counter()

@@ -440,9 +440,9 @@ def test_damaged_numba_cache_of_an_array_function_recompiles(cache, damage):
 def test_damaged_index_of_an_mlp_epoch_recompiles(cache):
     """The epoch uses the same cache as every kernel: a damaged index is dropped at load
     (checked without compiling the epoch, which takes tens of seconds)."""
-    from symbp import nn
+    from symbp.nn import compiled
 
-    epoch = nn._network(1, "logistic", "sigmoid_cross_entropy", False).run()
+    epoch = compiled.network(1, "logistic", "sigmoid_cross_entropy", False).run()
     assert isinstance(epoch._cache, jit_module._Cache)
     epoch._cache.flush()  # an empty index at the real path
     index = Path(epoch._cache._cache_file._index_path)

@@ -316,7 +316,7 @@ def test_train_scale_keeps_the_training_statistics_in_the_model(tmp_path, capsys
     out = capsys.readouterr().out
     assert "features standardized" in out and "test accuracy: 1.0000" in out
     from symbp.nn import MLPClassifier
-    from symbp.split import train_test_split
+    from symbp.nn.split import train_test_split
 
     data = datasets.from_csv(path, "kind")
     X_train = train_test_split(data.X, data.y, test_size=0.2, rng=np.random.RandomState(0),

@@ -20,9 +20,9 @@ import pytest
 from conftest import vjp_check
 
 import symbp
-from symbp import datasets, loop
-from symbp.nn import ACTIVATIONS, LOSSES, MLPClassifier, MLPRegressor, network_lines
-from symbp.split import train_test_split
+from symbp import datasets
+from symbp.nn import ACTIVATIONS, LOSSES, MLPClassifier, MLPRegressor, loop, network_lines
+from symbp.nn.split import train_test_split
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0, 1, 1, 0])
@@ -287,7 +287,7 @@ from symbp.nn import MLPClassifier
 m = MLPClassifier(hidden_layer_sizes=(4,), activation="logistic", solver="sgd",
                   learning_rate_init=0.5, momentum=0.9, batch_size=4, max_iter=3000, tol=1e-6,
                   random_state=0)
-assert type(m).__mro__[-2].__module__ == "symbp._estimator"
+assert type(m).__mro__[-2].__module__ == "symbp.nn._estimator"
 m.set_params(max_iter=3000)
 X = np.array([[0., 0], [0, 1], [1, 0], [1, 1]])
 print(m.fit(X, [0, 1, 1, 0]).score(X, [0, 1, 1, 0]), sorted(m.get_params())[:2])
@@ -426,7 +426,7 @@ def test_predict_proba_only_for_probabilities(moons_split):
 def test_prediction_in_chunks(moons_model, moons_split, monkeypatch):
     X_train = moons_split[0]
     whole = moons_model.predict_proba(X_train)
-    monkeypatch.setattr(symbp.nn, "PREDICT_CHUNK", 7)  # 800 rows: 114 chunks and a short one
+    monkeypatch.setattr(symbp.nn.base, "PREDICT_CHUNK", 7)  # 800 rows: 114 chunks and a short one
     # float32 products of other sizes may take BLAS or loops: equal to rounding, not bits
     np.testing.assert_allclose(moons_model.predict_proba(X_train), whole, rtol=1e-5, atol=1e-6)
 
@@ -467,9 +467,62 @@ def test_warm_start_with_other_layers_is_refused(xor_model, change):
     than the fitted weights must be refused before anything runs, naming both."""
     model = copy.deepcopy(xor_model).set_params(warm_start=True, **change)
     before = [W.copy() for W in model.coefs_]
-    with pytest.raises(symbp.SymbpError, match=r"warm_start: the fitted layers \[\(2, 4\)"):
+    with pytest.raises(symbp.SymbpError,
+                       match=r"warm_start: the fitted layers \(coefs_ \[\(2, 4\)"):
         model.fit(XOR_X, XOR_Y)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.coefs_))
+
+
+def test_a_refused_fit_leaves_the_fitted_model_as_it_was(xor_model):
+    """Every check runs before the model changes: a fit refused late (its early-stopping split
+    of 3 samples of 3 classes leaves no class a validation sample) keeps classes_, the
+    scaling and the weights of the fitted model."""
+    model = copy.deepcopy(xor_model).set_params(standardize=True, early_stopping=True)
+    before = model.predict_proba(XOR_X)
+    with pytest.raises(symbp.SymbpError, match="early_stopping: validation_fraction=0.1 of 3"):
+        model.fit(XOR_X[:3] * 100.0, [0, 1, 2])
+    assert model.classes_.tolist() == [0, 1] and model.feature_mean_ is None
+    np.testing.assert_array_equal(model.predict_proba(XOR_X), before)
+
+
+@pytest.mark.parametrize(("model", "X", "y"), [
+    (MLPRegressor(early_stopping=True), [[1.0]], [1.0]),
+    (MLPClassifier(early_stopping=True), [[0.0], [1.0]], [0, 1])])  # one sample per class
+def test_early_stopping_on_too_few_samples_is_refused(model, X, y):
+    with pytest.raises(symbp.SymbpError, match="leaves no sample to"):
+        model.fit(X, y)
+    assert not hasattr(model, "coefs_")
+
+
+def test_warm_start_with_edited_intercepts_is_refused(xor_model):
+    model = copy.deepcopy(xor_model).set_params(warm_start=True)
+    model.intercepts_[0] = model.intercepts_[0][:3]
+    with pytest.raises(symbp.SymbpError, match=r"intercepts_ \[\(3,\), \(1,\)\]"):
+        model.fit(XOR_X, XOR_Y)
+    with pytest.raises(symbp.SymbpError, match=r"intercepts_ \[\(3,\), \(1,\)\]; expected"):
+        model.predict(XOR_X)
+
+
+def test_weights_given_as_lists_predict_the_same(xor_model):
+    model = copy.deepcopy(xor_model)
+    model.coefs_ = [W.tolist() for W in model.coefs_]
+    model.intercepts_ = [b.tolist() for b in model.intercepts_]
+    np.testing.assert_array_equal(model.predict(XOR_X), xor_model.predict(XOR_X))
+
+
+def test_a_loaded_model_trains_on_with_warm_start(xor_model, tmp_path):
+    xor_model.save(tmp_path / "xor.npz")
+    loaded = MLPClassifier.load(tmp_path / "xor.npz").set_params(warm_start=True, max_iter=2)
+    assert loaded.train_accuracy_curve_ == xor_model.train_accuracy_curve_
+    assert loaded.validation_scores_ is None
+    quiet_fit(loaded, XOR_X, XOR_Y)
+    assert loaded.n_iter_ == xor_model.n_iter_ + 2
+    assert len(loaded.train_accuracy_curve_) == len(loaded.loss_curve_) == loaded.n_iter_
+
+
+def test_a_regression_target_of_no_columns_is_refused():
+    with pytest.raises(symbp.SymbpError, match="at least one target per sample"):
+        MLPRegressor().fit(XOR_X, np.zeros((4, 0)))
 
 
 def test_predict_with_weights_of_other_shapes_is_refused(xor_model):
@@ -512,20 +565,23 @@ class _FakeDispatcher:
 
         self.seconds, self.cached, self.overloads = seconds, cached, {}
         self.stats = types.SimpleNamespace(cache_misses=collections.Counter())
+        self._cache = types.SimpleNamespace(state=None)
 
     def compile(self, signature):
         import time
 
+        self._cache.state = "loading" if self.cached else "missed"
         time.sleep(self.seconds)
         if not self.cached:
             self.stats.cache_misses[signature] += 1
+        self._cache.state = "loaded" if self.cached else "missed"
         self.overloads[signature] = True
 
 
 @pytest.mark.parametrize(("seconds", "cached", "said"), [
     (0.0, True, []), (0.0, False, []),
     (0.8, False, ["compiling the net (once per machine; cached after this)...", "compiled"]),
-    (0.8, True, ["compiling the net (once per machine; cached after this)...", "loaded"])])
+    (0.8, True, ["loading the net from the cache...", "loaded"])])
 def test_a_long_compile_is_announced_and_timed(seconds, cached, said):
     from symbp import jit
 
@@ -689,7 +745,7 @@ def test_standardize_learns_raw_features_and_survives_save(tmp_path):
 
 
 def test_standardize_keeps_constant_columns_and_old_files_load(xor_model, good_file, tmp_path):
-    mean, scale = symbp.nn._moments(np.array([[1e300, 3.0], [-1e300, 3.0]]))
+    mean, scale = symbp.nn.checks.moments(np.array([[1e300, 3.0], [-1e300, 3.0]]))
     assert mean.tolist() == [0.0, 3.0] and scale.tolist() == [1e300, 1.0]
     meta = _fields(good_file)
     del meta["params"]["standardize"]  # a file written before standardize existed

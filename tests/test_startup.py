@@ -150,7 +150,7 @@ print(status, loaded, issubclass(symbp.nn.MLPClassifier, sklearn.base.BaseEstima
       symbp.nn.MLPClassifier.__mro__[-2].__module__)
 """
     out, loaded = _run(code)
-    assert "test accuracy: 1.0000" in out and out[-1] == "0 False False symbp._estimator"
+    assert "test accuracy: 1.0000" in out and out[-1] == "0 False False symbp.nn._estimator"
     code = f"""
 import contextlib, io
 from symbp.cli import main

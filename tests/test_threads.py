@@ -1,4 +1,4 @@
-"""symbp.threads: BLAS on one thread inside a fit of small products or in a parallel worker."""
+"""symbp.nn.threads: BLAS on one thread inside a fit of small products or in a parallel worker."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from symbp import nn, threads
+from symbp import nn
+from symbp.nn import base, threads
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -84,9 +85,9 @@ def test_fit_trains_inside_the_limit(monkeypatch):
         calls.append((batch, tuple(sizes)))
         return real(batch, sizes)
 
-    monkeypatch.setattr(nn._threads, "limited", spy)
-    monkeypatch.setattr(nn, "_network", lambda *key: None)
-    monkeypatch.setattr(nn._MLP, "_train", lambda self, *a: inside.append(_blas_threads()))
+    monkeypatch.setattr(base._threads, "limited", spy)
+    monkeypatch.setattr(base, "network", lambda *key: None)
+    monkeypatch.setattr(base.solvers, "stochastic", lambda *a: inside.append(_blas_threads()))
     X = np.random.default_rng(0).random((50, 8))
     y = np.arange(50) % 3
     nn.MLPClassifier(hidden_layer_sizes=(16, 4), batch_size=20).fit(X, y)

@@ -95,7 +95,7 @@ def limited(batch: int, layer_sizes: Sequence[int]) -> Iterator[str | None]:
     if reason is None:
         yield None
         return
-    from .runtime import _SMALL_MATMUL, BLAS
+    from ..runtime import _SMALL_MATMUL, BLAS
 
     if BLAS and largest_product(batch, layer_sizes) >= _SMALL_MATMUL:
         # Numba's np.dot loads SciPy's BLAS at its first call: load it now, so the limit

@@ -6,7 +6,7 @@ without importing scikit-learn or compiling anything.
 
 from __future__ import annotations
 
-from .shapes import ints
+from ..shapes import ints
 
 ACTIVATIONS = {
     "identity": None,

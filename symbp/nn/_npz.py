@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .errors import SymbpError
+from ..errors import SymbpError
 
 MAX_HEADER = 10_000
 """Bytes of an ``.npy`` header (numpy's own default limit)."""

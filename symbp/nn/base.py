@@ -1,0 +1,327 @@
+"""What MLPClassifier and MLPRegressor share: parameters, the flow of ``fit``, prediction.
+
+The flow of ``fit``: check parameters and data (before any compiling, and before the model
+changes: a refused fit leaves a fitted model as it was) -> encode targets -> initialize
+weights -> compile the network (cached per structure: depth, activation, loss, penalty and
+dtype; the sizes are bound at run time) -> the solver (:mod:`symbp.nn.solvers`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from .. import jit as _jit
+from ..errors import SymbpError
+from . import checks, persist, solvers
+from . import threads as _threads
+from .compiled import Network, flat, network
+from .split import train_test_split
+
+try:  # with scikit-learn installed the estimators are real scikit-learn estimators
+    from sklearn.base import BaseEstimator
+except ImportError:  # pragma: no cover - exercised in environments without scikit-learn
+    from ._estimator import BaseEstimator
+
+_HE = {"relu", "leaky_relu", "elu", "maxout"}  # He initialization; Glorot for the others
+
+PREDICT_CHUNK = 2048
+"""Rows per compiled forward call in predict."""
+
+
+class MLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share: parameters, checks, the training loop."""
+
+    _losses: tuple[str, ...] = ()
+    _is_classifier = False
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, loss="auto",
+                 dtype="float32", standardize=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.loss = loss
+        self.dtype = dtype
+        self.standardize = standardize
+
+    # -- fit ------------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train the network on ``X`` (samples x features) and targets ``y``; returns self.
+
+        Raises
+        ------
+        SymbpError
+            For bad parameters or data (before anything is compiled, and leaving a fitted
+            model as it was), and when the loss or a gradient becomes NaN or infinite: the
+            error names the epoch and batch, and the model keeps the last finite weights
+            (from before that batch).
+        """
+        checked = checks.params(self)
+        dtype, hidden = checked["dtype"], checked["hidden"]
+        warm = bool(self.warm_start) and hasattr(self, "coefs_")
+        X = checks.features(X)
+        if warm:
+            scaling = self._scaling("feature")
+        else:
+            scaling = checks.moments(X) if self.standardize else None
+        X = checks.prepared(X, dtype, scaling)
+        targets, n_outputs, loss, fitted = self._encoded(y, X.shape[0], dtype, warm)
+        rng = self.random_state if isinstance(self.random_state, np.random.RandomState) \
+            else np.random.RandomState(self.random_state)
+        if warm:
+            self._check_warm_start(X.shape[1], hidden, n_outputs)
+        validation = None
+        if self.early_stopping:
+            (X, targets), validation = self._split(X, targets, rng)
+        # every check passed: from here on the model changes
+        self.feature_mean_, self.feature_scale_ = scaling or (None, None)
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        if not warm:
+            self._initialize(X.shape[1], hidden, n_outputs, dtype, rng)
+        self.n_features_in_ = X.shape[1]
+        self._fitted_loss = loss
+        self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
+        batch = min(200 if self.batch_size == "auto" else self.batch_size, X.shape[0])
+        with _threads.limited(batch, (X.shape[1], *hidden, n_outputs)):
+            solvers.stochastic(self, self._network(), X, targets, rng, dtype, validation)
+        return self
+
+    def _split(self, X, targets, rng):
+        """``((X, targets), (X_val, targets_val))``: the validation part of early stopping,
+        stratified for a classifier; a split that leaves either part empty is refused."""
+        n = X.shape[0]
+        refused = SymbpError(
+            f"early_stopping: validation_fraction={self.validation_fraction} of {n} sample(s) "
+            "leaves no sample to " + ("validate on for some class" if self._is_classifier
+                                      else "train or validate on") +
+            "; give more samples, a larger validation_fraction or early_stopping=False")
+        if n < 2:
+            raise refused
+        try:
+            X, X_val, targets, t_val = train_test_split(
+                X, targets, test_size=self.validation_fraction, rng=rng,
+                stratify=targets if self._is_classifier else None)
+        except ValueError:
+            raise refused from None
+        if X.shape[0] == 0 or X_val.shape[0] == 0:
+            raise refused
+        return (X, targets), (X_val, t_val)
+
+    def _check_warm_start(self, n_features, hidden, n_outputs) -> None:
+        """Refuse a warm start whose data or parameters ask for other layers than the fitted
+        ``coefs_``/``intercepts_`` have (which may have been edited since)."""
+        shapes = self._layer_shapes(n_features, hidden, n_outputs)
+        coefs = [np.shape(W) for W in self.coefs_]
+        intercepts = [np.shape(b) for b in self.intercepts_]
+        if coefs[0][:1] != (n_features,) or coefs[-1][1:] != (shapes[-1][1],):
+            raise SymbpError(f"warm_start: X has {n_features} features and y needs "
+                             f"{n_outputs} outputs, but the fitted layers are {coefs}; set "
+                             "warm_start=False to train a new network")
+        if coefs != shapes or intercepts != [(s[1],) for s in shapes]:
+            raise SymbpError(
+                f"warm_start: the fitted layers (coefs_ {coefs}, intercepts_ {intercepts}) do "
+                f"not match hidden_layer_sizes={hidden} and activation={self.activation!r} "
+                f"(coefs_ {shapes}); set warm_start=False to train a new network")
+
+    def _scaling(self, what: str):
+        """The fitted ``(mean, scale)`` of the features or targets, or None."""
+        mean = getattr(self, f"{what}_mean_", None)
+        return None if mean is None else (mean, getattr(self, f"{what}_scale_"))
+
+    def _network(self) -> Network:
+        """The compiled structure of the fitted network (its depth, activation, loss and
+        penalty: every width shares it)."""
+        _, hidden, _, activation, loss, l2 = self._net_key
+        return network(len(hidden), activation, loss, l2)
+
+    def _dims(self) -> np.ndarray:
+        """The sizes of the network's dimensions: features, hidden widths, outputs."""
+        n_features, hidden, n_outputs = self._net_key[:3]
+        return np.array([n_features, *hidden, n_outputs], np.int64)
+
+    def _layer_shapes(self, n_features, hidden, n_outputs) -> list[tuple[int, int]]:
+        """The shape of each ``coefs_`` entry (a maxout layer holds two pieces side by side)."""
+        sizes = (n_features, *hidden, n_outputs)
+        return [(fan_in, (2 if k < len(hidden) and self.activation == "maxout" else 1) * fan_out)
+                for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes))]
+
+    def _initialize(self, n_features, hidden, n_outputs, dtype, rng) -> None:
+        """Glorot-uniform weights (scikit-learn's scheme) or He-uniform for the relu family."""
+        self.coefs_, self.intercepts_ = [], []
+        sizes = (n_features, *hidden, n_outputs)
+        for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            hidden_layer = k < len(hidden)
+            pieces = 2 if hidden_layer and self.activation == "maxout" else 1
+            if hidden_layer and self.activation in _HE:
+                bound, bias = math.sqrt(6.0 / fan_in), 0.0
+            else:
+                factor = 2.0 if self.activation == "logistic" else 6.0
+                bound = bias = math.sqrt(factor / (fan_in + fan_out))
+            self.coefs_.append(rng.uniform(-bound, bound, (fan_in, pieces * fan_out))
+                               .astype(dtype))
+            self.intercepts_.append(rng.uniform(-bias, bias, pieces * fan_out).astype(dtype)
+                                    if bias else np.zeros(pieces * fan_out, dtype))
+        self.n_iter_, self.t_ = 0, 0
+        self.loss_curve_ = []
+        self.best_loss_ = np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        if self._is_classifier:
+            self.train_accuracy_curve_ = []
+
+    def _param_arrays(self, dtype) -> list[np.ndarray]:
+        """The network's parameters in its input order, as contiguous arrays of ``dtype``: the
+        very arrays of ``coefs_``/``intercepts_`` (maxout layers are split into two pieces)."""
+        out = []
+        for k, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            W, b = np.ascontiguousarray(W, dtype), np.ascontiguousarray(b, dtype)
+            self.coefs_[k], self.intercepts_[k] = W, b
+            if self.activation == "maxout" and k < len(self.coefs_) - 1:
+                half = W.shape[1] // 2
+                out += [np.ascontiguousarray(W[:, :half]), b[:half].copy(),
+                        np.ascontiguousarray(W[:, half:]), b[half:].copy()]
+            else:
+                out += [W, b]
+        return out
+
+    def _store(self, arrays: list[np.ndarray]) -> None:
+        """Write trained parameter arrays back into ``coefs_``/``intercepts_``."""
+        k = 0
+        for layer in range(len(self.coefs_)):
+            if self.activation == "maxout" and layer < len(self.coefs_) - 1:
+                W, b, V, c = arrays[k:k + 4]
+                self.coefs_[layer] = np.hstack([W, V])
+                self.intercepts_[layer] = np.concatenate([b, c])
+                k += 4
+            else:
+                self.coefs_[layer], self.intercepts_[layer] = arrays[k], arrays[k + 1]
+                k += 2
+
+    def _compiled(self, net: Network, X, T, dims):
+        """The network's compiled entry point for these arrays' types, compiled (or loaded from
+        Numba's cache) here, before any clock starts, and the seconds spent compiling (0.0
+        when it was cached); with ``verbose``, a compile that takes longer than a moment is
+        announced and timed."""
+        run = net.run()
+        theta = np.empty(0, X.dtype)
+        args = (X[:0], T[:0], theta, theta, theta, theta, theta, dims, np.empty(0, np.int64),
+                np.empty((0, int(dims[-1])), X.dtype), False, 1, 0, False, 0, 0.0, 0.0, False,
+                0.0, 0.0, 0.0, 0.0, 0, 0.0)
+        structure = (f"{len(dims) - 2} hidden layer{'s' * (len(dims) != 3)}, "
+                     f"{self._net_key[3]}, {self._net_key[4]}, {X.dtype}")
+        seconds = _jit.compile_call(run, args, f"the network: {structure}",
+                                    print if self.verbose else None)
+        return run, seconds
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def _outputs(self, X) -> np.ndarray:
+        """The network's output rows (before the output function) for checked input ``X``."""
+        self._check_fitted()
+        net = self._network()
+        dtype = np.asarray(self.coefs_[0]).dtype
+        if dtype not in (np.float32, np.float64):
+            raise SymbpError(f"coefs_ hold {dtype}; they must be float32 or float64 arrays")
+        X = checks.prepared(checks.features(X, self.n_features_in_), dtype,
+                            self._scaling("feature"))
+        out = self._forward(net, X, dtype)
+        bad = ~np.isfinite(out)
+        if bad.any():  # finite weights can still overflow on some inputs: never a NaN answer
+            row = int(np.argwhere(bad)[0][0])
+            raise SymbpError(f"the network's output is NaN or infinite for {bad.any(axis=1).sum()}"
+                             f" row(s) of X, the first at row {row}: its weights or these inputs "
+                             f"are too large for {np.dtype(dtype).name} (a fit that diverged?)")
+        return out
+
+    def _forward(self, net: Network, X, dtype) -> np.ndarray:
+        """The output rows of checked ``X`` (``dtype``) through the compiled entry point."""
+        dims = self._dims()
+        shapes = self._layer_shapes(int(dims[0]), tuple(map(int, dims[1:-1])), int(dims[-1]))
+        coefs = [np.shape(W) for W in self.coefs_]
+        intercepts = [np.shape(b) for b in self.intercepts_]
+        if coefs != shapes or intercepts != [(s[1],) for s in shapes]:
+            raise SymbpError(f"coefs_/intercepts_ do not have the fitted network's shapes "
+                             f"(coefs_ {coefs}, intercepts_ {intercepts}; expected coefs_ "
+                             f"{shapes}, intercepts_ {[(s[1],) for s in shapes]})")
+        theta = flat(self._param_arrays(dtype))
+        run, _ = self._compiled(net, X, np.zeros(0, np.int64) if net.labels
+                                else np.zeros((0, int(dims[-1])), dtype), dims)
+        n = X.shape[0]
+        T = np.zeros(n, np.int64) if net.labels else np.zeros((n, int(dims[-1])), dtype)
+        result = np.empty((n, int(dims[-1])), dtype)
+        unused, grad = np.empty(0, dtype), np.empty_like(theta)  # grad: views are taken
+        run(X, T, theta, unused, unused, unused, grad, dims, np.arange(n, dtype=np.int64),
+            result, True, PREDICT_CHUNK, 0, False, 0, 0.0, 0.0, False, 0.0, 0.0, 0.0, 0.0, 0,
+            0.0)
+        return result
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coefs_"):
+            raise SymbpError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    @property
+    def source(self) -> str:
+        """The generated module: the network's forward and backward pass, then the compiled
+        training loop."""
+        self._check_fitted()
+        return self._network().source
+
+    @property
+    def expression(self) -> str:
+        """The network as the staged symbp lines that were compiled."""
+        self._check_fitted()
+        return self._network().lines
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        """Write the fitted model to an ``.npz`` file atomically (a temporary file in the same
+        folder, then ``os.replace``): an interrupted save never leaves a half-written file."""
+        persist.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`.
+
+        Nothing is unpickled, and nothing is read before it is checked: the zip directory
+        (member names and sizes, compression ratio), then the metadata (every field's type and
+        value), then each array's ``.npy`` header (dtype: real floats for weights; shape: the
+        one the metadata's layer sizes give; a bound on the total size), and only then the
+        array data, exactly the bytes announced.
+
+        Raises
+        ------
+        SymbpError
+            For a missing, truncated or damaged file, another program's ``.npz``, a model of
+            the other kind, or any field or array that is not what :meth:`save` writes; the
+            message names the file.
+        """
+        return persist.load(cls, path)

@@ -1,0 +1,176 @@
+"""The estimators' checks of parameters and data, all made before anything is compiled."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..errors import SymbpError
+from .network import ACTIVATIONS
+
+
+def params(model) -> dict:
+    """The parameters validated, with ``hidden`` as a tuple and ``dtype`` a NumPy dtype."""
+    hidden = model.hidden_layer_sizes
+    hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
+    if not all(isinstance(h, numbers.Integral) and h > 0 for h in hidden):
+        raise SymbpError(f"hidden_layer_sizes must be positive integers, got "
+                         f"{model.hidden_layer_sizes!r}")
+    choice("activation", model.activation, ACTIVATIONS)
+    choice("solver", model.solver, ("sgd", "adam"))
+    choice("learning_rate", model.learning_rate, ("constant", "invscaling", "adaptive"))
+    choice("loss", model.loss, ("auto", *model._losses))
+    try:
+        dtype = np.dtype(model.dtype)
+    except TypeError:
+        dtype = None
+    if dtype not in (np.float32, np.float64):
+        raise SymbpError(f"dtype must be 'float32' or 'float64', got {model.dtype!r}")
+    number("alpha", model.alpha, low=0.0)
+    number("learning_rate_init", model.learning_rate_init, low=0.0, open_low=True)
+    number("power_t", model.power_t, low=0.0)
+    number("momentum", model.momentum, low=0.0, high=1.0)
+    number("beta_1", model.beta_1, low=0.0, high=1.0, open_high=True)
+    number("beta_2", model.beta_2, low=0.0, high=1.0, open_high=True)
+    number("epsilon", model.epsilon, low=0.0, open_low=True)
+    number("tol", model.tol, low=0.0)
+    number("validation_fraction", model.validation_fraction, low=0.0, high=1.0,
+            open_low=True, open_high=True)
+    for name in ("max_iter", "n_iter_no_change"):
+        value = getattr(model, name)
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise SymbpError(f"{name} must be a positive integer, got {value!r}")
+    if model.batch_size != "auto" and (not isinstance(model.batch_size, numbers.Integral)
+                                      or isinstance(model.batch_size, bool)
+                                      or model.batch_size < 1):
+        raise SymbpError(f"batch_size must be 'auto' or a positive integer, got "
+                         f"{model.batch_size!r}")
+    for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping",
+                 "standardize", "verbose"):
+        value = getattr(model, name)
+        if not isinstance(value, (bool, np.bool_, numbers.Integral)) or \
+                (name != "verbose" and value not in (0, 1)) or value < 0:
+            raise SymbpError(f"{name} must be True or False, got {value!r}")
+    return {"hidden": tuple(int(h) for h in hidden), "dtype": dtype}
+
+
+def features(X, n_features=None) -> np.ndarray:
+    """``X`` as an array, checked: 2-D, not empty, finite numbers, and ``n_features`` columns
+    when given."""
+    X = numeric("X", X)
+    if X.ndim != 2:
+        raise SymbpError(f"X must be a 2-D array (samples x features), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise SymbpError(f"X is empty (shape {X.shape})")
+    if n_features is not None and X.shape[1] != n_features:
+        raise SymbpError(f"X has {X.shape[1]} features, but this model was fitted with "
+                         f"{n_features}")
+    check_finite("X", X)
+    return X
+
+
+def prepared(X, dtype, scaling=None) -> np.ndarray:
+    """Checked ``X`` centered and scaled by ``scaling`` (``(mean, scale)`` in float64, or
+    None) and cast to a contiguous array of ``dtype`` (values beyond its range refused)."""
+    if scaling is not None:
+        mean, scale = scaling
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused after the cast
+            X = (np.asarray(X, np.float64) - mean) / scale
+    return cast_finite("X", X, dtype, "features")
+
+
+def choice(name, value, allowed) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise SymbpError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def number(name, value, *, low=None, high=None, open_low=False, open_high=False) -> None:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise SymbpError(f"{name} must be a number, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond float64
+        finite = False
+    if not finite:
+        raise SymbpError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and (value < low or (open_low and value == low)) or \
+            high is not None and (value > high or (open_high and value == high)):
+        right = ")" if open_high or high is None else "]"
+        interval = f"{'(' if open_low else '['}{low}, {'inf' if high is None else high}{right}"
+        raise SymbpError(f"{name} must be in {interval}, got {value!r}")
+
+
+def moments(X) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and standard deviation in float64 (1 for a constant column),
+    computed on columns divided by their largest magnitude so that 1e300 does not overflow."""
+    X = np.asarray(X, np.float64)
+    peak = np.abs(X).max(axis=0)
+    peak = np.where(peak > 0, peak, 1.0)
+    scaled = X / peak
+    mean, std = scaled.mean(axis=0) * peak, scaled.std(axis=0) * peak
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def check_finite(name, array) -> None:
+    """Refuse NaN or infinite values, naming the first (row, column)."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"row {at[0]}, column {at[1]}" if len(at) == 2 else f"row {at[0]}"
+        raise SymbpError(f"{name} holds {bad.sum()} NaN or infinite value(s), the first at "
+                         f"{where}")
+
+
+def cast_finite(name, array, dtype, what) -> np.ndarray:
+    """``array`` (finite) as a contiguous array of ``dtype``, refusing values that overflow
+    to infinity on the cast (1e39 in float32), naming the first (row, column)."""
+    with np.errstate(over="ignore"):
+        cast = np.ascontiguousarray(array, dtype=dtype)
+    bad = ~np.isfinite(cast)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"row {at[0]}, column {at[1]}" if len(at) == 2 else f"row {at[0]}"
+        limit = np.finfo(dtype).max
+        raise SymbpError(
+            f"{name} holds {bad.sum()} value(s) beyond the range of {np.dtype(dtype).name} "
+            f"(magnitude above {limit:.4g}), the first at {where}: {array[at]!r}; scale "
+            f"the {what} or use dtype='float64'")
+    return cast
+
+
+def numeric(name, values) -> np.ndarray:
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:
+        raise SymbpError(f"{name} is not a rectangular array: {exc}") from None
+    if array.dtype.kind not in "fiub":
+        raise SymbpError(f"{name} must hold numbers, got dtype {array.dtype}")
+    return array
+
+
+def column(name, values, n: int) -> np.ndarray:
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:
+        raise SymbpError(f"{name} is not a rectangular array: {exc}") from None
+    if array.ndim == 2 and array.shape[1] == 1 and name == "y":
+        array = array[:, 0]
+    if array.ndim == 0 or array.shape[0] != n:
+        raise SymbpError(f"X has {n} samples but {name} has "
+                         f"{array.shape[0] if array.ndim else 'a single value'}")
+    return array
+
+
+def positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)

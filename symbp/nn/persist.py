@@ -1,0 +1,323 @@
+"""Save and load fitted estimators: one ``.npz`` file, written atomically, read without
+unpickling anything and checked field by field before any array data is read."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import numbers
+import os
+import re
+import stat
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SymbpError
+from . import _npz, checks
+from .checks import count, finite, positive_int
+
+FORMAT = "symbp.nn/1"
+
+MAX_LOAD_BYTES = 1 << 32
+"""Largest total size of the arrays :func:`load` reads (4 GiB: a billion float32 weights)."""
+
+STALE_SECONDS = 60.0
+"""A save's temporary file older than this whose writer holds no lock on it is stale."""
+
+def save(model, path) -> None:
+    """Write the fitted model to an ``.npz`` file atomically (a temporary file in the same
+    folder, then ``os.replace``): an interrupted save never leaves a half-written file."""
+    model._check_fitted()
+    path = Path(path)
+    params = {k: v for k, v in model.get_params().items()
+              if k != "random_state" or v is None or isinstance(v, numbers.Integral)}
+    params["hidden_layer_sizes"] = list(np.atleast_1d(model.hidden_layer_sizes).tolist())
+    params["dtype"] = np.dtype(model.dtype).name
+    meta = {"format": FORMAT, "estimator": type(model).__name__, "params": params,
+            "n_features_in": model.n_features_in_, "n_iter": model.n_iter_, "t": model.t_,
+            "loss": model._fitted_loss, "net": list(model._net_key[:1]) + [
+                list(model._net_key[1]), *model._net_key[2:]],
+            "loss_curve": list(map(float, model.loss_curve_)),
+            "best_loss": float(model.best_loss_),
+            "validation_scores": None if model.validation_scores_ is None
+            else list(map(float, model.validation_scores_))}
+    if model._is_classifier:
+        meta["accuracy_curve"] = list(map(float, model.train_accuracy_curve_))
+    arrays = {"meta": np.array(json.dumps(meta))}
+    for k, (W, b) in enumerate(zip(model.coefs_, model.intercepts_)):
+        arrays[f"coef_{k}"], arrays[f"intercept_{k}"] = W, b
+    if model._is_classifier:
+        classes = np.asarray(model.classes_)
+        if classes.dtype == object:
+            if not all(isinstance(c, str) for c in classes):
+                raise SymbpError("save keeps class labels that are numbers or strings; "
+                                 f"these are {classes.dtype}")
+            classes = classes.astype(str)
+        arrays["classes"] = classes
+    if getattr(model, "feature_mean_", None) is not None:
+        arrays["feature_mean"] = np.asarray(model.feature_mean_, np.float64)
+        arrays["feature_scale"] = np.asarray(model.feature_scale_, np.float64)
+    if getattr(model, "target_mean_", None) is not None:
+        arrays["target_mean"] = np.asarray(model.target_mean_, np.float64)
+        arrays["target_scale"] = np.asarray(model.target_scale_, np.float64)
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        _lock(fd)  # held until closed: tells a later save this file's writer is alive
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.replace(tmp, path)  # before the close: the lock is held to the end
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(cls, path):
+    """The ``cls`` model written by :func:`save` at ``path``: the checks are those that
+    :meth:`symbp.nn.base.MLP.load` lists, each made before anything is read that depends on
+    it."""
+    path = Path(path)
+    with _npz.open_archive(path) as archive:
+        entries = _npz.members(archive, path)
+        if "meta" not in entries:
+            raise SymbpError(f"{path} is not a symbp model file (no 'meta' entry; it "
+                             f"holds {', '.join(entries) or 'nothing'})")
+        meta = _read_meta(archive, entries, path)
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise SymbpError(f"{path} is not a symbp model file (format "
+                             f"{meta.get('format') if isinstance(meta, dict) else meta!r})")
+        kind = meta.get("estimator")
+        if kind != cls.__name__:
+            kind = kind if isinstance(kind, str) and kind.isidentifier() else repr(kind)
+            raise SymbpError(f"{path} holds a {kind}, not a {cls.__name__}")
+        model, layout, weights_dtype = _from_meta(cls, meta, path)
+        unexpected = sorted(set(entries) - set(layout) - {"meta"})
+        if unexpected:
+            raise SymbpError(f"{path}: entries the model does not have: "
+                             f"{', '.join(unexpected)}")
+        total = 0
+        for name, (shape, kind) in layout.items():
+            if name not in entries:
+                raise SymbpError(f"{path}: damaged symbp model file (no {name!r} entry)")
+            got, _, dtype, _ = _npz.header(archive, entries[name], path)
+            if dtype.kind not in kind or dtype.fields is not None:
+                want = "real floats" if kind == "f" else "numbers or text"
+                raise SymbpError(f"{path}: {name} holds {dtype}; it must hold {want}")
+            if got != shape:
+                raise SymbpError(f"{path}: {name} has shape {got}; the model needs {shape}")
+            total += int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if total > MAX_LOAD_BYTES:
+                raise SymbpError(f"{path}: the arrays would take more than "
+                                 f"{MAX_LOAD_BYTES:,} bytes; refused")
+        arrays = {name: _npz.read(archive, entries[name], path) for name in layout}
+    _set_arrays(model, arrays, weights_dtype, path)
+    return model
+
+def _from_meta(cls, meta: dict, path: Path) -> tuple:
+    """The unfitted model the metadata describes, with its fitted scalars set, the arrays it
+    needs (``{name: (shape, allowed dtype kinds)}``) and its dtype. Every field is checked."""
+    def field(name, check, what):
+        if name not in meta or not check(meta[name]):
+            raise SymbpError(f"{path}: damaged symbp model file ({name!r} must be {what}, "
+                             f"got {meta.get(name, 'nothing')!r})")
+        return meta[name]
+
+    params = field("params", lambda v: isinstance(v, dict), "an object")
+    valid = set(cls().get_params(deep=False))
+    unknown = sorted(str(k) for k in params if k not in valid)
+    if unknown:
+        raise SymbpError(f"{path}: damaged symbp model file (unknown parameter(s) "
+                         f"{', '.join(unknown)})")
+    params = dict(params)
+    if not isinstance(params.get("hidden_layer_sizes"), list):
+        raise SymbpError(f"{path}: damaged symbp model file (hidden_layer_sizes must be a "
+                         f"list, got {params.get('hidden_layer_sizes')!r})")
+    params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    state = params.get("random_state")
+    if state is not None and (not isinstance(state, int) or isinstance(state, bool)):
+        raise SymbpError(f"{path}: damaged symbp model file (random_state {state!r})")
+    model = cls(**params)
+    try:
+        checked = checks.params(model)
+    except SymbpError as exc:
+        raise SymbpError(f"{path}: damaged symbp model file ({exc})") from None
+    hidden = checked["hidden"]
+    n_features = field("n_features_in", positive_int, "a positive integer")
+    n_iter = field("n_iter", count, "a whole number >= 0")
+    t = field("t", count, "a whole number >= 0")
+    loss = field("loss", lambda v: isinstance(v, str) and v in cls._losses,
+                 f"one of {', '.join(cls._losses)}")
+    net = field("net", lambda v: isinstance(v, list) and len(v) == 6, "a list of 6")
+    n_outputs = net[2]
+    if not positive_int(n_outputs) or net != [n_features, list(hidden), n_outputs,
+                                               model.activation, loss, model.alpha > 0]:
+        raise SymbpError(f"{path}: damaged symbp model file (net {net!r} does not match "
+                         "the parameters)")
+    curve = field("loss_curve", lambda v: isinstance(v, list) and all(map(finite, v)),
+                  "a list of finite numbers")
+    best = field("best_loss", lambda v: finite(v) or v == math.inf,
+                 "a finite number or Infinity")
+    sizes = (n_features, *hidden, n_outputs)
+    if sum(a * b for a, b in itertools.pairwise(sizes)) > MAX_LOAD_BYTES:
+        raise SymbpError(f"{path}: layers {sizes} are too large to load")
+    layout = {}
+    for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        pieces = 2 if model.activation == "maxout" and k < len(hidden) else 1
+        layout[f"coef_{k}"] = ((fan_in, pieces * fan_out), "f")
+        layout[f"intercept_{k}"] = ((pieces * fan_out,), "f")
+    if model._is_classifier:
+        if n_outputs == 1 and loss != "sigmoid_cross_entropy":
+            raise SymbpError(f"{path}: damaged symbp model file (one output with loss "
+                             f"{loss})")
+        layout["classes"] = ((2 if n_outputs == 1 else n_outputs,), "iufbU")
+    if model.standardize:  # files written before standardize existed have no such entries
+        layout["feature_mean"] = layout["feature_scale"] = ((n_features,), "f")
+        if not model._is_classifier:
+            layout["target_mean"] = layout["target_scale"] = ((n_outputs,), "f")
+    model.n_features_in_ = n_features
+    model.n_iter_, model.t_ = n_iter, t
+    model.loss_curve_ = [float(v) for v in curve]
+    model.best_loss_ = float(best)
+    # files written before these fields existed: the curves start empty
+    scores = meta.get("validation_scores", [] if model.early_stopping else None)
+    if scores is not None and not (isinstance(scores, list) and all(map(finite, scores))):
+        raise SymbpError(f"{path}: damaged symbp model file ('validation_scores' must be a "
+                         f"list of finite numbers or null, got {scores!r})")
+    model.validation_scores_ = None if scores is None else [float(v) for v in scores]
+    model.best_validation_score_ = None if scores is None else max(scores, default=-math.inf)
+    if model._is_classifier:
+        accuracy = meta.get("accuracy_curve", [])
+        if not (isinstance(accuracy, list) and all(map(finite, accuracy))):
+            raise SymbpError(f"{path}: damaged symbp model file ('accuracy_curve' must be a "
+                             f"list of finite numbers, got {accuracy!r})")
+        model.train_accuracy_curve_ = [float(v) for v in accuracy]
+    model._fitted_loss = loss
+    model._net_key = (n_features, hidden, n_outputs, model.activation, loss,
+                      model.alpha > 0)
+    return model, layout, checked["dtype"]
+
+def _set_arrays(model, arrays: dict, dtype, path: Path) -> None:
+    """The checked arrays of a model file as the model's fitted attributes (``dtype``)."""
+    model.coefs_, model.intercepts_ = [], []
+    for k in range(len(model._net_key[1]) + 1):
+        W, b = arrays[f"coef_{k}"], arrays[f"intercept_{k}"]
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise SymbpError(f"{path}: layer {k} holds NaN or infinite weights")
+        with np.errstate(over="ignore"):
+            W, b = np.ascontiguousarray(W, dtype), np.ascontiguousarray(b, dtype)
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise SymbpError(f"{path}: layer {k} holds weights beyond {dtype.name}'s range")
+        model.coefs_.append(W)
+        model.intercepts_.append(b)
+    for what in ("feature", "target"):
+        if f"{what}_mean" in arrays:
+            mean, scale = (np.array(arrays[f"{what}_{k}"], np.float64)
+                           for k in ("mean", "scale"))
+            if not (np.isfinite(mean).all() and np.isfinite(scale).all()
+                    and (scale > 0).all()):
+                raise SymbpError(f"{path}: {what}_mean must be finite and {what}_scale "
+                                 "finite and positive")
+        elif what == "target" and model._is_classifier:
+            continue
+        else:
+            mean = scale = None
+        setattr(model, f"{what}_mean_", mean)
+        setattr(model, f"{what}_scale_", scale)
+    if model._is_classifier:
+        classes = np.array(arrays["classes"])
+        if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+            raise SymbpError(f"{path}: classes holds NaN or infinite labels")
+        if not np.array_equal(np.unique(classes), classes):
+            raise SymbpError(f"{path}: classes must be distinct and sorted, got {classes!r}")
+        model.classes_ = classes
+        model._check_outputs(len(classes), model._net_key[2], path)
+
+
+MAX_META_BYTES = 1 << 26
+"""Largest metadata entry :func:`load` reads (64 MiB: a loss curve of a million epochs)."""
+
+
+def _read_meta(archive, entries, path):
+    """The metadata entry: a text scalar at most :data:`MAX_META_BYTES`, parsed as JSON."""
+    info = entries["meta"]
+    shape, _, dtype, _ = _npz.header(archive, info, path)
+    if dtype.kind != "U" or shape != ():
+        raise SymbpError(f"{path} is not a symbp model file (meta holds {dtype} of shape "
+                         f"{shape}, not text)")
+    if info.file_size > MAX_META_BYTES:
+        raise SymbpError(f"{path}: the metadata takes {info.file_size:,} bytes; refused "
+                         f"(at most {MAX_META_BYTES:,})")
+    text = _npz.read(archive, info, path).item()
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise SymbpError(f"cannot read {path}: its metadata is not JSON "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def _lock(fd: int) -> None:
+    """An exclusive advisory lock on ``fd`` (POSIX ``flock``; released when the file is closed
+    or its process dies); nothing where the platform or filesystem has none."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        pass
+
+
+def _unlocked(fd: int) -> bool:
+    """True when nobody holds a lock on ``fd``'s file (the lock is taken, and kept until the
+    caller closes ``fd``); False when a writer holds it or locks cannot be told."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files that killed saves of ``path`` left behind.
+
+    Only files of the exact name :func:`save` creates (``.NAME.`` + mkstemp's 8
+    characters + ``.tmp``) are touched, only regular files (not symlinks) owned by the current
+    user, older than :data:`STALE_SECONDS`, and only when no lock is held on them: a live save
+    holds an ``flock`` on its temporary file from its creation to its rename, and the kernel
+    drops that lock when the writer dies. (The age keeps the moment between ``mkstemp`` and the
+    lock safe; the lock keeps a slow writer's file safe however old it is.) Any error leaves
+    the file alone: cleaning up never makes a save fail.
+    """
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+    uid = getattr(os, "getuid", lambda: None)()
+    now = time.time()
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or (uid is not None and info.st_uid != uid) \
+                    or now - info.st_mtime < STALE_SECONDS:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_NONBLOCK", 0))
+            try:
+                opened = os.fstat(fd)
+                if (opened.st_dev, opened.st_ino) == (info.st_dev, info.st_ino) \
+                        and _unlocked(fd):
+                    os.unlink(entry.path)
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
