@@ -106,11 +106,13 @@ class Compiles(event.Listener):
 compiles = Compiles()
 """
 
-# The console script (`symbp = symbp.cli:main`) under the listener.
+# The console script (`symbp = symbp.cli:main`) under the listener, called as the console
+# script calls it: main() reads sys.argv, so it knows the process is this command alone (and
+# keeps scikit-learn unloaded, as `symbp train` does).
 CLI_COUNTED_SCRIPT = _LISTENER + f"""\
 with event.install_listener("numba:compile", compiles):
     from symbp.cli import main
-    code = main(sys.argv[1:])
+    code = main()
 print({MARK!r} + json.dumps(dict(compiles.figures(), code=code)))
 sys.exit(code)
 """
