@@ -8,8 +8,10 @@ dtype; the sizes are bound at run time) -> the solver (:mod:`symbp.nn.solvers`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import types
 
 import numpy as np
 
@@ -29,6 +31,24 @@ _HE = {"relu", "leaky_relu", "elu", "maxout"}  # He initialization; Glorot for t
 
 PREDICT_CHUNK = 2048
 """Rows per compiled forward call in predict."""
+
+
+class stochastic_only:
+    """A method that exists for the stochastic solvers only (``partial_fit``): with
+    ``solver="lbfgs"`` reading it raises AttributeError, so ``hasattr`` is False, as
+    scikit-learn's ``available_if(_check_solver)`` does."""
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.method
+        if obj.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{obj.solver} is not stochastic.")
+        return types.MethodType(self.method, obj)
 
 
 class MLP(BaseEstimator):
@@ -83,16 +103,26 @@ class MLP(BaseEstimator):
             error names the epoch and batch, and the model keeps the last finite weights
             (from before that batch).
         """
+        return self._fit(X, y)
+
+    def _fit(self, X, y, incremental: bool = False, classes=None):
+        """The flow of :meth:`fit` and, with ``incremental``, of ``partial_fit``: one epoch
+        that continues from the fitted weights and optimizer state (scikit-learn's
+        ``_fit(..., incremental=True)``); ``classes``: the classifier's known classes."""
         checked = checks.params(self)
         dtype, hidden = checked["dtype"], checked["hidden"]
-        warm = bool(self.warm_start) and hasattr(self, "coefs_")
-        X = checks.features(X)
+        if incremental and self.early_stopping:
+            raise SymbpError("partial_fit does not support early_stopping=True; set "
+                             "early_stopping=False or use fit")
+        warm = (bool(self.warm_start) or incremental) and hasattr(self, "coefs_")
+        X = checks.features(X, self.n_features_in_ if incremental and warm else None)
         if warm:
             scaling = self._scaling("feature")
         else:
             scaling = checks.moments(X) if self.standardize else None
         X = checks.prepared(X, dtype, scaling)
-        targets, n_outputs, loss, fitted = self._encoded(y, X.shape[0], dtype, warm)
+        targets, n_outputs, loss, fitted = self._encoded(y, X.shape[0], dtype, warm,
+                                                         incremental, classes)
         rng = self.random_state if isinstance(self.random_state, np.random.RandomState) \
             else np.random.RandomState(self.random_state)
         if warm:
@@ -111,7 +141,8 @@ class MLP(BaseEstimator):
         self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
         batch = min(200 if self.batch_size == "auto" else self.batch_size, X.shape[0])
         with _threads.limited(batch, (X.shape[1], *hidden, n_outputs)):
-            solvers.stochastic(self, self._network(), X, targets, rng, dtype, validation)
+            solvers.stochastic(self, self._network(), X, targets, rng, dtype, validation,
+                               incremental)
         return self
 
     def _split(self, X, targets, rng):
@@ -190,6 +221,7 @@ class MLP(BaseEstimator):
             self.intercepts_.append(rng.uniform(-bias, bias, pieces * fan_out).astype(dtype)
                                     if bias else np.zeros(pieces * fan_out, dtype))
         self.n_iter_, self.t_ = 0, 0
+        self._no_improvement_count = 0
         self.loss_curve_ = []
         self.best_loss_ = np.inf
         self.validation_scores_ = [] if self.early_stopping else None

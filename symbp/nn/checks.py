@@ -163,6 +163,18 @@ def column(name, values, n: int) -> np.ndarray:
     return array
 
 
+def unique_labels(name, values) -> np.ndarray:
+    """The sorted distinct labels of ``values`` (a 1-D array-like)."""
+    array = np.asarray(values)
+    if array.ndim != 1 or array.size == 0:
+        raise SymbpError(f"{name} must be a non-empty 1-D array of labels, got shape "
+                         f"{array.shape}")
+    try:
+        return np.unique(array)
+    except TypeError as exc:
+        raise SymbpError(f"{name} mixes label types that cannot be ordered: {exc}") from None
+
+
 def positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 

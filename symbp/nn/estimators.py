@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import SymbpError
 from . import checks
-from .base import MLP
+from .base import MLP, stochastic_only
 
 try:  # with scikit-learn installed the estimators are real scikit-learn estimators
     from sklearn.base import ClassifierMixin, RegressorMixin
@@ -47,10 +47,45 @@ class MLPClassifier(ClassifierMixin, MLP):
     _is_classifier = True
     _losses = ("softmax_cross_entropy", "sigmoid_cross_entropy", "hinge", "squared_error")
 
-    def _encoded(self, y, n: int, dtype, warm: bool):
+    @stochastic_only
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train one epoch over ``X``, ``y``, continuing from the current weights and the
+        optimizer's state (adam's moments, sgd's velocities); returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : None
+            Not supported yet (must be None).
+        classes : array-like, default=None
+            Every class across all calls: required on the first call (``y`` need not hold
+            them all), and if given later it must be the same classes.
+
+        Raises
+        ------
+        SymbpError
+            As :meth:`fit`, and when ``classes`` is missing on the first call or differs
+            from ``classes_``, or ``y`` holds a label not in ``classes_``.
+        """
+        if sample_weight is not None:
+            raise SymbpError("partial_fit: sample_weight is not supported yet")
+        known = getattr(self, "classes_", None)
+        if classes is not None:
+            classes = checks.unique_labels("classes", classes)
+            if known is not None and not np.array_equal(known, classes):
+                raise SymbpError(f"`classes={classes!r}` is not the same as on last call to "
+                                 f"partial_fit, was: {known!r}")
+        elif known is None:
+            raise SymbpError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, incremental=True, classes=known if classes is None else classes)
+
+    def _encoded(self, y, n: int, dtype, warm: bool, incremental: bool = False,
+                 classes=None):
         """The targets the network trains on (integer labels, or 0/1 target rows: one column
         for two classes with a sigmoid output, one-hot otherwise), the number of outputs, the
-        loss, and the fitted attributes to set (``classes_``)."""
+        loss, and the fitted attributes to set (``classes_``). ``classes`` (partial_fit): the
+        known classes, which ``y`` need not hold all of."""
         y = checks.column("y", y, n)
         if y.ndim != 1:
             raise SymbpError(f"y must be one label per sample, got shape {y.shape}")
@@ -59,7 +94,17 @@ class MLPClassifier(ClassifierMixin, MLP):
         if y.dtype.kind == "f" and not np.equal(np.mod(y, 1), 0).all():
             raise SymbpError("y holds continuous values; MLPClassifier needs class labels "
                              "(use MLPRegressor for regression)")
-        if y.dtype.kind in "OUS":
+        if classes is not None:
+            try:
+                index = np.searchsorted(classes, y)
+            except TypeError as exc:
+                raise SymbpError(f"y mixes label types that cannot be ordered: {exc}") from None
+            index = np.minimum(index, len(classes) - 1)
+            unknown = classes[index] != y
+            if unknown.any():
+                raise SymbpError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                                 f"{classes}. 'y' has {np.unique(y[unknown])}.")
+        elif y.dtype.kind in "OUS":
             try:
                 classes, index = np.unique(y, return_inverse=True)
             except TypeError as exc:
@@ -69,7 +114,8 @@ class MLPClassifier(ClassifierMixin, MLP):
         if len(classes) < 2:
             raise SymbpError(f"y has a single class ({classes[0]!r}); a classifier needs at "
                              "least two")
-        if warm and hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
+        if warm and not incremental and hasattr(self, "classes_") and \
+                not np.array_equal(classes, self.classes_):
             raise SymbpError("warm_start: y has other classes than the fitted model")
         fitted = {"classes_": classes}
         loss = self.loss
@@ -149,7 +195,29 @@ class MLPRegressor(RegressorMixin, MLP):
     _is_classifier = False
     _losses = ("squared_error",)
 
-    def _encoded(self, y, n: int, dtype, warm: bool):
+    @stochastic_only
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train one epoch over ``X``, ``y``, continuing from the current weights and the
+        optimizer's state (adam's moments, sgd's velocities); returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : None
+            Not supported yet (must be None).
+
+        Raises
+        ------
+        SymbpError
+            As :meth:`fit`.
+        """
+        if sample_weight is not None:
+            raise SymbpError("partial_fit: sample_weight is not supported yet")
+        return self._fit(X, y, incremental=True)
+
+    def _encoded(self, y, n: int, dtype, warm: bool, incremental: bool = False,
+                 classes=None):
         """The target rows the network trains on (standardized when the model standardizes),
         their number of columns, the loss and the fitted attributes to set."""
         y = checks.column("y", y, n)

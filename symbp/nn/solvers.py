@@ -17,37 +17,60 @@ except ImportError:  # pragma: no cover - exercised in environments without scik
     from ._estimator import ConvergenceWarning
 
 
-def stochastic(model, net: Network, X, T, rng, dtype, validation) -> None:
+def optimizer_state(model, theta: np.ndarray, incremental: bool) -> dict:
+    """The optimizer's state, kept on the model as ``_optimizer`` (scikit-learn's
+    ``_optimizer``): ``first``/``second`` (sgd's velocities, adam's moments, flat like the
+    weights), ``step`` (updates so far: adam's bias correction) and ``rate`` (the current
+    learning rate). ``fit`` starts a new one; ``partial_fit`` continues the one it finds
+    (a new one after a fit by another solver or of other shapes, or after load)."""
+    state = getattr(model, "_optimizer", None) if incremental else None
+    if state is None or state["solver"] != model.solver or \
+            state["first"].shape != theta.shape or state["first"].dtype != theta.dtype:
+        state = {"solver": model.solver, "first": np.zeros_like(theta),
+                 "second": np.zeros_like(theta), "step": 0,
+                 "rate": float(model.learning_rate_init)}
+    model._optimizer = state
+    return state
+
+
+def stochastic(model, net: Network, X, T, rng, dtype, validation,
+               incremental: bool = False) -> None:
     """Mini-batch training by sgd or adam as scikit-learn defines them, one compiled call per
     epoch; Python keeps score between epochs (scikit-learn's stopping rules, early stopping on
-    ``validation``, the learning-rate schedules) and reports progress."""
+    ``validation``, the learning-rate schedules) and reports progress. ``incremental``
+    (partial_fit): one epoch, continuing the optimizer's state, no ConvergenceWarning."""
     n = X.shape[0]
     batch = min(200, n) if model.batch_size == "auto" else min(model.batch_size, n)
     dims = model._dims()
     theta = flat(model._param_arrays(dtype))
     params = views(theta, net.sizes(dims))
-    first, second = np.zeros_like(theta), np.zeros_like(theta)  # the optimizer's state
+    state = optimizer_state(model, theta, incremental)
+    first, second = state["first"], state["second"]
     theta_next, grad = np.empty_like(theta), np.empty_like(theta)
     order = np.arange(n, dtype=np.int64)
     run, model.compile_seconds_ = model._compiled(net, X, T, dims)
     solver = _loop.ADAM if model.solver == "adam" else _loop.SGD
-    rate = float(model.learning_rate_init)
+    rate = state["rate"]
     limit = float(np.finfo(dtype).max)  # a step beyond it stops training (loop.optimizer_step)
-    no_improvement = 0
+    no_improvement = getattr(model, "_no_improvement_count", 0)
     best_params = None
+    epochs = 1 if incremental else model.max_iter
+    if incremental:
+        model.n_iter_ = 0  # scikit-learn counts the epochs of this call
     hyper = (float(model.momentum), bool(model.nesterovs_momentum), float(model.beta_1),
              float(model.beta_2), float(model.epsilon), float(model.alpha))
     nothing = np.empty((0, dims[-1]), dtype)
     model._epoch_seconds = 0.0  # the time of this fit's epochs alone (symbp train reports it)
-    bar = _progress(model.verbose, model.max_iter)
+    bar = _progress(model.verbose, epochs)
     try:
-        for _ in range(model.max_iter):
+        for _ in range(epochs):
             started = time.perf_counter()
-            total, correct, done, status, model.t_ = run(
+            total, correct, done, status, state["step"] = run(
                 X, T, theta, theta_next, first, second, grad, dims, order, nothing, False,
                 batch,
                 int(rng.randint(2**31 - 1)), bool(model.shuffle), solver, rate, *hyper,
-                int(model.t_), limit)
+                int(state["step"]), limit)
+            model.t_ += n  # scikit-learn's t_: samples seen
             seconds_taken = time.perf_counter() - started
             model._epoch_seconds += seconds_taken
             if status:
@@ -84,16 +107,19 @@ def stochastic(model, net: Network, X, T, rng, dtype, validation) -> None:
             no_improvement = 0 if improved else no_improvement + 1
             if model.learning_rate == "invscaling" and model.solver == "sgd":
                 rate = model.learning_rate_init / (model.t_ + 1) ** model.power_t
+            state["rate"] = rate
+            model._no_improvement_count = no_improvement
             if no_improvement > model.n_iter_no_change:
                 if model.learning_rate == "adaptive" and model.solver == "sgd" and rate > 1e-6:
-                    rate /= 5.0
-                    no_improvement = 0
+                    rate = state["rate"] = rate / 5.0
+                    no_improvement = model._no_improvement_count = 0
                 else:
                     break
         else:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({model.max_iter}) "
-                          "reached and the optimization hasn't converged yet.",
-                          ConvergenceWarning, stacklevel=3)
+            if not incremental:  # partial_fit's one epoch is no lack of convergence
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({model.max_iter}) "
+                              "reached and the optimization hasn't converged yet.",
+                              ConvergenceWarning, stacklevel=4)
     finally:
         if bar:
             bar.close()
