@@ -30,10 +30,10 @@ XOR = dict(hidden_layer_sizes=(4,), activation="logistic", solver="sgd", learnin
            momentum=0.9, batch_size=4, max_iter=3000, tol=1e-6)
 
 
-def quiet_fit(model, X, y):
+def quiet_fit(model, X, y, **fit_params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", symbp.nn.ConvergenceWarning)
-        return model.fit(X, y)
+        return model.fit(X, y, **fit_params)
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +142,9 @@ def test_training_loop_gradient_is_the_compiled_and_numerical_gradient():
 
     lines, shapes, params = network_lines(1, "logistic", "sigmoid_cross_entropy", True)
     f = symbp.compile(lines, shapes=shapes, wrt=params,
-                      inputs=["X", *params, "t", "l2"])
+                      inputs=["X", *params, "t", "w", "l2"])
     args = dict(zip(params, before), X=X, t=y.reshape(-1, 1).astype(float),
-                l2=0.5 * alpha / len(X))
+                w=np.full(len(X), 1.0 / len(X)), l2=0.5 * alpha / len(X))
     _, grads = f.value_and_grad(**args)
     for name, old, new in zip(params, before, after):
         np.testing.assert_allclose((old - new) / rate, grads[name], rtol=1e-9, atol=1e-12)
@@ -156,18 +156,86 @@ def test_training_loop_gradient_is_the_compiled_and_numerical_gradient():
     *(("tanh", loss) for loss in LOSSES)])
 def test_network_lines_gradients(activation, loss):
     """Every activation and every loss line: compiled gradients (pure Python, no Numba) equal
-    central differences on a 3-4-3 network with the L2 penalty."""
+    central differences on a 3-4-3 network with the L2 penalty and unequal sample weights."""
     lines, shapes, params = network_lines(1, activation, loss, True)
     target = "y" if "y" in shapes else "t"
     f = symbp.compile(lines, shapes=shapes, wrt=params, jit=False,
-                      inputs=["X", *params, target, "l2"])
+                      inputs=["X", *params, target, "w", "l2"])
     rng = np.random.RandomState(0)
     size = {"F": 3, "H1": 4, "C": 3}  # every size is a dimension name, bound at the call
     args = {p: rng.normal(size=[size[d] for d in shapes[p]]) for p in params}
     args["X"] = rng.normal(size=(5, 3))
     args[target] = rng.randint(0, 3, 5) if target == "y" else rng.uniform(size=(5, 3))
+    weights = np.array([0.5, 2.0, 0.0, 1.0, 3.0])
+    args["w"] = weights / weights.sum()
     args["l2"] = 0.01
     vjp_check(f, args)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_loss_lines_are_scikit_learns_weighted_average(loss):
+    """Each loss line with normalized weights is the weighted average (``np.average``) of the
+    per-sample losses, and ones give the plain mean (pure Python path)."""
+    lines, shapes, params = network_lines(0, "identity", loss, False)
+    target = "y" if "y" in shapes else "t"
+    f = symbp.compile(lines, shapes=shapes, wrt=params, jit=False,
+                      inputs=["X", *params, target, "w"])
+    rng = np.random.RandomState(2)
+    X, W, b = rng.normal(size=(6, 3)), rng.normal(size=(3, 3)), rng.normal(size=3)
+    y = rng.randint(0, 3, 6)
+    out = X @ W + b
+    if loss == "softmax_cross_entropy":
+        shifted = out - out.max(axis=1, keepdims=True)
+        each = -(shifted[np.arange(6), y] - np.log(np.exp(shifted).sum(axis=1)))
+    elif loss == "hinge":
+        each = None  # its exact form is the gate's; the weighting is what is checked here
+    elif loss == "sigmoid_cross_entropy":
+        t = np.eye(3)[y]
+        each = (np.logaddexp(0.0, out) - t * out).sum(axis=1)
+    else:
+        t = rng.normal(size=(6, 3))
+        each = ((out - t) ** 2).mean(axis=1) / 2
+    target_value = y if target == "y" else t
+    weights = np.array([1.0, 0.0, 2.0, 0.5, 3.0, 1.0])
+    weighted = f(X=X, W1=W, b1=b, **{target: target_value}, w=weights / weights.sum())
+    ones = f(X=X, W1=W, b1=b, **{target: target_value}, w=np.full(6, 1 / 6))
+    single = [f(X=X[i:i + 1], W1=W, b1=b, **{target: target_value[i:i + 1]}, w=np.ones(1))
+              for i in range(6)]
+    assert weighted == pytest.approx(np.average(single, weights=weights), rel=1e-12)
+    assert ones == pytest.approx(np.mean(single), rel=1e-12)
+    if each is not None:
+        np.testing.assert_allclose(single, each, rtol=1e-12)
+
+
+def test_integer_sample_weights_are_repeated_samples():
+    """Full batches, no shuffle: weight k on a sample trains exactly as k copies of it (the
+    weighted loss, its gradient and the L2 term's division by the sum of weights), and
+    ``score`` weights the same way."""
+    rng = np.random.RandomState(4)
+    X, y = rng.normal(size=(6, 2)), np.array([0, 1, 0, 1, 1, 0])
+    weights = np.array([1, 2, 1, 1, 3, 0])
+    params = dict(XOR, batch_size=100, max_iter=15, shuffle=False, alpha=0.01,
+                  dtype="float64", random_state=0)
+    weighted = quiet_fit(MLPClassifier(**params), X, y, sample_weight=weights)
+    repeated = quiet_fit(MLPClassifier(**params), np.repeat(X, weights, axis=0),
+                         np.repeat(y, weights))
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-10)
+    for a, b in zip(weighted.coefs_, repeated.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert weighted.score(X, y, sample_weight=weights) == pytest.approx(
+        repeated.score(np.repeat(X, weights, axis=0), np.repeat(y, weights)))
+
+
+@pytest.mark.parametrize(("weights", "message"), [
+    (np.ones(3), r"sample_weight.shape == \(3,\), expected \(4,\)"),
+    (np.ones((4, 1)), r"expected \(4,\)"),
+    (np.array([1.0, -1.0, 1.0, 1.0]), "Negative values in data passed to sample_weight"),
+    (np.array([1.0, np.nan, 1.0, 1.0]), "sample_weight holds 1 NaN"),
+    (["a", "b", "c", "d"], "sample_weight must hold numbers"),
+])
+def test_bad_sample_weights_are_refused(weights, message):
+    with pytest.raises(symbp.SymbpError, match=message):
+        MLPClassifier(**XOR).fit(XOR_X, XOR_Y, sample_weight=weights)
 
 
 # -- reproducibility, persistence -------------------------------------------------------------
@@ -354,10 +422,10 @@ REG_X = np.linspace(-1, 1, 40).reshape(-1, 1)
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_step_that_overflows_keeps_the_last_finite_weights(seed, tmp_path):
-    """At learning_rate_init=1e39 the gradient is finite but the step overflows float32: the
+    """At learning_rate_init=1e45 the gradient is finite but the step overflows float32: the
     weights stay those from before that step, predict gives no NaN, and save writes a file
     load accepts."""
-    model = MLPRegressor(**dict(REG, random_state=seed), solver="sgd", learning_rate_init=1e39,
+    model = MLPRegressor(**dict(REG, random_state=seed), solver="sgd", learning_rate_init=1e45,
                          max_iter=5)
     with pytest.raises(symbp.SymbpError, match=r"updated weights became NaN or infinite at "
                                                 r"epoch 1, batch 1 of 4.*last finite"):

@@ -3,14 +3,14 @@
 ``MLPClassifier`` and ``MLPRegressor`` take scikit-learn's parameter names and meanings. The
 network is written as staged symbp lines (:func:`network_lines`) and compiled by
 :func:`symbp.compile` like any expression: no backward pass is written by hand. A whole epoch
-(shuffle, gather mini-batches, forward, backward, optimizer step) runs inside one Numba function
+(gather mini-batches, forward, backward, optimizer step) runs inside one Numba function
 emitted into the same cached module as the network.
 
 The parts, top to bottom:
 
 - :mod:`~symbp.nn.network`: the network as staged lines (activations, losses, dimension names);
 - :mod:`~symbp.nn.compiled`: its generated module, with the training loop appended;
-- :mod:`~symbp.nn.loop`: the compiled helpers of that loop (optimizer step, gathers, shuffle);
+- :mod:`~symbp.nn.loop`: the compiled helpers of that loop (optimizer step, gathers);
 - :mod:`~symbp.nn.checks`: the checks of parameters and data, before anything compiles;
 - :mod:`~symbp.nn.solvers`: the solvers that drive the compiled loop;
 - :mod:`~symbp.nn.persist`: save and load;

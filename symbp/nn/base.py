@@ -92,8 +92,13 @@ class MLP(BaseEstimator):
 
     # -- fit ------------------------------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on ``X`` (samples x features) and targets ``y``; returns self.
+
+        ``sample_weight`` (one non-negative finite weight per sample, a scalar for all, or
+        None for ones) weights the loss as scikit-learn does: each batch's loss is the weighted
+        average of its samples' losses and the L2 penalty is divided by the batch's sum of
+        weights instead of its size.
 
         Raises
         ------
@@ -103,9 +108,9 @@ class MLP(BaseEstimator):
             error names the epoch and batch, and the model keeps the last finite weights
             (from before that batch).
         """
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y, incremental: bool = False, classes=None):
+    def _fit(self, X, y, sample_weight=None, incremental: bool = False, classes=None):
         """The flow of :meth:`fit` and, with ``incremental``, of ``partial_fit``: one epoch
         that continues from the fitted weights and optimizer state (scikit-learn's
         ``_fit(..., incremental=True)``); ``classes``: the classifier's known classes."""
@@ -123,13 +128,14 @@ class MLP(BaseEstimator):
         X = checks.prepared(X, dtype, scaling)
         targets, n_outputs, loss, fitted = self._encoded(y, X.shape[0], dtype, warm,
                                                          incremental, classes)
+        weights = checks.sample_weights(sample_weight, X.shape[0], dtype)
         rng = self.random_state if isinstance(self.random_state, np.random.RandomState) \
             else np.random.RandomState(self.random_state)
         if warm:
             self._check_warm_start(X.shape[1], hidden, n_outputs)
         validation = None
         if self.early_stopping:
-            (X, targets), validation = self._split(X, targets, rng)
+            (X, targets, weights), validation = self._split(X, targets, weights, rng)
         # every check passed: from here on the model changes
         self.feature_mean_, self.feature_scale_ = scaling or (None, None)
         for name, value in fitted.items():
@@ -141,12 +147,13 @@ class MLP(BaseEstimator):
         self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
         batch = min(200 if self.batch_size == "auto" else self.batch_size, X.shape[0])
         with _threads.limited(batch, (X.shape[1], *hidden, n_outputs)):
-            solvers.stochastic(self, self._network(), X, targets, rng, dtype, validation,
-                               incremental)
+            solvers.stochastic(self, self._network(), X, targets, weights, rng, dtype,
+                               validation, incremental)
         return self
 
-    def _split(self, X, targets, rng):
-        """``((X, targets), (X_val, targets_val))``: the validation part of early stopping,
+    def _split(self, X, targets, weights, rng):
+        """``((X, targets, weights), (X_val, targets_val, weights_val))``: the validation part
+        of early stopping,
         stratified for a classifier; a split that leaves either part empty is refused."""
         n = X.shape[0]
         refused = SymbpError(
@@ -157,14 +164,14 @@ class MLP(BaseEstimator):
         if n < 2:
             raise refused
         try:
-            X, X_val, targets, t_val = train_test_split(
-                X, targets, test_size=self.validation_fraction, rng=rng,
+            train, test, targets, t_val = train_test_split(
+                np.arange(n), targets, test_size=self.validation_fraction, rng=rng,
                 stratify=targets if self._is_classifier else None)
         except ValueError:
             raise refused from None
-        if X.shape[0] == 0 or X_val.shape[0] == 0:
+        if train.shape[0] == 0 or test.shape[0] == 0:
             raise refused
-        return (X, targets), (X_val, t_val)
+        return (X[train], targets, weights[train]), (X[test], t_val, weights[test])
 
     def _check_warm_start(self, n_features, hidden, n_outputs) -> None:
         """Refuse a warm start whose data or parameters ask for other layers than the fitted
@@ -264,9 +271,9 @@ class MLP(BaseEstimator):
         announced and timed."""
         run = net.run()
         theta = np.empty(0, X.dtype)
-        args = (X[:0], T[:0], theta, theta, theta, theta, theta, dims, np.empty(0, np.int64),
-                np.empty((0, int(dims[-1])), X.dtype), False, 1, 0, False, 0, 0.0, 0.0, False,
-                0.0, 0.0, 0.0, 0.0, 0, 0.0)
+        args = (X[:0], T[:0], X[:0, 0], theta, theta, theta, theta, theta, dims,
+                np.empty(0, np.int64), np.empty((0, int(dims[-1])), X.dtype), False, 1, 0, 0.0,
+                0.0, False, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
         structure = (f"{len(dims) - 2} hidden layer{'s' * (len(dims) != 3)}, "
                      f"{self._net_key[3]}, {self._net_key[4]}, {X.dtype}")
         seconds = _jit.compile_call(run, args, f"the network: {structure}",
@@ -310,9 +317,9 @@ class MLP(BaseEstimator):
         T = np.zeros(n, np.int64) if net.labels else np.zeros((n, int(dims[-1])), dtype)
         result = np.empty((n, int(dims[-1])), dtype)
         unused, grad = np.empty(0, dtype), np.empty_like(theta)  # grad: views are taken
-        run(X, T, theta, unused, unused, unused, grad, dims, np.arange(n, dtype=np.int64),
-            result, True, PREDICT_CHUNK, 0, False, 0, 0.0, 0.0, False, 0.0, 0.0, 0.0, 0.0, 0,
-            0.0)
+        run(X, T, np.ones(n, dtype), theta, unused, unused, unused, grad, dims,
+            np.arange(n, dtype=np.int64), result, True, PREDICT_CHUNK, 0, 0.0, 0.0, False, 0.0,
+            0.0, 0.0, 0.0, 0, 0.0)
         return result
 
     def _check_fitted(self) -> None:

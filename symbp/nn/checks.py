@@ -81,6 +81,26 @@ def prepared(X, dtype, scaling=None) -> np.ndarray:
     return cast_finite("X", X, dtype, "features")
 
 
+def sample_weights(sample_weight, n: int, dtype) -> np.ndarray:
+    """The sample weights as a contiguous vector of ``dtype``, checked as scikit-learn's
+    ``_check_sample_weight`` does: None gives ones, a scalar that value for every sample, an
+    array must be shape ``(n,)``, finite and non-negative."""
+    if sample_weight is None:
+        return np.ones(n, dtype)
+    weights = numeric("sample_weight", sample_weight)
+    if weights.ndim == 0:
+        weights = np.full(n, weights, np.float64)
+    if weights.shape != (n,):
+        raise SymbpError(f"sample_weight.shape == {weights.shape}, expected {(n,)}: one "
+                         f"weight per sample of X")
+    check_finite("sample_weight", weights)
+    if (weights < 0).any():
+        first = int(np.flatnonzero(weights < 0)[0])
+        raise SymbpError(f"Negative values in data passed to sample_weight (the first at row "
+                         f"{first}: {weights[first]!r}); weights must be non-negative")
+    return cast_finite("sample_weight", weights, dtype, "sample weights")
+
+
 def choice(name, value, allowed) -> None:
     if not isinstance(value, str) or value not in allowed:
         raise SymbpError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")

@@ -45,24 +45,24 @@ _RUN = '''
 # ---- the training loop (symbp.nn, loop helpers {hash}) ----
 from symbp.nn.loop import ADAM, adam_rate, all_finite, copy_into, copy_rows, {count}
 from symbp.nn.loop import {imports}
-from symbp.nn.loop import optimizer_step, shuffle_order
+from symbp.nn.loop import gather_weights, optimizer_step
 
 
 {views}
 
 
-def run(X, T, theta, theta_next, first, second, grad, dims, order, result, predict, batch,
-        seed, shuffle, solver, rate, momentum, nesterov, beta_1, beta_2, epsilon, alpha, step,
-        limit):
+def run(X, T, S, theta, theta_next, first, second, grad, dims, order, result, predict, batch,
+        solver, rate, momentum, nesterov, beta_1, beta_2, epsilon, alpha, step, limit):
     """One epoch of mini-batch training (``predict`` False), or the network's output rows for
     every row of ``X`` written into ``result`` (``predict`` True; ``T`` holds dummy targets).
-    Returns (sum of batch loss times batch size, correct predictions, batches done, status,
-    optimizer step); status 1: the loss of the next batch is not finite, 2: its gradient is
-    not, 3: its update would make a weight NaN or beyond ``limit`` (the dtype's largest
-    value). ``theta`` holds the weights from before that batch (all finite) on return."""
+    ``S`` holds a sample weight per row of ``X`` (ones for an unweighted fit); ``order`` the
+    rows in the order the batches take them (the caller shuffles it). Returns (sum of batch
+    loss times batch size, correct predictions, batches done, status, optimizer step); status
+    1: the loss of the next batch is not finite, 2: its gradient is not, 3: its update would
+    make a weight NaN or beyond ``limit`` (the dtype's largest value). ``theta`` holds the
+    weights from before that batch (all finite) on return. A batch whose sample weights are
+    all zero has nothing to learn from: it is skipped (loss 0, no step)."""
     n = X.shape[0]
-    if shuffle and not predict:
-        shuffle_order(order, seed)
     total = 0.0
     correct = 0
     done = 0
@@ -76,17 +76,22 @@ def run(X, T, theta, theta_next, first, second, grad, dims, order, result, predi
         if m != rows:  # buffers for this many rows: the first batch and a shorter last one
             xb = np.empty((m, X.shape[1]), X.dtype)
             tb = np.empty({rows}, T.dtype)
+            w = np.empty(m, X.dtype)
             {buffers} = value_and_grad_buffers({call})
             {grads} = parameters(grad, dims)
             rows = m
-            l2 = 0.5 * alpha / m
         gather_rows(X, order, start, xb)
         {gather}(T, order, start, tb)
+        weight = gather_weights(S, order, start, w)  # w sums to 1; weight: the batch's sum
         if predict:
             value_and_grad_into({call}, {buffers}, False)  # the forward pass alone
             copy_rows(out, result, start)
             done += 1
             continue
+        if weight == 0.0:
+            done += 1
+            continue
+        l2 = 0.5 * alpha / weight
         loss, = value_and_grad_into({call}, {buffers}, True)
         if not math.isfinite(loss):
             status = 1
@@ -127,7 +132,7 @@ def _loop_source(inputs: list[str], params: list[str], shapes: dict, dims: list[
     return _RUN.format(
         hash=_LOOP_HASH, views=_views_source(params, shapes, dims), names=", ".join(params),
         grads=", ".join(f"d{p}" for p in params), buffers=", ".join(buffers),
-        call=", ".join(["xb", *params, "tb", *(["l2"] if l2 else [])]),
+        call=", ".join(["xb", *params, "tb", "w", *(["l2"] if l2 else [])]),
         gather="gather" if labels else "gather_rows",
         imports="gather, gather_rows" if labels else "gather_rows",
         count="count_correct_labels" if labels else "count_correct_targets",
@@ -164,7 +169,7 @@ def network(depth: int, activation: str, loss: str, l2: bool) -> Network:
     if key not in _NETWORKS:
         lines, shapes, params = network_lines(*key)
         target = "y" if loss in ("softmax_cross_entropy", "hinge") else "t"
-        inputs = ["X", *params, target, *(["l2"] if l2 else [])]
+        inputs = ["X", *params, target, "w", *(["l2"] if l2 else [])]
         f = _compile(lines, inputs=inputs, shapes=shapes, wrt=params)
         module = _jit.load(f.source)
         names = list(inspect.signature(module.value_and_grad_into).parameters)

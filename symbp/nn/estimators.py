@@ -56,8 +56,8 @@ class MLPClassifier(ClassifierMixin, MLP):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-        sample_weight : None
-            Not supported yet (must be None).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights the loss as in :meth:`fit`.
         classes : array-like, default=None
             Every class across all calls: required on the first call (``y`` need not hold
             them all), and if given later it must be the same classes.
@@ -68,8 +68,6 @@ class MLPClassifier(ClassifierMixin, MLP):
             As :meth:`fit`, and when ``classes`` is missing on the first call or differs
             from ``classes_``, or ``y`` holds a label not in ``classes_``.
         """
-        if sample_weight is not None:
-            raise SymbpError("partial_fit: sample_weight is not supported yet")
         known = getattr(self, "classes_", None)
         if classes is not None:
             classes = checks.unique_labels("classes", classes)
@@ -78,7 +76,8 @@ class MLPClassifier(ClassifierMixin, MLP):
                                  f"partial_fit, was: {known!r}")
         elif known is None:
             raise SymbpError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, incremental=True, classes=known if classes is None else classes)
+        return self._fit(X, y, sample_weight, incremental=True,
+                         classes=known if classes is None else classes)
 
     def _encoded(self, y, n: int, dtype, warm: bool, incremental: bool = False,
                  classes=None):
@@ -140,10 +139,12 @@ class MLPClassifier(ClassifierMixin, MLP):
             return (scores[:, 0] > 0).astype(np.int64)
         return scores.argmax(axis=1)
 
-    def _score_encoded(self, net, X, T) -> float:
+    def _score_encoded(self, net, X, T, S) -> float:
+        """The accuracy on encoded targets, weighted by ``S`` as scikit-learn's
+        ``accuracy_score`` weights it."""
         predicted = self._scores_to_index(self._forward(net, X, X.dtype))
         truth = T if T.ndim == 1 else self._scores_to_index(T - 0.5)
-        return float(np.mean(predicted == truth))
+        return float(np.average(predicted == truth, weights=S))
 
     def predict(self, X) -> np.ndarray:
         """The predicted class of each row of ``X`` (values from ``classes_``)."""
@@ -204,17 +205,15 @@ class MLPRegressor(RegressorMixin, MLP):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : None
-            Not supported yet (must be None).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights the loss as in :meth:`fit`.
 
         Raises
         ------
         SymbpError
             As :meth:`fit`.
         """
-        if sample_weight is not None:
-            raise SymbpError("partial_fit: sample_weight is not supported yet")
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _encoded(self, y, n: int, dtype, warm: bool, incremental: bool = False,
                  classes=None):
@@ -241,11 +240,16 @@ class MLPRegressor(RegressorMixin, MLP):
         fitted = {"_y_ndim": y.ndim, "target_mean_": mean, "target_scale_": scale}
         return T, T.shape[1], "squared_error", fitted
 
-    def _score_encoded(self, net, X, T) -> float:
-        predicted = self._forward(net, X, X.dtype)
-        residual = ((T - predicted) ** 2).sum()
-        spread = ((T - T.mean(axis=0)) ** 2).sum()
-        return float(1.0 - residual / spread) if spread > 0 else 0.0
+    def _score_encoded(self, net, X, T, S) -> float:
+        """R² on encoded targets, weighted by ``S`` and averaged over the outputs
+        (scikit-learn's ``r2_score``, ``multioutput="uniform_average"``)."""
+        predicted = self._forward(net, X, X.dtype).astype(np.float64)
+        T, S = np.asarray(T, np.float64), np.asarray(S, np.float64)[:, None]
+        residual = (S * (T - predicted) ** 2).sum(axis=0)
+        spread = (S * (T - np.average(T, axis=0, weights=S[:, 0])) ** 2).sum(axis=0)
+        scores = np.where(spread > 0, 1.0 - residual / np.where(spread > 0, spread, 1.0),
+                          np.where(residual == 0, 1.0, 0.0))
+        return float(scores.mean())
 
     def predict(self, X) -> np.ndarray:
         """The predicted targets (a vector when fitted on a vector)."""

@@ -1,4 +1,4 @@
-"""Helpers of the compiled training loop: shuffling, batch gathering, checks, optimizer steps.
+"""Helpers of the compiled training loop: batch gathering, checks, optimizer steps.
 
 Like :mod:`symbp.runtime` they are plain Python functions that Numba compiles inline into the
 generated epoch function (``register_jitable``). None of them allocates: the loop runs a whole
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba.extending import register_jitable
 
 SGD, ADAM = 0, 1
@@ -17,13 +16,18 @@ SGD, ADAM = 0, 1
 
 
 @register_jitable
-def shuffle_order(order, seed):
-    """Fisher-Yates shuffle of ``order`` in place with Numba's generator seeded by ``seed``
-    (Numba's generator is not NumPy's: seeding it here makes a seeded fit reproducible)."""
-    np.random.seed(seed)
-    for i in range(order.shape[0] - 1, 0, -1):
-        j = np.random.randint(0, i + 1)
-        order[i], order[j] = order[j], order[i]
+def gather_weights(source, order, start, out):
+    """``out[r] = source[order[start + r]] / s`` for every element of ``out``, where ``s`` is
+    the sum of the gathered weights (scikit-learn's ``sw_sum`` of the batch); returns ``s``
+    (0.0, and ``out`` all zeros, when every gathered weight is 0)."""
+    s = 0.0
+    for r in range(out.shape[0]):
+        out[r] = source[order[start + r]]
+        s += out[r]
+    scale = 1.0 / s if s > 0.0 else 0.0
+    for r in range(out.shape[0]):
+        out[r] *= scale
+    return s
 
 
 @register_jitable

@@ -21,13 +21,15 @@ ACTIVATIONS = {
 """Hidden-layer activations: scikit-learn's four, then ours."""
 
 LOSSES = {
-    "softmax_cross_entropy": "mean(softmax_cross_entropy(out, y))",
-    "hinge": "mean(hinge(out, y))",
-    "sigmoid_cross_entropy": "mean(sum(sigmoid_cross_entropy(out, t), axis=1))",
-    "squared_error": "mean((out - t)**2) / 2",
+    "softmax_cross_entropy": "sum(w * softmax_cross_entropy(out, y))",
+    "hinge": "sum(w * hinge(out, y))",
+    "sigmoid_cross_entropy": "sum(w * sum(sigmoid_cross_entropy(out, t), axis=1))",
+    "squared_error": "sum(w * mean((out - t)**2, axis=1)) / 2",
 }
-"""Loss lines over the output ``out``: ``y`` holds integer labels, ``t`` float targets. Each is
-the mean over the batch, as scikit-learn defines it."""
+"""Loss lines over the output ``out``: ``y`` holds integer labels, ``t`` float targets, ``w``
+the batch's sample weights normalized to sum 1 (``1 / batch size`` each when a fit is given
+none). Each is the weighted average over the batch of the per-sample loss, as scikit-learn
+defines it (``np.average(..., weights=sample_weight)``)."""
 
 
 def dim_names(depth: int) -> list[str]:
@@ -43,9 +45,11 @@ def network_lines(depth: int, activation: str, loss: str, l2: bool
 
     Every size is a dimension name (:func:`dim_names`; ``B`` is the batch), bound when the
     function is called: one compiled module serves every width of the network, and only its
-    structure (depth, activation, loss, penalty) selects the module. ``l2`` adds
-    scikit-learn's penalty ``l2 * sum of squared weights`` (``l2`` an input, set to
-    ``alpha / (2 * batch size)`` per batch).
+    structure (depth, activation, loss, penalty) selects the module. The sample weights ``w``
+    (shape ``(B,)``, summing to 1 over the batch) are always an input, so weighted and
+    unweighted fits share one module. ``l2`` adds scikit-learn's penalty ``l2 * sum of squared
+    weights`` (``l2`` an input, set to ``alpha / (2 * sum of the batch's sample weights)`` per
+    batch).
     """
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
         raise ValueError(f"depth is the number of hidden layers, got {depth!r}")
@@ -71,6 +75,7 @@ def network_lines(depth: int, activation: str, loss: str, l2: bool
         previous = f"h{k}"
     labels = loss in ("softmax_cross_entropy", "hinge")
     shapes["y" if labels else "t"] = ints("B") if labels else ("B", "C")
+    shapes["w"] = ("B",)
     data_loss = LOSSES[loss]
     if l2:  # first, so its gradient comes last: added to the matmul's, not the other way round
         weights = [p for p in params if p[0] in "WV"]  # (which would allocate a BLAS result)

@@ -33,12 +33,18 @@ def optimizer_state(model, theta: np.ndarray, incremental: bool) -> dict:
     return state
 
 
-def stochastic(model, net: Network, X, T, rng, dtype, validation,
+def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
                incremental: bool = False) -> None:
     """Mini-batch training by sgd or adam as scikit-learn defines them, one compiled call per
     epoch; Python keeps score between epochs (scikit-learn's stopping rules, early stopping on
-    ``validation``, the learning-rate schedules) and reports progress. ``incremental``
-    (partial_fit): one epoch, continuing the optimizer's state, no ConvergenceWarning."""
+    ``validation`` (``(X, T, S)``), the learning-rate schedules) and reports progress.
+    ``incremental`` (partial_fit): one epoch, continuing the optimizer's state, no
+    ConvergenceWarning.
+
+    ``S`` holds the sample weights (ones for an unweighted fit). Each epoch's batch order is
+    drawn here as scikit-learn draws it (``sklearn.utils.shuffle`` of the previous order with
+    the fit's RandomState: ``rng.shuffle`` of ``arange(n)``, then indexing), so the same seed
+    gives the same batches as scikit-learn's fit."""
     n = X.shape[0]
     batch = min(200, n) if model.batch_size == "auto" else min(model.batch_size, n)
     dims = model._dims()
@@ -64,13 +70,14 @@ def stochastic(model, net: Network, X, T, rng, dtype, validation,
     bar = _progress(model.verbose, epochs)
     try:
         for _ in range(epochs):
+            if model.shuffle:
+                permutation = np.arange(n)
+                rng.shuffle(permutation)
+                order = order[permutation]
             started = time.perf_counter()
             total, correct, done, status, state["step"] = run(
-                X, T, theta, theta_next, first, second, grad, dims, order, nothing, False,
-                batch,
-                int(rng.randint(2**31 - 1)), bool(model.shuffle), solver, rate, *hyper,
-                int(state["step"]), limit)
-            model.t_ += n  # scikit-learn's t_: samples seen
+                X, T, S, theta, theta_next, first, second, grad, dims, order, nothing, False,
+                batch, solver, rate, *hyper, int(state["step"]), limit)
             seconds_taken = time.perf_counter() - started
             model._epoch_seconds += seconds_taken
             if status:
@@ -82,6 +89,7 @@ def stochastic(model, net: Network, X, T, rng, dtype, validation,
                     f"keeps the last finite weights (from before that batch). Try a smaller "
                     f"learning_rate_init (now {model.learning_rate_init}) or scaled inputs.")
             model.n_iter_ += 1
+            model.t_ += n  # samples seen, as scikit-learn counts t_
             loss = total / n
             model.loss_curve_.append(loss)
             report = {"loss": f"{loss:.4g}"}
