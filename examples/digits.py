@@ -26,7 +26,7 @@ def main():
     print(f"{data.description}: {len(X_train)} train, {len(X_test)} test")
 
     clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=32, learning_rate_init=0.002,
-                        max_iter=10, random_state=0)
+                        max_iter=10, random_state=0, dtype="float32")
     start = time.perf_counter()
     with warnings.catch_warnings():
         # A few epochs on purpose: stopping at max_iter is the plan, not a failure to converge.

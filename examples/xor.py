@@ -19,7 +19,7 @@ def main():
     # 2-4-1 sigmoid net trained by full-batch gradient descent with momentum, as in 1986.
     clf = MLPClassifier(hidden_layer_sizes=(4,), activation="logistic", solver="sgd",
                         learning_rate_init=0.5, momentum=0.9, batch_size=4, max_iter=3000,
-                        tol=1e-6, random_state=0)
+                        tol=1e-6, random_state=0, dtype="float32")
     clf.fit(X, y)
 
     print("The network as staged symbp lines (clf.expression):\n")

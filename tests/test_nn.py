@@ -21,13 +21,13 @@ from conftest import vjp_check
 
 import symbp
 from symbp import datasets
-from symbp.nn import ACTIVATIONS, LOSSES, MLPClassifier, MLPRegressor, loop, network_lines
+from symbp.nn import ACTIVATIONS, LOSSES, MLPClassifier, MLPRegressor, checks, loop, network_lines
 from symbp.nn.split import train_test_split
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0, 1, 1, 0])
 XOR = dict(hidden_layer_sizes=(4,), activation="logistic", solver="sgd", learning_rate_init=0.5,
-           momentum=0.9, batch_size=4, max_iter=3000, tol=1e-6)
+           momentum=0.9, batch_size=4, max_iter=3000, tol=1e-6, dtype="float32")
 
 
 def quiet_fit(model, X, y, **fit_params):
@@ -49,7 +49,7 @@ def moons_split():
 
 
 MOONS = dict(hidden_layer_sizes=(16, 16), activation="tanh", solver="adam",
-             learning_rate_init=0.01, batch_size=32, max_iter=60)
+             learning_rate_init=0.01, batch_size=32, max_iter=60, dtype="float32")
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +87,8 @@ def test_digits():
     X_train, X_test, y_train, y_test = train_test_split(
         data.X, data.y, test_size=0.2, rng=np.random.RandomState(0), stratify=data.y)
     model = quiet_fit(MLPClassifier(hidden_layer_sizes=(64,), batch_size=32,
-                                    learning_rate_init=0.002, max_iter=30, random_state=0),
-                      X_train, y_train)
+                                    learning_rate_init=0.002, max_iter=30, random_state=0,
+                                    dtype="float32"), X_train, y_train)
     assert model.score(X_test, y_test) >= 0.97
     assert model.n_iter_ == 30 and len(model.train_accuracy_curve_) == 30
     assert "softmax_cross_entropy_backward" in model.source  # the generated backward pass
@@ -115,7 +115,7 @@ def test_regressor():
     y = np.sin(3 * X[:, 0])
     model = quiet_fit(MLPRegressor(hidden_layer_sizes=(16,), activation="tanh",
                                    learning_rate_init=0.01, batch_size=20, max_iter=300,
-                                   random_state=0), X, y)
+                                   random_state=0, dtype="float32"), X, y)
     assert model.score(X, y) > 0.95
     assert model.predict(X).shape == (200,)
 
@@ -132,8 +132,8 @@ def test_training_loop_gradient_is_the_compiled_and_numerical_gradient():
     y[:2] = [0, 1]
     rate, alpha = 0.1, 0.05
     model = MLPClassifier(**dict(XOR, batch_size=12, max_iter=1, momentum=0.0,
-                                 learning_rate_init=rate, alpha=alpha, shuffle=False),
-                          dtype="float64", random_state=3)
+                                 learning_rate_init=rate, alpha=alpha, shuffle=False,
+                                 dtype="float64"), random_state=3)
     model._initialize(2, (4,), 1, np.float64, np.random.RandomState(3))
     before = [a.copy() for pair in zip(model.coefs_, model.intercepts_) for a in pair]
     model.set_params(warm_start=True)
@@ -354,7 +354,7 @@ import numpy as np
 from symbp.nn import MLPClassifier
 m = MLPClassifier(hidden_layer_sizes=(4,), activation="logistic", solver="sgd",
                   learning_rate_init=0.5, momentum=0.9, batch_size=4, max_iter=3000, tol=1e-6,
-                  random_state=0)
+                  random_state=0, dtype="float32")
 assert type(m).__mro__[-2].__module__ == "symbp.nn._estimator"
 m.set_params(max_iter=3000)
 X = np.array([[0., 0], [0, 1], [1, 0], [1, 1]])
@@ -409,14 +409,15 @@ def test_divergence_stops_with_the_last_finite_weights():
     X = np.linspace(-1, 1, 40).reshape(-1, 1) * 1e3
     model = MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", solver="sgd",
                          learning_rate_init=1e6, momentum=0.0, batch_size=10, max_iter=50,
-                         random_state=0)
+                         random_state=0, dtype="float32")
     with pytest.raises(symbp.SymbpError, match=r"epoch \d+, batch \d+ of 4.*last finite"):
         model.fit(X, X[:, 0] ** 2)
     assert all(np.isfinite(a).all() for a in model.coefs_ + model.intercepts_)
 
 
 # The regressor of test_regressor / test_divergence: one architecture, compiled once.
-REG = dict(hidden_layer_sizes=(16,), activation="tanh", batch_size=10, random_state=0)
+REG = dict(hidden_layer_sizes=(16,), activation="tanh", batch_size=10, random_state=0,
+           dtype="float32")
 REG_X = np.linspace(-1, 1, 40).reshape(-1, 1)
 
 
@@ -591,6 +592,24 @@ def test_a_loaded_model_trains_on_with_warm_start(xor_model, tmp_path):
 def test_a_regression_target_of_no_columns_is_refused():
     with pytest.raises(symbp.SymbpError, match="at least one target per sample"):
         MLPRegressor().fit(XOR_X, np.zeros((4, 0)))
+
+
+def test_dtype_follows_X_unless_forced(xor_model):
+    """dtype=None (the default) trains float32 X in float32 and anything else in float64, as
+    scikit-learn does; a forced dtype wins, and a warm start keeps its weights' dtype."""
+    assert MLPClassifier().dtype is None
+    assert xor_model.coefs_[0].dtype == np.float32  # forced, from float64 X
+    model = quiet_fit(MLPClassifier(**dict(XOR, dtype=None, max_iter=2), random_state=0),
+                      XOR_X.astype(np.float32), XOR_Y)
+    assert all(a.dtype == np.float32 for a in model.coefs_ + model.intercepts_)
+    assert model.predict_proba(XOR_X).dtype == np.float64
+    model.set_params(warm_start=True)
+    quiet_fit(model, XOR_X, XOR_Y)  # float64 X continues the float32 weights
+    assert model.coefs_[0].dtype == np.float32
+    assert checks.fit_dtype(None, XOR_X) == np.float64
+    assert checks.fit_dtype(None, XOR_X.astype(np.int64)) == np.float64
+    assert checks.fit_dtype(None, XOR_X.astype(np.float32)) == np.float32
+    assert checks.fit_dtype(np.dtype(np.float32), XOR_X) == np.float32
 
 
 def test_predict_with_weights_of_other_shapes_is_refused(xor_model):

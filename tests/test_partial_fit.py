@@ -16,7 +16,7 @@ from symbp.nn import MLPClassifier, MLPRegressor
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0, 1, 1, 0])
 XOR = dict(hidden_layer_sizes=(4,), activation="logistic", learning_rate_init=0.5,
-           batch_size=2, shuffle=False, random_state=0)
+           batch_size=2, shuffle=False, random_state=0, dtype="float32")
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
@@ -95,7 +95,7 @@ def test_regressor_partial_fit():
     X = np.linspace(-1, 1, 200).reshape(-1, 1)
     y = np.sin(3 * X[:, 0])
     model = MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", learning_rate_init=0.01,
-                         batch_size=20, random_state=0)
+                         batch_size=20, random_state=0, dtype="float32")
     for _ in range(300):
         model.partial_fit(X, y)
     assert model.score(X, y) > 0.95

@@ -63,7 +63,7 @@ class MLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, loss="auto",
-                 dtype="float32", standardize=False):
+                 dtype=None, standardize=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -121,6 +121,7 @@ class MLP(BaseEstimator):
                              "early_stopping=False or use fit")
         warm = (bool(self.warm_start) or incremental) and hasattr(self, "coefs_")
         X = checks.features(X, self.n_features_in_ if incremental and warm else None)
+        dtype = checks.fit_dtype(dtype, X, self.coefs_[0] if warm else None)
         if warm:
             scaling = self._scaling("feature")
         else:

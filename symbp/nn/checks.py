@@ -12,7 +12,8 @@ from .network import ACTIVATIONS
 
 
 def params(model) -> dict:
-    """The parameters validated, with ``hidden`` as a tuple and ``dtype`` a NumPy dtype."""
+    """The parameters validated, with ``hidden`` as a tuple and ``dtype`` a NumPy dtype (None
+    when the model's ``dtype`` is None: the fit follows X, :func:`fit_dtype`)."""
     hidden = model.hidden_layer_sizes
     hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
     if not all(isinstance(h, numbers.Integral) and h > 0 for h in hidden):
@@ -22,12 +23,15 @@ def params(model) -> dict:
     choice("solver", model.solver, ("sgd", "adam"))
     choice("learning_rate", model.learning_rate, ("constant", "invscaling", "adaptive"))
     choice("loss", model.loss, ("auto", *model._losses))
-    try:
-        dtype = np.dtype(model.dtype)
-    except TypeError:
-        dtype = None
-    if dtype not in (np.float32, np.float64):
-        raise SymbpError(f"dtype must be 'float32' or 'float64', got {model.dtype!r}")
+    dtype = None  # None: follow X (fit_dtype)
+    if model.dtype is not None:
+        try:
+            dtype = np.dtype(model.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise SymbpError(f"dtype must be None, 'float32' or 'float64', got "
+                             f"{model.dtype!r}")
     number("alpha", model.alpha, low=0.0)
     number("learning_rate_init", model.learning_rate_init, low=0.0, open_low=True)
     number("power_t", model.power_t, low=0.0)
@@ -79,6 +83,17 @@ def prepared(X, dtype, scaling=None) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused after the cast
             X = (np.asarray(X, np.float64) - mean) / scale
     return cast_finite("X", X, dtype, "features")
+
+
+def fit_dtype(dtype, X: np.ndarray, fitted=None):
+    """The dtype a fit trains in: ``dtype`` when the model forces one, else the dtype of the
+    weights a warm start continues (``fitted``: ``coefs_[0]``, or None), else scikit-learn's
+    rule: float32 ``X`` stays float32, anything else is float64."""
+    if dtype is not None:
+        return dtype
+    if fitted is not None and np.asarray(fitted).dtype in (np.float32, np.float64):
+        return np.asarray(fitted).dtype
+    return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
 
 
 def sample_weights(sample_weight, n: int, dtype) -> np.ndarray:

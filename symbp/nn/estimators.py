@@ -26,8 +26,11 @@ class MLPClassifier(ClassifierMixin, MLP):
     loss : {'auto', 'softmax_cross_entropy', 'sigmoid_cross_entropy', 'hinge', 'squared_error'}
         ``auto``: one sigmoid output with sigmoid cross-entropy for two classes, softmax
         cross-entropy for more. ``predict_proba`` exists for the cross-entropies only.
-    dtype : {'float32', 'float64'}, default 'float32'
-        Precision of weights and arithmetic.
+    dtype : {None, 'float32', 'float64'}, default None
+        Precision of weights and arithmetic. None follows ``X`` as scikit-learn does:
+        float32 ``X`` trains in float32 (the fast path), anything else in float64; a warm
+        start keeps the dtype of the weights it continues. ``'float32'`` forces the fast
+        path for any ``X``.
 
     Fitted attributes are scikit-learn's: ``coefs_``, ``intercepts_``, ``classes_``,
     ``n_iter_``, ``t_``, ``loss_curve_``, ``best_loss_``, ``n_features_in_``,

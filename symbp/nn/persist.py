@@ -36,9 +36,10 @@ def save(model, path) -> None:
     params = {k: v for k, v in model.get_params().items()
               if k != "random_state" or v is None or isinstance(v, numbers.Integral)}
     params["hidden_layer_sizes"] = list(np.atleast_1d(model.hidden_layer_sizes).tolist())
-    params["dtype"] = np.dtype(model.dtype).name
+    params["dtype"] = None if model.dtype is None else np.dtype(model.dtype).name
     meta = {"format": FORMAT, "estimator": type(model).__name__, "params": params,
             "n_features_in": model.n_features_in_, "n_iter": model.n_iter_, "t": model.t_,
+            "weights_dtype": np.asarray(model.coefs_[0]).dtype.name,
             "loss": model._fitted_loss, "net": list(model._net_key[:1]) + [
                 list(model._net_key[1]), *model._net_key[2:]],
             "loss_curve": list(map(float, model.loss_curve_)),
@@ -200,7 +201,13 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
     model._fitted_loss = loss
     model._net_key = (n_features, hidden, n_outputs, model.activation, loss,
                       model.alpha > 0)
-    return model, layout, checked["dtype"]
+    # the weights' dtype: the file's (dtype=None follows the data), else the forced one
+    weights = meta.get("weights_dtype", None if checked["dtype"] is None
+                       else checked["dtype"].name)
+    if weights not in ("float32", "float64"):
+        raise SymbpError(f"{path}: damaged symbp model file ('weights_dtype' must be "
+                         f"'float32' or 'float64', got {weights!r})")
+    return model, layout, np.dtype(weights)
 
 def _set_arrays(model, arrays: dict, dtype, path: Path) -> None:
     """The checked arrays of a model file as the model's fitted attributes (``dtype``)."""
