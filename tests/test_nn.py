@@ -500,13 +500,68 @@ def test_prediction_in_chunks(moons_model, moons_split, monkeypatch):
     np.testing.assert_allclose(moons_model.predict_proba(X_train), whole, rtol=1e-5, atol=1e-6)
 
 
-def test_early_stopping_keeps_the_best_validation_weights(moons_split):
+def test_early_stopping_keeps_the_best_validation_weights(moons_split, tmp_path):
     X_train, _, y_train, _ = moons_split
     model = quiet_fit(MLPClassifier(**dict(MOONS, max_iter=200), early_stopping=True,
                                     n_iter_no_change=3, random_state=0), X_train, y_train)
     assert model.n_iter_ < 200  # stopped by the rule
     assert len(model.validation_scores_) == model.n_iter_
     assert model.best_validation_score_ == max(model.validation_scores_) > 0.9
+    assert model.best_loss_ is None  # scikit-learn's: no best training loss then
+    model.save(tmp_path / "m.npz")
+    loaded = MLPClassifier.load(tmp_path / "m.npz")
+    assert loaded.best_loss_ is None and loaded.validation_scores_ == model.validation_scores_
+
+
+def _diverging_at_epoch(model, epoch):
+    """Make the model's compiled epoch see NaN features from training epoch ``epoch`` on."""
+    compiled = model._compiled
+
+    def wrapped_compiled(net, X, T, dims):
+        run, seconds = compiled(net, X, T, dims)
+        epochs = []
+
+        def wrapped(X, *args):
+            if not args[10]:  # a training epoch, not predict
+                epochs.append(1)
+                if len(epochs) >= epoch:
+                    X = np.full_like(X, np.nan)
+            return run(X, *args)
+        return wrapped, seconds
+    model._compiled = wrapped_compiled
+    return model
+
+
+def test_divergence_under_early_stopping_ends_like_no_improvement(moons_split):
+    """scikit-learn's issue 29504: a NaN under early stopping ends training with the best
+    validation weights and a warning naming the epoch, not an error; with no validated
+    epoch yet it raises as without early stopping."""
+    X_train, _, y_train, _ = moons_split
+    params = dict(MOONS, max_iter=10, early_stopping=True, n_iter_no_change=100,
+                  random_state=0)
+    model = _diverging_at_epoch(MLPClassifier(**params), 4)
+    with pytest.warns(symbp.nn.ConvergenceWarning, match=r"NaN or infinite at epoch 4, batch 1 "
+                                                         r"of \d+; early stopping restored"):
+        model.fit(X_train, y_train)
+    assert model.n_iter_ == 3 and len(model.validation_scores_) == 3
+    best = int(np.argmax(model.validation_scores_))
+    reference = quiet_fit(MLPClassifier(**dict(params, max_iter=best + 1)), X_train, y_train)
+    for a, b in zip(model.coefs_, reference.coefs_):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(symbp.SymbpError, match="at epoch 1, batch 1"):
+        _diverging_at_epoch(MLPClassifier(**params), 1).fit(X_train, y_train)
+
+
+def test_n_iter_counts_this_fit_and_n_iter_no_change_may_be_inf(xor_model):
+    """scikit-learn 1.9: n_iter_ counts the epochs of this fit, warm start too; t_ counts
+    every sample seen; n_iter_no_change=np.inf never stops for lack of improvement."""
+    model = quiet_fit(MLPClassifier(**dict(XOR, max_iter=5, tol=10.0, n_iter_no_change=np.inf),
+                                    random_state=0), XOR_X, XOR_Y)
+    assert model.n_iter_ == 5 and model.t_ == 20  # tol=10: no epoch improves, none stops
+    model.set_params(warm_start=True, max_iter=3)
+    quiet_fit(model, XOR_X, XOR_Y)
+    assert model.n_iter_ == 3 and model.t_ == 32 and len(model.loss_curve_) == 8
+    assert model.best_loss_ == min(model.loss_curve_)
 
 
 def test_warm_start_continues(moons_split):
@@ -515,7 +570,7 @@ def test_warm_start_continues(moons_split):
                                     random_state=0), X_train, y_train)
     first = model.coefs_[0].copy()
     quiet_fit(model, X_train, y_train)
-    assert model.n_iter_ == 4 and len(model.loss_curve_) == 4
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 4  # n_iter_: this fit's epochs
     assert not np.array_equal(first, model.coefs_[0])
 
 
@@ -585,8 +640,9 @@ def test_a_loaded_model_trains_on_with_warm_start(xor_model, tmp_path):
     assert loaded.train_accuracy_curve_ == xor_model.train_accuracy_curve_
     assert loaded.validation_scores_ is None
     quiet_fit(loaded, XOR_X, XOR_Y)
-    assert loaded.n_iter_ == xor_model.n_iter_ + 2
-    assert len(loaded.train_accuracy_curve_) == len(loaded.loss_curve_) == loaded.n_iter_
+    assert loaded.n_iter_ == 2 and loaded.t_ == xor_model.t_ + 8
+    assert len(loaded.train_accuracy_curve_) == len(loaded.loss_curve_) == \
+        len(xor_model.loss_curve_) + 2
 
 
 def test_a_regression_target_of_no_columns_is_refused():

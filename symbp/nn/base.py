@@ -231,7 +231,7 @@ class MLP(BaseEstimator):
         self.n_iter_, self.t_ = 0, 0
         self._no_improvement_count = 0
         self.loss_curve_ = []
-        self.best_loss_ = np.inf
+        self.best_loss_ = None if self.early_stopping else np.inf  # scikit-learn's
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
         if self._is_classifier:

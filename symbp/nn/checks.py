@@ -44,8 +44,13 @@ def params(model) -> dict:
             open_low=True, open_high=True)
     for name in ("max_iter", "n_iter_no_change"):
         value = getattr(model, name)
+        if name == "n_iter_no_change" and isinstance(value, numbers.Real) and \
+                not isinstance(value, bool) and value == math.inf:
+            continue  # scikit-learn's Options(Real, {np.inf}): never stop for no improvement
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-            raise SymbpError(f"{name} must be a positive integer, got {value!r}")
+            raise SymbpError(f"{name} must be a positive integer"
+                             f"{' or np.inf' if name == 'n_iter_no_change' else ''}, got "
+                             f"{value!r}")
     if model.batch_size != "auto" and (not isinstance(model.batch_size, numbers.Integral)
                                       or isinstance(model.batch_size, bool)
                                       or model.batch_size < 1):

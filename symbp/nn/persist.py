@@ -43,7 +43,7 @@ def save(model, path) -> None:
             "loss": model._fitted_loss, "net": list(model._net_key[:1]) + [
                 list(model._net_key[1]), *model._net_key[2:]],
             "loss_curve": list(map(float, model.loss_curve_)),
-            "best_loss": float(model.best_loss_),
+            "best_loss": None if model.best_loss_ is None else float(model.best_loss_),
             "validation_scores": None if model.validation_scores_ is None
             else list(map(float, model.validation_scores_))}
     if model._is_classifier:
@@ -162,8 +162,8 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
                          "the parameters)")
     curve = field("loss_curve", lambda v: isinstance(v, list) and all(map(finite, v)),
                   "a list of finite numbers")
-    best = field("best_loss", lambda v: finite(v) or v == math.inf,
-                 "a finite number or Infinity")
+    best = field("best_loss", lambda v: v is None or finite(v) or v == math.inf,
+                 "a finite number, Infinity or null")
     sizes = (n_features, *hidden, n_outputs)
     if sum(a * b for a, b in itertools.pairwise(sizes)) > MAX_LOAD_BYTES:
         raise SymbpError(f"{path}: layers {sizes} are too large to load")
@@ -184,7 +184,7 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
     model.n_features_in_ = n_features
     model.n_iter_, model.t_ = n_iter, t
     model.loss_curve_ = [float(v) for v in curve]
-    model.best_loss_ = float(best)
+    model.best_loss_ = None if best is None else float(best)
     # files written before these fields existed: the curves start empty
     scores = meta.get("validation_scores", [] if model.early_stopping else None)
     if scores is not None and not (isinstance(scores, list) and all(map(finite, scores))):

@@ -59,10 +59,17 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
     rate = state["rate"]
     limit = float(np.finfo(dtype).max)  # a step beyond it stops training (loop.optimizer_step)
     no_improvement = getattr(model, "_no_improvement_count", 0)
-    best_params = None
+    best_params, best_epoch = None, 0
     epochs = 1 if incremental else model.max_iter
-    if incremental:
-        model.n_iter_ = 0  # scikit-learn counts the epochs of this call
+    model.n_iter_ = 0  # scikit-learn (1.9) counts the epochs of this call, warm start too
+    if validation is not None:  # a warm start that turned early stopping on
+        if model.validation_scores_ is None:
+            model.validation_scores_ = []
+        if model.best_validation_score_ is None:
+            model.best_validation_score_ = -np.inf
+        model.best_loss_ = None  # scikit-learn's: no best training loss under early stopping
+    elif model.best_loss_ is None:
+        model.best_loss_ = np.inf
     hyper = (float(model.momentum), bool(model.nesterovs_momentum), float(model.beta_1),
              float(model.beta_2), float(model.epsilon), float(model.alpha))
     nothing = np.empty((0, dims[-1]), dtype)
@@ -81,8 +88,17 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
             seconds_taken = time.perf_counter() - started
             model._epoch_seconds += seconds_taken
             if status:
-                model._store(params)
                 what = {1: "loss", 2: "gradient", 3: "updated weights"}[status]
+                if best_params is not None:  # early stopping: divergence ends training
+                    warnings.warn(
+                        f"training stopped: the {what} became NaN or infinite at epoch "
+                        f"{model.n_iter_ + 1}, batch {done + 1} of {-(-n // batch)}; early "
+                        f"stopping restored the weights of the best validation score "
+                        f"(epoch {best_epoch}). A smaller learning_rate_init (now "
+                        f"{model.learning_rate_init}) or scaled inputs may train further.",
+                        ConvergenceWarning, stacklevel=4)
+                    break
+                model._store(params)
                 raise SymbpError(
                     f"training stopped: the {what} became NaN or infinite at epoch "
                     f"{model.n_iter_ + 1}, batch {done + 1} of {-(-n // batch)}; the model "
@@ -109,9 +125,10 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
                 if score > model.best_validation_score_:
                     model.best_validation_score_ = score
                     best_params = [p.copy() for p in params]
+                    best_epoch = model.n_iter_
             else:
                 improved = loss <= model.best_loss_ - model.tol
-            model.best_loss_ = min(model.best_loss_, loss)
+                model.best_loss_ = min(model.best_loss_, loss)
             no_improvement = 0 if improved else no_improvement + 1
             if model.learning_rate == "invscaling" and model.solver == "sgd":
                 rate = model.learning_rate_init / (model.t_ + 1) ** model.power_t
