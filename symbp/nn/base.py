@@ -62,8 +62,8 @@ class MLP(BaseEstimator):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, loss="auto",
-                 dtype=None, standardize=False):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 loss="auto", dtype=None, standardize=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -86,6 +86,7 @@ class MLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.loss = loss
         self.dtype = dtype
         self.standardize = standardize
@@ -135,7 +136,7 @@ class MLP(BaseEstimator):
         if warm:
             self._check_warm_start(X.shape[1], hidden, n_outputs)
         validation = None
-        if self.early_stopping:
+        if self.early_stopping and self.solver != "lbfgs":  # as scikit-learn: stochastic only
             (X, targets, weights), validation = self._split(X, targets, weights, rng)
         # every check passed: from here on the model changes
         self.feature_mean_, self.feature_scale_ = scaling or (None, None)
@@ -147,9 +148,14 @@ class MLP(BaseEstimator):
         self._fitted_loss = loss
         self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
         batch = min(200 if self.batch_size == "auto" else self.batch_size, X.shape[0])
+        if self.solver == "lbfgs":  # full batch
+            batch = X.shape[0]
         with _threads.limited(batch, (X.shape[1], *hidden, n_outputs)):
-            solvers.stochastic(self, self._network(), X, targets, weights, rng, dtype,
-                               validation, incremental)
+            if self.solver == "lbfgs":
+                solvers.lbfgs(self, self._network(), X, targets, weights, dtype)
+            else:
+                solvers.stochastic(self, self._network(), X, targets, weights, rng, dtype,
+                                   validation, incremental)
         return self
 
     def _split(self, X, targets, weights, rng):

@@ -20,7 +20,7 @@ def params(model) -> dict:
         raise SymbpError(f"hidden_layer_sizes must be positive integers, got "
                          f"{model.hidden_layer_sizes!r}")
     choice("activation", model.activation, ACTIVATIONS)
-    choice("solver", model.solver, ("sgd", "adam"))
+    choice("solver", model.solver, ("lbfgs", "sgd", "adam"))
     choice("learning_rate", model.learning_rate, ("constant", "invscaling", "adaptive"))
     choice("loss", model.loss, ("auto", *model._losses))
     dtype = None  # None: follow X (fit_dtype)
@@ -42,7 +42,7 @@ def params(model) -> dict:
     number("tol", model.tol, low=0.0)
     number("validation_fraction", model.validation_fraction, low=0.0, high=1.0,
             open_low=True, open_high=True)
-    for name in ("max_iter", "n_iter_no_change"):
+    for name in ("max_iter", "n_iter_no_change", "max_fun"):
         value = getattr(model, name)
         if name == "n_iter_no_change" and isinstance(value, numbers.Real) and \
                 not isinstance(value, bool) and value == math.inf:

@@ -11,8 +11,10 @@ import math
 
 from numba.extending import register_jitable
 
-SGD, ADAM = 0, 1
-"""Solver codes passed to the generated epoch function."""
+SGD, ADAM, NONE = 0, 1, 2
+"""Solver codes passed to the generated epoch function. ``NONE`` takes no step: with one
+batch of every row, ``run`` leaves the full-batch gradient in ``grad`` and returns the loss
+(the value and gradient that lbfgs asks for), from the one compiled entry point."""
 
 
 @register_jitable
@@ -108,14 +110,20 @@ def optimizer_step(param, grad, first, second, out, solver, rate, momentum, nest
 
     SGD: ``first`` is the velocity, ``v = momentum*v - rate*g``, then ``param += v`` or, with
     Nesterov's momentum, ``param += momentum*v - rate*g``. Adam: ``first``/``second`` are the
-    moment estimates and ``rate`` already carries the bias correction.
+    moment estimates and ``rate`` already carries the bias correction. ``NONE``: ``out`` gets
+    ``param`` unchanged (pass ``param`` itself: nothing is written) and only the gradient is
+    checked; ``first``/``second`` are not touched (they may be empty).
     """
     p = param.reshape(param.size)
     g = grad.reshape(grad.size)
     m = first.reshape(first.size)
     o = out.reshape(out.size)
     bad = 0
-    if solver == SGD:
+    if solver == NONE:
+        for i in range(p.shape[0]):
+            o[i] = p[i]
+            bad |= not abs(g[i]) <= limit
+    elif solver == SGD:
         if momentum == 0.0:
             for i in range(p.shape[0]):
                 new = p[i] - rate * g[i]

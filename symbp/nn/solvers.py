@@ -150,6 +150,108 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
             bar.close()
     model._store(best_params if best_params is not None else params)
 
+class FullBatch:
+    """The loss over every sample and its gradient as functions of the flat weights, for
+    lbfgs: each call is one call of the network's compiled ``run`` with the solver code
+    ``NONE`` and one batch of every row (no step), so lbfgs compiles nothing that sgd and
+    adam do not. ``theta`` (the model's weights, of its dtype) holds the point of the last
+    call, ``last`` the last point whose loss and gradient were finite; a call whose loss or
+    gradient is not finite raises :class:`Diverged`. ``S``: the sample weights, which weight
+    the loss as in sgd and adam (``run`` normalizes them; the penalty is divided by their
+    sum), as scikit-learn's lbfgs does."""
+
+    def __init__(self, model, net: Network, X, T, S, dtype):
+        self.n, self.X, self.T, self.S = X.shape[0], X, T, S
+        self.dims = model._dims()
+        self.theta = flat(model._param_arrays(dtype))
+        self.params = views(self.theta, net.sizes(self.dims))
+        self.grad = np.empty_like(self.theta)
+        self.last = self.theta.copy()
+        self.unused, self.nothing = np.empty(0, dtype), np.empty((0, self.dims[-1]), dtype)
+        self.order = np.arange(self.n, dtype=np.int64)
+        self.run, model.compile_seconds_ = model._compiled(net, X, T, self.dims)
+        self.limit = float(np.finfo(dtype).max)
+        self.alpha = float(model.alpha)
+        self.loss, self.calls = np.inf, 0
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """``(loss, gradient)`` at the flat weights ``x`` (float64, as SciPy works)."""
+        self.theta[:] = x
+        total, _, _, status, _ = self.run(
+            self.X, self.T, self.S, self.theta, self.theta, self.unused, self.unused, self.grad,
+            self.dims, self.order, self.nothing, False, self.n, _loop.NONE, 0.0, 0.0, False,
+            0.0, 0.0, 0.0, self.alpha, 0, self.limit)
+        self.calls += 1
+        if status:
+            raise Diverged(status)
+        self.last[:] = self.theta
+        self.loss = total / self.n
+        return self.loss, self.grad.astype(np.float64)
+
+
+def lbfgs(model, net: Network, X, T, S, dtype) -> None:
+    """scikit-learn's lbfgs: SciPy's L-BFGS-B over the flat weights (:class:`FullBatch`),
+    with ``max_iter``, ``max_fun`` and ``tol`` as ``gtol``. ``n_iter_``, ``loss_`` and the
+    ConvergenceWarning follow scikit-learn's ``_check_optimize_result``; ``loss_curve_``
+    holds the loss after each iteration (scikit-learn sets none for lbfgs)."""
+    try:
+        import scipy
+        import scipy.optimize
+    except ImportError:
+        raise SymbpError("solver='lbfgs' needs SciPy (pip install scipy)") from None
+    if not S.sum() > 0:
+        raise SymbpError("solver='lbfgs': every sample weight is 0; there is nothing to fit")
+    f = FullBatch(model, net, X, T, S, dtype)
+    model.loss_curve_ = []
+
+    def iteration(xk) -> None:
+        model.loss_curve_.append(float(f.loss))
+        if model.verbose:
+            print(f"Iteration {len(model.loss_curve_)}, loss = {f.loss:.8f}")
+
+    options = {"maxfun": int(model.max_fun), "maxiter": int(model.max_iter),
+               "gtol": float(model.tol)}
+    if tuple(int(v) for v in scipy.__version__.split(".")[:2]) < (1, 15):
+        options["iprint"] = 1 if model.verbose else -1  # removed from SciPy 1.15 on
+    started = time.perf_counter()
+    try:
+        result = scipy.optimize.minimize(f, f.theta.astype(np.float64), method="L-BFGS-B",
+                                         jac=True, options=options, callback=iteration)
+    except Diverged as exc:
+        f.theta[:] = f.last
+        model._store(f.params)
+        what = {1: "loss", 2: "gradient"}.get(exc.status, "updated weights")
+        raise SymbpError(
+            f"training stopped: the {what} became NaN or infinite at lbfgs evaluation "
+            f"{f.calls} (iteration {len(model.loss_curve_) + 1}); the model keeps the last "
+            f"finite weights. Try scaled inputs or a larger alpha.") from None
+    finally:
+        model._epoch_seconds = time.perf_counter() - started
+    f.theta[:] = result.x
+    model._store(f.params)
+    model.n_iter_ = min(int(result.nit), int(model.max_iter))
+    model.t_ = getattr(model, "t_", 0)
+    model.loss_ = float(result.fun)
+    model.best_loss_ = model.loss_
+    if result.status != 0:
+        message = (f"lbfgs failed to converge after {model.n_iter_} iteration(s) "
+                   f"(status={result.status}):\n{result.message}\n")
+        if model.n_iter_ == model.max_iter:
+            message += (f"\nIncrease the number of iterations to improve the convergence "
+                        f"(max_iter={model.max_iter}).")
+        message += ("\nYou might also want to scale the data as shown in:\n    "
+                    "https://scikit-learn.org/stable/modules/preprocessing.html")
+        warnings.warn(message, ConvergenceWarning, stacklevel=4)
+
+
+class Diverged(Exception):
+    """Raised inside SciPy's loop when a value or gradient is not finite (``status`` as
+    ``run`` returns it)."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
 # -- prediction -----------------------------------------------------------------------
 
 
