@@ -385,8 +385,9 @@ def test_bad_fit_input(X, y, message):
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"activation": "swish"}, "activation must be one of"),
-    ({"solver": "lbfgs"}, "solver must be one of"),
+    ({"solver": "newton"}, "solver must be one of"),
     ({"hidden_layer_sizes": (4, 0)}, "positive integers"),
+    ({"max_fun": 0}, "max_fun must be a positive integer"),
     ({"learning_rate_init": 0.0}, r"learning_rate_init must be in \(0.0"),
     ({"dtype": "float16"}, "dtype must be"),
     ({"batch_size": 0}, "batch_size"),
