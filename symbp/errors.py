@@ -56,3 +56,29 @@ class CallError(SymbpError):
 class CacheError(SymbpError):
     """The cache folder (or a file in it) cannot be used safely: foreign owner, writable by
     others, not a folder, or not writable. The message names the path and the fix."""
+
+
+class DataError(SymbpError, ValueError):
+    """Data an estimator cannot use: wrong shape, non-numeric, empty, NaN or infinite, too few
+    classes (a ValueError too, as scikit-learn raises for the same data)."""
+
+
+class DataTypeError(DataError, TypeError):
+    """Data of a type that cannot be converted to numbers (a TypeError too, as NumPy and
+    scikit-learn raise)."""
+
+
+class ParameterError(SymbpError, ValueError, TypeError):
+    """An estimator parameter that cannot be used (a ValueError and a TypeError too, like
+    scikit-learn's ``InvalidParameterError``)."""
+
+
+class TrainingError(SymbpError, ValueError):
+    """Training stopped because the loss or a gradient became NaN or infinite (a ValueError
+    too, as scikit-learn raises for a diverged fit)."""
+
+
+class NotFittedError(SymbpError, ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit`` (ValueError and
+    AttributeError, like scikit-learn's; :mod:`symbp.nn` raises a subclass that is
+    scikit-learn's ``NotFittedError`` too when scikit-learn is installed)."""

@@ -372,15 +372,16 @@ print(m.fit(X, [0, 1, 1, 0]).score(X, [0, 1, 1, 0]), sorted(m.get_params())[:2])
 @pytest.mark.parametrize(("X", "y", "message"), [
     ([[0.0, np.nan], [1, 1]], [0, 1], "NaN or infinite value.*row 0, column 1"),
     ([[0.0, 1], [1, 1]], [0, 1, 1], "X has 2 samples but y has 3"),
-    ([[0.0, 1], [1, 1]], [1, 1], "single class"),
+    ([[0.0, 1], [1, 1]], [1, 1], "one class only"),
     ([["a", "b"], ["c", "d"]], [0, 1], "must hold numbers"),
     (np.zeros((0, 2)), [], "empty"),
     ([0.0, 1.0], [0, 1], "2-D array"),
     ([[0.0], [1.0]], [0.5, 1.5], "continuous"),
 ])
 def test_bad_fit_input(X, y, message):
-    with pytest.raises(symbp.SymbpError, match=message):
+    with pytest.raises(symbp.errors.DataError, match=message) as info:
         MLPClassifier().fit(X, y)
+    assert isinstance(info.value, ValueError)  # scikit-learn's type for bad data
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -402,8 +403,9 @@ def test_bad_fit_input(X, y, message):
 ])
 def test_bad_parameters_fail_before_compiling(params, message):
     model = (MLPRegressor if params.get("loss") == "hinge" else MLPClassifier)(**params)
-    with pytest.raises(symbp.SymbpError, match=message):
+    with pytest.raises(symbp.errors.ParameterError, match=message) as info:
         model.fit(XOR_X, XOR_Y)
+    assert isinstance(info.value, ValueError)  # as scikit-learn's InvalidParameterError
 
 
 def test_divergence_stops_with_the_last_finite_weights():
@@ -479,9 +481,11 @@ def test_values_beyond_float32_are_refused_after_the_cast(xor_model, big):
 
 
 def test_predict_checks(xor_model):
-    with pytest.raises(symbp.SymbpError, match="not fitted"):
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(symbp.errors.NotFittedError, match="not fitted") as info:
         MLPClassifier().predict(XOR_X)
-    with pytest.raises(symbp.SymbpError, match="3 features.*fitted with 2"):
+    assert isinstance(info.value, NotFittedError)  # scikit-learn's own class too
+    with pytest.raises(ValueError, match="3 features, but MLPClassifier is expecting 2"):
         xor_model.predict(np.ones((2, 3)))
 
 

@@ -16,7 +16,7 @@ import types
 import numpy as np
 
 from .. import jit as _jit
-from ..errors import SymbpError
+from ..errors import DataError, ParameterError
 from . import checks, persist, solvers
 from . import threads as _threads
 from .compiled import Network, flat, network
@@ -29,8 +29,10 @@ except ImportError:  # pragma: no cover - exercised in environments without scik
 
 _HE = {"relu", "leaky_relu", "elu", "maxout"}  # He initialization; Glorot for the others
 
-PREDICT_CHUNK = 2048
-"""Rows per compiled forward call in predict."""
+PREDICT_CHUNK = 256
+"""Rows per forward pass in predict. Every pass gets exactly this many (the last padded
+with copies of row 0), so a row's prediction does not depend on the other rows of the call:
+the products take one path (loops or BLAS, one blocking) whatever the number of rows."""
 
 
 class stochastic_only:
@@ -103,9 +105,11 @@ class MLP(BaseEstimator):
 
         Raises
         ------
-        SymbpError
+        ParameterError, DataError
             For bad parameters or data (before anything is compiled, and leaving a fitted
-            model as it was), and when the loss or a gradient becomes NaN or infinite: the
+            model as it was): SymbpErrors that are ValueErrors too, as scikit-learn raises.
+        TrainingError
+            A SymbpError and ValueError, when the loss or a gradient becomes NaN or infinite: the
             error names the epoch and batch, and the model keeps the last finite weights
             (from before that batch).
         """
@@ -118,10 +122,11 @@ class MLP(BaseEstimator):
         checked = checks.params(self)
         dtype, hidden = checked["dtype"], checked["hidden"]
         if incremental and self.early_stopping:
-            raise SymbpError("partial_fit does not support early_stopping=True; set "
-                             "early_stopping=False or use fit")
+            raise ParameterError("partial_fit does not support early_stopping=True; set "
+                                 "early_stopping=False or use fit")
         warm = (bool(self.warm_start) or incremental) and hasattr(self, "coefs_")
-        X = checks.features(X, self.n_features_in_ if incremental and warm else None)
+        X = checks.features(X, self.n_features_in_ if incremental and warm else None,
+                            type(self).__name__)
         dtype = checks.fit_dtype(dtype, X, self.coefs_[0] if warm else None)
         if warm:
             scaling = self._scaling("feature")
@@ -163,7 +168,7 @@ class MLP(BaseEstimator):
         of early stopping,
         stratified for a classifier; a split that leaves either part empty is refused."""
         n = X.shape[0]
-        refused = SymbpError(
+        refused = DataError(
             f"early_stopping: validation_fraction={self.validation_fraction} of {n} sample(s) "
             "leaves no sample to " + ("validate on for some class" if self._is_classifier
                                       else "train or validate on") +
@@ -187,11 +192,11 @@ class MLP(BaseEstimator):
         coefs = [np.shape(W) for W in self.coefs_]
         intercepts = [np.shape(b) for b in self.intercepts_]
         if coefs[0][:1] != (n_features,) or coefs[-1][1:] != (shapes[-1][1],):
-            raise SymbpError(f"warm_start: X has {n_features} features and y needs "
-                             f"{n_outputs} outputs, but the fitted layers are {coefs}; set "
-                             "warm_start=False to train a new network")
+            raise DataError(f"warm_start: X has {n_features} features and y needs "
+                            f"{n_outputs} outputs, but the fitted layers are {coefs}; set "
+                            "warm_start=False to train a new network")
         if coefs != shapes or intercepts != [(s[1],) for s in shapes]:
-            raise SymbpError(
+            raise DataError(
                 f"warm_start: the fitted layers (coefs_ {coefs}, intercepts_ {intercepts}) do "
                 f"not match hidden_layer_sizes={hidden} and activation={self.activation!r} "
                 f"(coefs_ {shapes}); set warm_start=False to train a new network")
@@ -295,16 +300,16 @@ class MLP(BaseEstimator):
         net = self._network()
         dtype = np.asarray(self.coefs_[0]).dtype
         if dtype not in (np.float32, np.float64):
-            raise SymbpError(f"coefs_ hold {dtype}; they must be float32 or float64 arrays")
-        X = checks.prepared(checks.features(X, self.n_features_in_), dtype,
-                            self._scaling("feature"))
+            raise DataError(f"coefs_ hold {dtype}; they must be float32 or float64 arrays")
+        X = checks.features(X, self.n_features_in_, type(self).__name__)
+        X = checks.prepared(X, dtype, self._scaling("feature"))
         out = self._forward(net, X, dtype)
         bad = ~np.isfinite(out)
         if bad.any():  # finite weights can still overflow on some inputs: never a NaN answer
             row = int(np.argwhere(bad)[0][0])
-            raise SymbpError(f"the network's output is NaN or infinite for {bad.any(axis=1).sum()}"
-                             f" row(s) of X, the first at row {row}: its weights or these inputs "
-                             f"are too large for {np.dtype(dtype).name} (a fit that diverged?)")
+            raise DataError(f"the network's output is NaN or infinite for {bad.any(axis=1).sum()}"
+                            f" row(s) of X, the first at row {row}: its weights or these inputs "
+                            f"are too large for {np.dtype(dtype).name} (a fit that diverged?)")
         return out
 
     def _forward(self, net: Network, X, dtype) -> np.ndarray:
@@ -314,12 +319,16 @@ class MLP(BaseEstimator):
         coefs = [np.shape(W) for W in self.coefs_]
         intercepts = [np.shape(b) for b in self.intercepts_]
         if coefs != shapes or intercepts != [(s[1],) for s in shapes]:
-            raise SymbpError(f"coefs_/intercepts_ do not have the fitted network's shapes "
-                             f"(coefs_ {coefs}, intercepts_ {intercepts}; expected coefs_ "
-                             f"{shapes}, intercepts_ {[(s[1],) for s in shapes]})")
+            raise DataError(f"coefs_/intercepts_ do not have the fitted network's shapes "
+                            f"(coefs_ {coefs}, intercepts_ {intercepts}; expected coefs_ "
+                            f"{shapes}, intercepts_ {[(s[1],) for s in shapes]})")
         theta = flat(self._param_arrays(dtype))
         run, _ = self._compiled(net, X, np.zeros(0, np.int64) if net.labels
                                 else np.zeros((0, int(dims[-1])), dtype), dims)
+        n = X.shape[0]
+        if n % PREDICT_CHUNK:  # pad to whole passes; the padding's outputs are dropped
+            X = np.concatenate([X, np.repeat(X[:1], PREDICT_CHUNK - n % PREDICT_CHUNK, 0)])
+        n_rows = n
         n = X.shape[0]
         T = np.zeros(n, np.int64) if net.labels else np.zeros((n, int(dims[-1])), dtype)
         result = np.empty((n, int(dims[-1])), dtype)
@@ -327,11 +336,16 @@ class MLP(BaseEstimator):
         run(X, T, np.ones(n, dtype), theta, unused, unused, unused, grad, dims,
             np.arange(n, dtype=np.int64), result, True, PREDICT_CHUNK, 0, 0.0, 0.0, False, 0.0,
             0.0, 0.0, 0.0, 0, 0.0)
-        return result
+        return result[:n_rows]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coefs_"):
-            raise SymbpError(f"this {type(self).__name__} is not fitted yet: call fit first")
+            raise checks.not_fitted(type(self).__name__)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # converted to dense, up to checks.SPARSE_DENSE_LIMIT
+        return tags
 
     @property
     def source(self) -> str:

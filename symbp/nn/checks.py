@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
-from ..errors import SymbpError
+from ..errors import DataError, DataTypeError, NotFittedError, ParameterError
 from .network import ACTIVATIONS
+
+try:  # with scikit-learn installed its own warning and "not fitted" error classes
+    from sklearn.exceptions import DataConversionWarning
+    from sklearn.exceptions import NotFittedError as _SklearnNotFitted
+
+    class NotFitted(NotFittedError, _SklearnNotFitted):
+        """Not fitted yet: a SymbpError and scikit-learn's ``NotFittedError``."""
+except ImportError:  # pragma: no cover - exercised in environments without scikit-learn
+    NotFitted = NotFittedError
+
+    class DataConversionWarning(UserWarning):  # type: ignore[no-redef]
+        """Data was converted to the shape or type the estimator needs."""
 
 
 def params(model) -> dict:
@@ -17,8 +30,8 @@ def params(model) -> dict:
     hidden = model.hidden_layer_sizes
     hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
     if not all(isinstance(h, numbers.Integral) and h > 0 for h in hidden):
-        raise SymbpError(f"hidden_layer_sizes must be positive integers, got "
-                         f"{model.hidden_layer_sizes!r}")
+        raise ParameterError(f"hidden_layer_sizes must be positive integers, got "
+                             f"{model.hidden_layer_sizes!r}")
     choice("activation", model.activation, ACTIVATIONS)
     choice("solver", model.solver, ("lbfgs", "sgd", "adam"))
     choice("learning_rate", model.learning_rate, ("constant", "invscaling", "adaptive"))
@@ -30,8 +43,8 @@ def params(model) -> dict:
         except TypeError:
             dtype = None
         if dtype not in (np.float32, np.float64):
-            raise SymbpError(f"dtype must be None, 'float32' or 'float64', got "
-                             f"{model.dtype!r}")
+            raise ParameterError(f"dtype must be None, 'float32' or 'float64', got "
+                                 f"{model.dtype!r}")
     number("alpha", model.alpha, low=0.0)
     number("learning_rate_init", model.learning_rate_init, low=0.0, open_low=True)
     number("power_t", model.power_t, low=0.0)
@@ -48,35 +61,79 @@ def params(model) -> dict:
                 not isinstance(value, bool) and value == math.inf:
             continue  # scikit-learn's Options(Real, {np.inf}): never stop for no improvement
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-            raise SymbpError(f"{name} must be a positive integer"
-                             f"{' or np.inf' if name == 'n_iter_no_change' else ''}, got "
-                             f"{value!r}")
+            raise ParameterError(f"{name} must be a positive integer"
+                                 f"{' or np.inf' if name == 'n_iter_no_change' else ''}, got "
+                                 f"{value!r}")
     if model.batch_size != "auto" and (not isinstance(model.batch_size, numbers.Integral)
                                       or isinstance(model.batch_size, bool)
                                       or model.batch_size < 1):
-        raise SymbpError(f"batch_size must be 'auto' or a positive integer, got "
-                         f"{model.batch_size!r}")
+        raise ParameterError(f"batch_size must be 'auto' or a positive integer, got "
+                             f"{model.batch_size!r}")
     for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping",
                  "standardize", "verbose"):
         value = getattr(model, name)
         if not isinstance(value, (bool, np.bool_, numbers.Integral)) or \
                 (name != "verbose" and value not in (0, 1)) or value < 0:
-            raise SymbpError(f"{name} must be True or False, got {value!r}")
+            raise ParameterError(f"{name} must be True or False, got {value!r}")
     return {"hidden": tuple(int(h) for h in hidden), "dtype": dtype}
 
 
-def features(X, n_features=None) -> np.ndarray:
+SPARSE_DENSE_LIMIT = 2**30
+"""Bytes a sparse ``X`` may take once converted to a dense float64 array (1 GiB): the
+network's first layer multiplies dense rows, so a larger sparse ``X`` is refused."""
+
+
+def features(X, n_features=None, who: str = "this model") -> np.ndarray:
     """``X`` as an array, checked: 2-D, not empty, finite numbers, and ``n_features`` columns
-    when given."""
+    when given (``who`` names the estimator in that message). A sparse matrix (CSR, CSC or any
+    SciPy format) is converted to a dense array when that takes at most
+    :data:`SPARSE_DENSE_LIMIT` bytes."""
+    if X is None:
+        raise DataError("X is None; expected an array of samples x features")
+    if _is_sparse(X):
+        X = _densified(X)
     X = numeric("X", X)
+    if X.ndim == 1:
+        raise DataError(f"Expected a 2-D array X (samples x features), got a 1-D array of "
+                        f"shape {X.shape} instead. Reshape your data either using "
+                        "array.reshape(-1, 1) if your data has a single feature or "
+                        "array.reshape(1, -1) if it contains a single sample.")
     if X.ndim != 2:
-        raise SymbpError(f"X must be a 2-D array (samples x features), got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise SymbpError(f"X is empty (shape {X.shape})")
+        raise DataError(f"X must be a 2-D array (samples x features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError(f"X is empty: Found array with 0 sample(s) (shape={X.shape}) while a "
+                        "minimum of 1 is required.")
+    if X.shape[1] == 0:
+        raise DataError(f"X is empty: Found array with 0 feature(s) (shape={X.shape}) while a "
+                        "minimum of 1 is required.")
     if n_features is not None and X.shape[1] != n_features:
-        raise SymbpError(f"X has {X.shape[1]} features, but this model was fitted with "
-                         f"{n_features}")
+        raise DataError(f"X has {X.shape[1]} features, but {who} is expecting {n_features} "
+                        "features as input (the number it was fitted with).")
     check_finite("X", X)
+    return X
+
+
+def _is_sparse(X) -> bool:
+    """A SciPy sparse matrix or array, recognised without importing SciPy."""
+    module = type(X).__module__ or ""
+    return module.startswith("scipy.sparse") and hasattr(X, "toarray")
+
+
+def _densified(X) -> np.ndarray:
+    """A sparse ``X`` as a dense array, refused above :data:`SPARSE_DENSE_LIMIT` bytes."""
+    shape = tuple(getattr(X, "shape", ()))
+    if len(shape) != 2:
+        raise DataError(f"sparse X must be 2-D, got shape {shape}")
+    size = shape[0] * shape[1] * 8
+    if size > SPARSE_DENSE_LIMIT:
+        raise DataError(
+            f"sparse X of shape {shape} would take {size / 2**30:.1f} GiB as the dense array "
+            f"the network's first layer needs (limit {SPARSE_DENSE_LIMIT / 2**30:.0f} GiB, "
+            "symbp.nn.checks.SPARSE_DENSE_LIMIT); reduce its features, e.g. with "
+            "TruncatedSVD, or train on fewer rows")
+    X = X.toarray()
+    if X.dtype.kind == "c":
+        raise DataError("X holds complex numbers: Complex data not supported")
     return X
 
 
@@ -111,35 +168,36 @@ def sample_weights(sample_weight, n: int, dtype) -> np.ndarray:
     if weights.ndim == 0:
         weights = np.full(n, weights, np.float64)
     if weights.shape != (n,):
-        raise SymbpError(f"sample_weight.shape == {weights.shape}, expected {(n,)}: one "
-                         f"weight per sample of X")
+        raise DataError(f"sample_weight.shape == {weights.shape}, expected {(n,)}: one "
+                        f"weight per sample of X")
     check_finite("sample_weight", weights)
     if (weights < 0).any():
         first = int(np.flatnonzero(weights < 0)[0])
-        raise SymbpError(f"Negative values in data passed to sample_weight (the first at row "
-                         f"{first}: {weights[first]!r}); weights must be non-negative")
+        raise DataError(f"Negative values in data passed to sample_weight (the first at row "
+                        f"{first}: {weights[first]!r}); weights must be non-negative")
     return cast_finite("sample_weight", weights, dtype, "sample weights")
 
 
 def choice(name, value, allowed) -> None:
     if not isinstance(value, str) or value not in allowed:
-        raise SymbpError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        raise ParameterError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                             f"got {value!r}")
 
 
 def number(name, value, *, low=None, high=None, open_low=False, open_high=False) -> None:
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise SymbpError(f"{name} must be a number, got {value!r}")
+        raise ParameterError(f"{name} must be a number, got {value!r}")
     try:
         finite = math.isfinite(value)
     except OverflowError:  # an integer beyond float64
         finite = False
     if not finite:
-        raise SymbpError(f"{name} must be a finite number, got {value!r}")
+        raise ParameterError(f"{name} must be a finite number, got {value!r}")
     if low is not None and (value < low or (open_low and value == low)) or \
             high is not None and (value > high or (open_high and value == high)):
         right = ")" if open_high or high is None else "]"
         interval = f"{'(' if open_low else '['}{low}, {'inf' if high is None else high}{right}"
-        raise SymbpError(f"{name} must be in {interval}, got {value!r}")
+        raise ParameterError(f"{name} must be in {interval}, got {value!r}")
 
 
 def moments(X) -> tuple[np.ndarray, np.ndarray]:
@@ -159,8 +217,8 @@ def check_finite(name, array) -> None:
     if bad.any():
         at = tuple(int(i) for i in np.argwhere(bad)[0])
         where = f"row {at[0]}, column {at[1]}" if len(at) == 2 else f"row {at[0]}"
-        raise SymbpError(f"{name} holds {bad.sum()} NaN or infinite value(s), the first at "
-                         f"{where}")
+        raise DataError(f"{name} holds {bad.sum()} NaN or infinite value(s), the first at "
+                        f"{where}")
 
 
 def cast_finite(name, array, dtype, what) -> np.ndarray:
@@ -173,7 +231,7 @@ def cast_finite(name, array, dtype, what) -> np.ndarray:
         at = tuple(int(i) for i in np.argwhere(bad)[0])
         where = f"row {at[0]}, column {at[1]}" if len(at) == 2 else f"row {at[0]}"
         limit = np.finfo(dtype).max
-        raise SymbpError(
+        raise DataError(
             f"{name} holds {bad.sum()} value(s) beyond the range of {np.dtype(dtype).name} "
             f"(magnitude above {limit:.4g}), the first at {where}: {array[at]!r}; scale "
             f"the {what} or use dtype='float64'")
@@ -181,25 +239,44 @@ def cast_finite(name, array, dtype, what) -> np.ndarray:
 
 
 def numeric(name, values) -> np.ndarray:
+    """``values`` as an array of real numbers (an object array of numbers is converted)."""
     try:
         array = np.asarray(values)
     except ValueError as exc:
-        raise SymbpError(f"{name} is not a rectangular array: {exc}") from None
+        raise DataError(f"{name} is not a rectangular array: {exc}") from None
+    if array.dtype.kind == "c":
+        raise DataError(f"{name} holds complex numbers: Complex data not supported")
+    if array.dtype.kind == "O":
+        try:
+            array = array.astype(np.float64)
+        except TypeError as exc:  # NumPy's message: "argument must be a string or a number"
+            raise DataTypeError(f"{name} must hold numbers, got dtype object: {exc}") from None
+        except ValueError as exc:
+            raise DataError(f"{name} must hold numbers, got dtype object: {exc}") from None
     if array.dtype.kind not in "fiub":
-        raise SymbpError(f"{name} must hold numbers, got dtype {array.dtype}")
+        raise DataError(f"{name} must hold numbers, got dtype {array.dtype}")
     return array
 
 
-def column(name, values, n: int) -> np.ndarray:
+def column(name, values, n: int, who: str = "this model") -> np.ndarray:
+    """The targets ``values`` as an array of ``n`` rows; a column vector becomes a vector
+    (with scikit-learn's ``DataConversionWarning``, as it warns)."""
+    if values is None:
+        raise DataError(f"{who} requires y to be passed, but the target y is None")
     try:
         array = np.asarray(values)
     except ValueError as exc:
-        raise SymbpError(f"{name} is not a rectangular array: {exc}") from None
+        raise DataError(f"{name} is not a rectangular array: {exc}") from None
     if array.ndim == 2 and array.shape[1] == 1 and name == "y":
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
+                      "change the shape of y to (n_samples, ), for example using ravel().",
+                      DataConversionWarning, stacklevel=4)
         array = array[:, 0]
     if array.ndim == 0 or array.shape[0] != n:
-        raise SymbpError(f"X has {n} samples but {name} has "
-                         f"{array.shape[0] if array.ndim else 'a single value'}")
+        raise DataError(f"X has {n} samples but {name} has "
+                        f"{array.shape[0] if array.ndim else 'a single value'}: Found input "
+                        f"variables with inconsistent numbers of samples: "
+                        f"[{n}, {array.shape[0] if array.ndim else 1}]")
     return array
 
 
@@ -207,12 +284,18 @@ def unique_labels(name, values) -> np.ndarray:
     """The sorted distinct labels of ``values`` (a 1-D array-like)."""
     array = np.asarray(values)
     if array.ndim != 1 or array.size == 0:
-        raise SymbpError(f"{name} must be a non-empty 1-D array of labels, got shape "
-                         f"{array.shape}")
+        raise DataError(f"{name} must be a non-empty 1-D array of labels, got shape "
+                        f"{array.shape}")
     try:
         return np.unique(array)
     except TypeError as exc:
-        raise SymbpError(f"{name} mixes label types that cannot be ordered: {exc}") from None
+        raise DataError(f"{name} mixes label types that cannot be ordered: {exc}") from None
+
+
+def not_fitted(who: str) -> NotFitted:
+    """The error for a method called before ``fit``."""
+    return NotFitted(f"This {who} instance is not fitted yet. Call 'fit' with appropriate "
+                     "arguments before using this estimator.")
 
 
 def positive_int(value) -> bool:

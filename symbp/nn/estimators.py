@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SymbpError
+from ..errors import DataError
 from . import checks
 from .base import MLP, stochastic_only
 
@@ -75,10 +75,10 @@ class MLPClassifier(ClassifierMixin, MLP):
         if classes is not None:
             classes = checks.unique_labels("classes", classes)
             if known is not None and not np.array_equal(known, classes):
-                raise SymbpError(f"`classes={classes!r}` is not the same as on last call to "
-                                 f"partial_fit, was: {known!r}")
+                raise DataError(f"`classes={classes!r}` is not the same as on last call to "
+                                f"partial_fit, was: {known!r}")
         elif known is None:
-            raise SymbpError("classes must be passed on the first call to partial_fit.")
+            raise DataError("classes must be passed on the first call to partial_fit.")
         return self._fit(X, y, sample_weight, incremental=True,
                          classes=known if classes is None else classes)
 
@@ -88,37 +88,37 @@ class MLPClassifier(ClassifierMixin, MLP):
         for two classes with a sigmoid output, one-hot otherwise), the number of outputs, the
         loss, and the fitted attributes to set (``classes_``). ``classes`` (partial_fit): the
         known classes, which ``y`` need not hold all of."""
-        y = checks.column("y", y, n)
+        y = checks.column("y", y, n, type(self).__name__)
         if y.ndim != 1:
-            raise SymbpError(f"y must be one label per sample, got shape {y.shape}")
+            raise DataError(f"y must be one label per sample, got shape {y.shape}")
         if y.dtype.kind == "f" and not np.isfinite(y).all():
-            raise SymbpError("y holds NaN or infinite labels")
+            raise DataError("y holds NaN or infinite labels")
         if y.dtype.kind == "f" and not np.equal(np.mod(y, 1), 0).all():
-            raise SymbpError("y holds continuous values; MLPClassifier needs class labels "
-                             "(use MLPRegressor for regression)")
+            raise DataError("Unknown label type: y holds continuous values; MLPClassifier "
+                            "needs class labels (use MLPRegressor for regression)")
         if classes is not None:
             try:
                 index = np.searchsorted(classes, y)
             except TypeError as exc:
-                raise SymbpError(f"y mixes label types that cannot be ordered: {exc}") from None
+                raise DataError(f"y mixes label types that cannot be ordered: {exc}") from None
             index = np.minimum(index, len(classes) - 1)
             unknown = classes[index] != y
             if unknown.any():
-                raise SymbpError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
-                                 f"{classes}. 'y' has {np.unique(y[unknown])}.")
+                raise DataError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                                f"{classes}. 'y' has {np.unique(y[unknown])}.")
         elif y.dtype.kind in "OUS":
             try:
                 classes, index = np.unique(y, return_inverse=True)
             except TypeError as exc:
-                raise SymbpError(f"y mixes label types that cannot be ordered: {exc}") from None
+                raise DataError(f"y mixes label types that cannot be ordered: {exc}") from None
         else:
             classes, index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise SymbpError(f"y has a single class ({classes[0]!r}); a classifier needs at "
-                             "least two")
+            raise DataError(f"y has one class only ({classes[0]!r}); a classifier needs at "
+                            "least two classes")
         if warm and not incremental and hasattr(self, "classes_") and \
                 not np.array_equal(classes, self.classes_):
-            raise SymbpError("warm_start: y has other classes than the fitted model")
+            raise DataError("warm_start: y has other classes than the fitted model")
         fitted = {"classes_": classes}
         loss = self.loss
         if loss == "auto":
@@ -134,8 +134,8 @@ class MLPClassifier(ClassifierMixin, MLP):
         want = 1 if n_classes == 2 and self._fitted_loss == "sigmoid_cross_entropy" \
             else n_classes
         if n_outputs != want:
-            raise SymbpError(f"{path}: {n_classes} classes need {want} outputs, the network "
-                             f"has {n_outputs}")
+            raise DataError(f"{path}: {n_classes} classes need {want} outputs, the network "
+                            f"has {n_outputs}")
 
     def _scores_to_index(self, scores) -> np.ndarray:
         if scores.shape[1] == 1:
@@ -222,12 +222,12 @@ class MLPRegressor(RegressorMixin, MLP):
                  classes=None):
         """The target rows the network trains on (standardized when the model standardizes),
         their number of columns, the loss and the fitted attributes to set."""
-        y = checks.column("y", y, n)
+        y = checks.numeric("y", checks.column("y", y, n, type(self).__name__))
         if y.dtype.kind not in "fiub" or y.ndim > 2 or y.ndim == 2 and y.shape[1] == 0:
-            raise SymbpError(f"y must be numbers, one row of at least one target per sample, "
-                             f"got {y.dtype} of shape {y.shape}")
+            raise DataError(f"y must be numbers, one row of at least one target per sample, "
+                            f"got {y.dtype} of shape {y.shape}")
         if not np.isfinite(y).all():
-            raise SymbpError("y holds NaN or infinite values")
+            raise DataError("y holds NaN or infinite values")
         T = np.asarray(y.reshape(n, -1), np.float64)
         if warm:
             scaling = self._scaling("target")
@@ -235,8 +235,8 @@ class MLPRegressor(RegressorMixin, MLP):
             scaling = checks.moments(T) if self.standardize else None
         if scaling is not None:
             if scaling[0].shape != (T.shape[1],):
-                raise SymbpError(f"warm_start: y has {T.shape[1]} target(s), the fitted model "
-                                 f"{scaling[0].shape[0]}")
+                raise DataError(f"warm_start: y has {T.shape[1]} target(s), the fitted model "
+                                f"{scaling[0].shape[0]}")
             T = (T - scaling[0]) / scaling[1]
         T = checks.cast_finite("y", T, dtype, "targets")
         mean, scale = scaling or (None, None)

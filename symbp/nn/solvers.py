@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import SymbpError
+from ..errors import TrainingError
 from . import loop as _loop
 from .compiled import Network, flat, views
 
@@ -99,7 +99,7 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
                         ConvergenceWarning, stacklevel=4)
                     break
                 model._store(params)
-                raise SymbpError(
+                raise TrainingError(
                     f"training stopped: the {what} became NaN or infinite at epoch "
                     f"{model.n_iter_ + 1}, batch {done + 1} of {-(-n // batch)}; the model "
                     f"keeps the last finite weights (from before that batch). Try a smaller "
