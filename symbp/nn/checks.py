@@ -175,6 +175,9 @@ def sample_weights(sample_weight, n: int, dtype) -> np.ndarray:
         first = int(np.flatnonzero(weights < 0)[0])
         raise DataError(f"Negative values in data passed to sample_weight (the first at row "
                         f"{first}: {weights[first]!r}); weights must be non-negative")
+    if not weights.any():
+        raise DataError("Sample weights must contain at least one non-zero number (all "
+                        f"{n} are 0)")
     return cast_finite("sample_weight", weights, dtype, "sample weights")
 
 
