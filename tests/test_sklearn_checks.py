@@ -37,28 +37,12 @@ NOT_YET_GENERATED = {
 }
 
 
-# Checks failing for a reason another part of issue 12 removes. The sample-weight equivalence
-# of the regressor compares predictions at rtol 1e-7: float32 arithmetic differs by rounding
-# between weighted and repeated rows (it passes with dtype="float64"); it passes once the
-# dtype follows X's (float64 here) as scikit-learn's does (helper "core").
-EXPECTED_FAILURES = {
-    "MLPRegressor": {
-        "check_sample_weight_equivalence_on_dense_data": "float32 rounding; dtype follows X",
-        "check_sample_weight_equivalence_on_sparse_data": "float32 rounding; dtype follows X",
-    },
-}
-
-
-def _expected_failures(estimator) -> dict[str, str]:
-    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
-
-
 def _names(estimator) -> set[str]:
     return {getattr(check, "func", check).__name__
             for _, check in estimator_checks_generator(estimator, legacy=True)}
 
 
-@parametrize_with_checks(ESTIMATORS, legacy=True, expected_failed_checks=_expected_failures)
+@parametrize_with_checks(ESTIMATORS, legacy=True)
 def test_sklearn_check(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter=100, as scikit-learn's
