@@ -420,6 +420,62 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def lbfgs_benchmark(rounds: int = 3) -> list[list[str]]:
+    """``solver="lbfgs"`` fits on scikit-learn's digits (pixels / 16, all 1797 samples, 64
+    hidden relu units, ``max_iter=200``, seed 0): symbp in float64 and float32 and
+    scikit-learn (float64), interleaved in ``rounds`` rounds, each fit timed whole (symbp's
+    compile is done before the clock: a warm-up fit). Evaluations are counted by wrapping
+    the function SciPy calls."""
+    import time
+    import warnings
+
+    import scipy.optimize
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    from .nn import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    common = dict(hidden_layer_sizes=(64,), solver="lbfgs", max_iter=200, random_state=0)
+    makers = {"symbp float64": lambda: MLPClassifier(**common, dtype="float64"),
+              "symbp float32": lambda: MLPClassifier(**common, dtype="float32"),
+              "scikit-learn (float64)": lambda: SkMLP(**common)}
+    minimize, counted = scipy.optimize.minimize, {}
+
+    def counting(fun, *args, **kwargs):
+        def wrapped(x, *a):
+            counted["n"] += 1
+            return fun(x, *a)
+        return minimize(wrapped, *args, **kwargs)
+
+    times = {name: [] for name in makers}
+    facts = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for make in makers.values():  # warm-up: compiles (or loads) symbp's network
+            make().set_params(max_iter=2).fit(X, y)
+        scipy.optimize.minimize = counting
+        try:
+            for _ in range(rounds):
+                for name, make in makers.items():
+                    model, counted["n"] = make(), 0
+                    started = time.perf_counter()
+                    model.fit(X, y)
+                    times[name].append(time.perf_counter() - started)
+                    facts[name] = (model.n_iter_, counted["n"], model.loss_)
+        finally:
+            scipy.optimize.minimize = minimize
+    rows = []
+    for name, seconds in times.items():
+        n_iter, evaluations, loss = facts[name]
+        rows.append([name, f"{min(seconds):.3f}", f"{statistics.median(seconds):.3f}",
+                     str(n_iter), str(evaluations),
+                     f"{1000 * min(seconds) / evaluations:.2f}", f"{loss:.3g}"])
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print markdown tables.
 
@@ -443,6 +499,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import bench_startup
 
         return bench_startup.main([a for a in argv if a != "--startup"])
+    if "--lbfgs" in argv:  # the lbfgs solver against scikit-learn's
+        rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 3
+        print(_table(["fit (digits 64-64-10 relu, lbfgs, max_iter=200)", "best s",
+                      "median s", "iterations", "evaluations", "ms per evaluation",
+                      "final loss"], lbfgs_benchmark(rounds)))
+        return 0
     if "--blas-threads" in argv:
         from . import bench_startup
 
@@ -466,6 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--startup", action="store_true",
                         help="start-up and compile time against scikit-learn, fresh processes "
                         "(symbp bench --startup --help for its options)")
+    parser.add_argument("--lbfgs", action="store_true",
+                        help="solver='lbfgs' fit time on digits against scikit-learn's "
+                        "(--rounds N, default 3)")
     parser.add_argument("--blas-threads", action="store_true",
                         help="cross_val_score with and without BLAS threads limited "
                         "(symbp bench --blas-threads --help)")
