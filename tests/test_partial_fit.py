@@ -66,7 +66,7 @@ def test_classes_rules():
         model.partial_fit(XOR_X, np.array(["a", "b", "b", "a"]), classes=["a", "b", "c"])
     with pytest.raises(SymbpError, match=r"`y` has classes not in `self\.classes_`"):
         model.partial_fit(XOR_X, np.array(["a", "c", "b", "d"]))
-    with pytest.raises(SymbpError, match="X has 3 features, but this model was fitted with 2"):
+    with pytest.raises(SymbpError, match="X has 3 features, but MLPClassifier is expecting 2"):
         model.partial_fit(np.ones((4, 3)), np.array(["a", "b", "b", "a"]))
     assert model.predict(XOR_X).shape == (4,)
 

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import TrainingError
+from ..errors import SymbpError, TrainingError
 from . import loop as _loop
 from .compiled import Network, flat, views
 
@@ -199,8 +199,6 @@ def lbfgs(model, net: Network, X, T, S, dtype) -> None:
         import scipy.optimize
     except ImportError:
         raise SymbpError("solver='lbfgs' needs SciPy (pip install scipy)") from None
-    if not S.sum() > 0:
-        raise SymbpError("solver='lbfgs': every sample weight is 0; there is nothing to fit")
     f = FullBatch(model, net, X, T, S, dtype)
     model.loss_curve_ = []
 
@@ -221,7 +219,7 @@ def lbfgs(model, net: Network, X, T, S, dtype) -> None:
         f.theta[:] = f.last
         model._store(f.params)
         what = {1: "loss", 2: "gradient"}.get(exc.status, "updated weights")
-        raise SymbpError(
+        raise TrainingError(
             f"training stopped: the {what} became NaN or infinite at lbfgs evaluation "
             f"{f.calls} (iteration {len(model.loss_curve_) + 1}); the model keeps the last "
             f"finite weights. Try scaled inputs or a larger alpha.") from None
