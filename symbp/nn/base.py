@@ -149,6 +149,9 @@ class MLP(BaseEstimator):
             setattr(self, name, value)
         if not warm:
             self._initialize(X.shape[1], hidden, n_outputs, dtype, rng)
+        elif not hasattr(self, "loss_curve_"):  # weights given to an unfitted model
+            self.coefs_, self.intercepts_ = list(self.coefs_), list(self.intercepts_)
+            self._start_training_state()
         self.n_features_in_ = X.shape[1]
         self._fitted_loss = loss
         self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
@@ -239,6 +242,11 @@ class MLP(BaseEstimator):
                                .astype(dtype))
             self.intercepts_.append(rng.uniform(-bias, bias, pieces * fan_out).astype(dtype)
                                     if bias else np.zeros(pieces * fan_out, dtype))
+        self._start_training_state()
+
+    def _start_training_state(self) -> None:
+        """The bookkeeping of a new training run (epochs, curves, best scores), also for
+        weights set on an unfitted model before a ``warm_start`` fit."""
         self.n_iter_, self.t_ = 0, 0
         self._no_improvement_count = 0
         self.loss_curve_ = []
