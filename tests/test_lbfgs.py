@@ -1,6 +1,7 @@
 """solver="lbfgs": SciPy's L-BFGS-B over the compiled full-batch value and gradient (the
 network's ``run`` with the solver code NONE: no extra compiled entry point). One structure,
-float64 (the comparison with scikit-learn needs it): one tanh layer, binary, with a penalty."""
+float64 (for the central differences): one tanh layer, binary, with a penalty. The comparison
+with scikit-learn's lbfgs is in test_sklearn_numbers.py."""
 
 from __future__ import annotations
 
@@ -94,25 +95,3 @@ def test_a_nan_loss_stops_with_the_last_finite_weights(model):
     for a, b in zip(start, bad.coefs_):
         np.testing.assert_array_equal(a, b)
 
-
-def test_ten_iterations_agree_with_scikit_learn(model):
-    """From the same initial weights (float64), symbp's and scikit-learn's lbfgs give the same
-    loss_ and weights after 10 iterations."""
-    sklearn = pytest.importorskip("sklearn.neural_network")
-    start = ([c.copy() for c in model.coefs_], [b.copy() for b in model.intercepts_])
-    theirs = sklearn.MLPClassifier(hidden_layer_sizes=(3,), activation="tanh", solver="lbfgs",
-                                   alpha=0.1, max_iter=1, warm_start=True, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        theirs.fit(X, Y)  # sets its attributes; then start over from our weights
-        theirs.coefs_, theirs.intercepts_ = ([c.copy() for c in start[0]],
-                                             [b.copy() for b in start[1]])
-        theirs.set_params(max_iter=10).fit(X, Y)
-        ours = MLPClassifier(**NET, max_iter=10, warm_start=True)
-        ours.coefs_, ours.intercepts_ = start
-        ours.fit(X, Y)
-    assert ours.n_iter_ == theirs.n_iter_ == 10
-    assert not np.allclose(ours.coefs_[0], model.coefs_[0])  # the weights did move
-    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-6)
-    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)

@@ -119,3 +119,31 @@ def test_another_seed_gives_other_numbers():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
     assert model.loss_curve_[0] != pytest.approx(reference.loss_curve_[0], rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["binary", "softmax", "regressor"])
+def test_lbfgs_is_scikit_learns(kind):
+    """lbfgs from the same weights: ``loss_`` and the weights after 10 iterations agree
+    (scikit-learn keeps no loss_curve_ for lbfgs; the structures are the ones above)."""
+    X, y, n_outputs = _data(kind)
+    coefs, intercepts = _weights(n_outputs)
+    params = dict(hidden_layer_sizes=(H,), activation="logistic", alpha=1e-3, solver="lbfgs",
+                  max_iter=1, random_state=7)
+    ours, theirs = (MLPRegressor, sklearn_nn.MLPRegressor) if kind == "regressor" else \
+        (MLPClassifier, sklearn_nn.MLPClassifier)
+    reference = theirs(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference.fit(X, y)  # creates its state
+        reference.coefs_ = [c.copy() for c in coefs]
+        reference.intercepts_ = [b.copy() for b in intercepts]
+        reference.set_params(max_iter=EPOCHS, warm_start=True).fit(X, y)
+        model = ours(**dict(params, max_iter=EPOCHS), warm_start=True, dtype="float64")
+        model.coefs_ = [c.copy() for c in coefs]
+        model.intercepts_ = [b.copy() for b in intercepts]
+        model.fit(X, y)
+    assert model.n_iter_ == reference.n_iter_ == EPOCHS
+    assert model.loss_ == pytest.approx(reference.loss_, rel=1e-6)
+    assert not np.allclose(model.coefs_[0], coefs[0])  # the weights did move
+    for a, b in zip(model.coefs_ + model.intercepts_, reference.coefs_ + reference.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
