@@ -489,6 +489,24 @@ def test_predict_checks(xor_model):
         xor_model.predict(np.ones((2, 3)))
 
 
+def test_multilabel_targets():
+    """A 0/1 indicator matrix: one sigmoid output per label, predict the matrix (y's dtype),
+    predict_proba each label's own probability, classes_ the label indices."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0] > 0, X[:, 1] > 0, (X[:, 0] + X[:, 2]) > 0], axis=1).astype(np.int32)
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05,
+                                    max_iter=100, random_state=0), X, Y)
+    assert model.classes_.tolist() == [0, 1, 2]
+    predicted = model.predict(X)
+    assert predicted.dtype == np.int32 and predicted.shape == Y.shape
+    assert (predicted == Y).mean() > 0.9
+    p = model.predict_proba(X)
+    assert p.shape == Y.shape and ((p > 0.5) == (predicted == 1)).all()
+    with pytest.raises(symbp.errors.DataError, match="indicator matrix"):
+        MLPClassifier().fit(X[:4], [[0, 2], [1, 0], [0, 1], [1, 1]])
+
+
 def test_predict_proba_only_for_probabilities(moons_split):
     X_train, _, y_train, _ = moons_split
     model = quiet_fit(MLPClassifier(**dict(MOONS, max_iter=2), loss="hinge", random_state=0),

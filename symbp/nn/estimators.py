@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from . import checks
 from .base import MLP, stochastic_only
 
@@ -89,8 +89,11 @@ class MLPClassifier(ClassifierMixin, MLP):
         loss, and the fitted attributes to set (``classes_``). ``classes`` (partial_fit): the
         known classes, which ``y`` need not hold all of."""
         y = checks.column("y", y, n, type(self).__name__)
+        if y.ndim == 2 and y.shape[1] > 1 and classes is None:
+            return self._encoded_multilabel(y, dtype, warm)
         if y.ndim != 1:
-            raise DataError(f"y must be one label per sample, got shape {y.shape}")
+            raise DataError(f"y must be one label per sample or a multilabel indicator "
+                            f"matrix, got shape {y.shape}")
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise DataError("y holds NaN or infinite labels")
         if y.dtype.kind == "f" and not np.equal(np.mod(y, 1), 0).all():
@@ -119,7 +122,7 @@ class MLPClassifier(ClassifierMixin, MLP):
         if warm and not incremental and hasattr(self, "classes_") and \
                 not np.array_equal(classes, self.classes_):
             raise DataError("warm_start: y has other classes than the fitted model")
-        fitted = {"classes_": classes}
+        fitted = {"classes_": classes, "_multilabel": False}
         loss = self.loss
         if loss == "auto":
             loss = "sigmoid_cross_entropy" if len(classes) == 2 else "softmax_cross_entropy"
@@ -129,6 +132,24 @@ class MLPClassifier(ClassifierMixin, MLP):
         if len(classes) == 2 and loss == "sigmoid_cross_entropy":
             return index.astype(dtype).reshape(-1, 1), 1, loss, fitted
         return np.eye(len(classes), dtype=dtype)[index], len(classes), loss, fitted
+
+    def _encoded_multilabel(self, y, dtype, warm: bool):
+        """Multilabel targets (a 0/1 indicator matrix, one column per label): one sigmoid
+        output per label with sigmoid cross-entropy, ``classes_`` the label indices as
+        scikit-learn sets them."""
+        y = checks.numeric("y", y)
+        if not np.isin(y, (0, 1)).all():
+            raise DataError(f"a 2-D y (shape {y.shape}) must be a multilabel indicator matrix "
+                            "of 0s and 1s; for one label per sample pass a 1-D y")
+        if self.loss not in ("auto", "sigmoid_cross_entropy"):
+            raise ParameterError(f"multilabel targets need loss='sigmoid_cross_entropy' (or "
+                                 f"'auto'), got loss={self.loss!r}")
+        classes = np.arange(y.shape[1])
+        if warm and (not getattr(self, "_multilabel", False)
+                     or not np.array_equal(classes, self.classes_)):
+            raise DataError("warm_start: y has other labels than the fitted model")
+        fitted = {"classes_": classes, "_multilabel": True, "_label_dtype": y.dtype}
+        return np.ascontiguousarray(y, dtype), y.shape[1], "sigmoid_cross_entropy", fitted
 
     def _check_outputs(self, n_classes, n_outputs, path) -> None:
         want = 1 if n_classes == 2 and self._fitted_loss == "sigmoid_cross_entropy" \
@@ -145,13 +166,19 @@ class MLPClassifier(ClassifierMixin, MLP):
     def _score_encoded(self, net, X, T, S) -> float:
         """The accuracy on encoded targets, weighted by ``S`` as scikit-learn's
         ``accuracy_score`` weights it."""
+        if getattr(self, "_multilabel", False):  # subset accuracy, as accuracy_score's
+            right = ((self._forward(net, X, X.dtype) > 0) == (T > 0.5)).all(axis=1)
+            return float(np.average(right, weights=S))
         predicted = self._scores_to_index(self._forward(net, X, X.dtype))
         truth = T if T.ndim == 1 else self._scores_to_index(T - 0.5)
         return float(np.average(predicted == truth, weights=S))
 
     def predict(self, X) -> np.ndarray:
-        """The predicted class of each row of ``X`` (values from ``classes_``)."""
+        """The predicted class of each row of ``X`` (values from ``classes_``); for a model
+        fitted on multilabel targets, the indicator matrix (of ``y``'s dtype)."""
         scores = self._outputs(X)
+        if getattr(self, "_multilabel", False):
+            return (scores > 0).astype(self._label_dtype)
         return self.classes_[self._scores_to_index(scores)]
 
     @property
@@ -171,6 +198,8 @@ class MLPClassifier(ClassifierMixin, MLP):
             p = np.exp(scores)
             return p / p.sum(axis=1, keepdims=True)
         p = 0.5 * (1.0 + np.tanh(0.5 * scores))  # the logistic function, overflow-free
+        if getattr(self, "_multilabel", False):  # each label's own probability
+            return p
         if p.shape[1] == 1:
             return np.hstack([1.0 - p, p])
         return p / p.sum(axis=1, keepdims=True)
@@ -179,6 +208,11 @@ class MLPClassifier(ClassifierMixin, MLP):
         """Logarithm of :meth:`predict_proba`."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # 2-D 0/1 y: one sigmoid output per label
+        return tags
 
 
 class MLPRegressor(RegressorMixin, MLP):

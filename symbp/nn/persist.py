@@ -32,6 +32,8 @@ def save(model, path) -> None:
     """Write the fitted model to an ``.npz`` file atomically (a temporary file in the same
     folder, then ``os.replace``): an interrupted save never leaves a half-written file."""
     model._check_fitted()
+    if getattr(model, "_multilabel", False):  # the file format has no field for it yet
+        raise SymbpError("save does not keep a classifier fitted on multilabel targets yet")
     path = Path(path)
     params = {k: v for k, v in model.get_params().items()
               if k != "random_state" or v is None or isinstance(v, numbers.Integral)}
