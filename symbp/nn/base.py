@@ -155,9 +155,7 @@ class MLP(BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self._fitted_loss = loss
         self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
-        batch = min(200 if self.batch_size == "auto" else self.batch_size, X.shape[0])
-        if self.solver == "lbfgs":  # full batch
-            batch = X.shape[0]
+        batch = X.shape[0] if self.solver == "lbfgs" else solvers.batch_size(self, X.shape[0])
         with _threads.limited(batch, (X.shape[1], *hidden, n_outputs)):
             if self.solver == "lbfgs":
                 solvers.lbfgs(self, self._network(), X, targets, weights, dtype)
@@ -168,8 +166,8 @@ class MLP(BaseEstimator):
 
     def _split(self, X, targets, weights, rng):
         """``((X, targets, weights), (X_val, targets_val, weights_val))``: the validation part
-        of early stopping,
-        stratified for a classifier; a split that leaves either part empty is refused."""
+        of early stopping, stratified for a classifier; a split that leaves either part empty
+        is refused."""
         n = X.shape[0]
         refused = DataError(
             f"early_stopping: validation_fraction={self.validation_fraction} of {n} sample(s) "
@@ -333,10 +331,10 @@ class MLP(BaseEstimator):
         theta = flat(self._param_arrays(dtype))
         run, _ = self._compiled(net, X, np.zeros(0, np.int64) if net.labels
                                 else np.zeros((0, int(dims[-1])), dtype), dims)
-        n = X.shape[0]
-        if n % PREDICT_CHUNK:  # pad to whole passes; the padding's outputs are dropped
-            X = np.concatenate([X, np.repeat(X[:1], PREDICT_CHUNK - n % PREDICT_CHUNK, 0)])
-        n_rows = n
+        rows = X.shape[0]
+        pad = -rows % PREDICT_CHUNK  # to whole passes; the padding's outputs are dropped
+        if pad:
+            X = np.concatenate([X, np.repeat(X[:1], pad, 0)])
         n = X.shape[0]
         T = np.zeros(n, np.int64) if net.labels else np.zeros((n, int(dims[-1])), dtype)
         result = np.empty((n, int(dims[-1])), dtype)
@@ -344,7 +342,7 @@ class MLP(BaseEstimator):
         run(X, T, np.ones(n, dtype), theta, unused, unused, unused, grad, dims,
             np.arange(n, dtype=np.int64), result, True, PREDICT_CHUNK, 0, 0.0, 0.0, False, 0.0,
             0.0, 0.0, 0.0, 0, 0.0)
-        return result[:n_rows]
+        return result[:rows]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coefs_"):

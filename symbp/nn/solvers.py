@@ -33,6 +33,12 @@ def optimizer_state(model, theta: np.ndarray, incremental: bool) -> dict:
     return state
 
 
+def batch_size(model, n: int) -> int:
+    """The mini-batch size of a stochastic fit on ``n`` samples (scikit-learn's "auto":
+    200, and never more than ``n``)."""
+    return min(200 if model.batch_size == "auto" else model.batch_size, n)
+
+
 def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
                incremental: bool = False) -> None:
     """Mini-batch training by sgd or adam as scikit-learn defines them, one compiled call per
@@ -46,7 +52,7 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
     the fit's RandomState: ``rng.shuffle`` of ``arange(n)``, then indexing), so the same seed
     gives the same batches as scikit-learn's fit."""
     n = X.shape[0]
-    batch = min(200, n) if model.batch_size == "auto" else min(model.batch_size, n)
+    batch = batch_size(model, n)
     dims = model._dims()
     theta = flat(model._param_arrays(dtype))
     params = views(theta, net.sizes(dims))
@@ -150,6 +156,7 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
             bar.close()
     model._store(best_params if best_params is not None else params)
 
+
 class FullBatch:
     """The loss over every sample and its gradient as functions of the flat weights, for
     lbfgs: each call is one call of the network's compiled ``run`` with the solver code
@@ -249,8 +256,6 @@ class Diverged(Exception):
     def __init__(self, status: int):
         super().__init__(status)
         self.status = status
-
-# -- prediction -----------------------------------------------------------------------
 
 
 def _progress(verbose, epochs):
