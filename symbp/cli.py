@@ -499,7 +499,7 @@ def _build_parser() -> argparse.ArgumentParser:
     draw.set_defaults(handler=_cmd_draw)
 
     from .datasets import NAMES
-    from .nn.network import ACTIVATIONS
+    from .nn.network import ACTIVATIONS, LOSSES
 
     train = sub.add_parser(
         "train",
@@ -527,11 +527,13 @@ def _build_parser() -> argparse.ArgumentParser:
     net = train.add_argument_group("network and training")
     net.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N",
                      help="hidden layer sizes (default: 64)")
-    net.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
+    net.add_argument("--activation", default="relu", metavar="NAME|FORMULA",
+                     help=f"{', '.join(ACTIVATIONS)}, a one-input gate such as softplus, or a "
+                     "formula in one variable such as 'x * sigmoid(1.702 * x)' (default: relu)")
     net.add_argument("--solver", choices=("adam", "sgd"), default="adam")
-    net.add_argument("--loss", default="auto",
-                     choices=("auto", "softmax_cross_entropy", "sigmoid_cross_entropy",
-                              "hinge", "squared_error"))
+    net.add_argument("--loss", default="auto", metavar="NAME|FORMULA",
+                     help=f"auto, {', '.join(LOSSES)} (poisson: regression), or a formula over "
+                     "out, t (or labels y) and w such as 'mean(abs(out - t))' (default: auto)")
     net.add_argument("--epochs", type=int, default=30, help="default: 30")
     net.add_argument("--batch-size", type=int, default=32, help="default: 32")
     net.add_argument("--lr", type=float, default=0.002, help="learning rate (default: 0.002)")

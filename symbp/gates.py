@@ -246,6 +246,11 @@ _BUILTIN = (
     Gate("leaky_relu", 1, lambda a, slope: sp.Piecewise((slope * a, a <= 0), (a, True)),
          "a if a > 0 else slope * a", params=(("slope", 0.01),), call="leaky_relu",
          kinks=(((0.0,), (0.01,)),), label="lrelu"),
+    Gate("xlogy", 2, lambda a, b: sp.Piecewise((0, sp.Eq(a, 0)), (a * sp.log(b), True)),
+         "a * log(b), and 0 where a = 0 whatever b (SciPy's xlogy): the Poisson deviance's "
+         "t*log(t) at t = 0", derivative=lambda a, b: (
+             sp.log(b), sp.Piecewise((0, sp.Eq(a, 0)), (a / b, True))),
+         domain=((0.2, 3.0), (0.2, 3.0)), label="xlogy"),
     Gate("sigmoid_cross_entropy", 2, lambda z, t: GATES["softplus"].apply(z) - z * t,
          "binary cross-entropy from logits z and targets t: softplus(z) - z*t (stable)",
          label="bce"),

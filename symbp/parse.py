@@ -307,7 +307,7 @@ def parse(source, inputs: list[str] | None = None, shapes: dict | None = None) -
     return builder.graph(output, lambda m: ParseError(m, source if len(source) < 2000 else None))
 
 
-def _uses_array_gates(value: ast.expr) -> bool:
+def uses_array_gates(value: ast.expr) -> bool:
     """Whether a staged line calls array gates (``@``, ``.T``, ``sum``, ``softmax``...)."""
     for node in ast.walk(value):
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) \
@@ -363,7 +363,7 @@ def _staged(reader: _Reader, body: list[ast.stmt], builder: GraphBuilder):
                                    f"{assigned[used].lineno}", node)
         pos = (stmt.lineno, stmt.col_offset)
         name = target.id if target else None
-        if _uses_array_gates(value):  # not one SymPy formula: split into gates, name the last
+        if uses_array_gates(value):  # not one SymPy formula: split into gates, name the last
             result = reader.expression(value, builder)
             try:
                 result = builder.name_result(result, name, pos)

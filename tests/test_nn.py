@@ -151,9 +151,18 @@ def test_training_loop_gradient_is_the_compiled_and_numerical_gradient():
     vjp_check(f, args)
 
 
+# formulas and gate names the estimators accept beyond the built-in names (docs/mlp.md)
+CUSTOM_ACTIVATIONS = ("x * sigmoid(1.702 * x)", "x / (1 + abs(x))", "softplus",
+                      "np.tanh(u) + 0.1 * u")
+CUSTOM_LOSSES = ("mean(abs(out - t))",
+                 "sum(w * sum(0.5 * min(abs(out - t), 1)**2 + abs(out - t) - min(abs(out - t), 1),"
+                 " axis=1))",
+                 "sum(w * hinge(out, y)**2)", "sum(w * sum((out - t)**4, axis=1))")
+
+
 @pytest.mark.parametrize(("activation", "loss"), [
-    *((a, "softmax_cross_entropy") for a in ACTIVATIONS),
-    *(("tanh", loss) for loss in LOSSES)])
+    *((a, "softmax_cross_entropy") for a in (*ACTIVATIONS, *CUSTOM_ACTIVATIONS)),
+    *(("tanh", loss) for loss in (*LOSSES, *CUSTOM_LOSSES))])
 def test_network_lines_gradients(activation, loss):
     """Every activation and every loss line: compiled gradients (pure Python, no Numba) equal
     central differences on a 3-4-3 network with the L2 penalty and unequal sample weights."""
@@ -192,6 +201,12 @@ def test_loss_lines_are_scikit_learns_weighted_average(loss):
     elif loss == "sigmoid_cross_entropy":
         t = np.eye(3)[y]
         each = (np.logaddexp(0.0, out) - t * out).sum(axis=1)
+    elif loss == "poisson":  # scikit-learn's half deviance, with out the log of the mean
+        t = rng.poisson(2.0, size=(6, 3)).astype(float)
+        t[0, 0] = 0.0  # xlogy(0, 0) = 0
+        mean = np.exp(out)
+        each = (np.where(t > 0, t * np.log(np.where(t > 0, t, 1) / mean), 0) - t
+                + mean).sum(axis=1)
     else:
         t = rng.normal(size=(6, 3))
         each = ((out - t) ** 2).mean(axis=1) / 2
@@ -385,7 +400,9 @@ def test_bad_fit_input(X, y, message):
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"activation": "swish"}, "activation must be one of"),
+    ({"activation": "rellu"}, "unknown activation 'rellu'"),
+    ({"activation": "x * y"}, "an activation formula has one variable"),
+    ({"loss": "mean(abs(out - q))"}, "names 'q'"),
     ({"solver": "newton"}, "solver must be one of"),
     ({"hidden_layer_sizes": (4, 0)}, "positive integers"),
     ({"max_fun": 0}, "max_fun must be a positive integer"),
@@ -844,8 +861,9 @@ def test_load_checks_sizes_before_reading(good_file, tmp_path):
     (dict(fields={"net": [2, [4], 1, "relu", "sigmoid_cross_entropy", True]}), "does not match"),
     (dict(fields={"params": {"bogus": 1}}), "unknown parameter.*bogus"),
     (dict(fields={"params": {"hidden_layer_sizes": "4"}}), "hidden_layer_sizes must be a list"),
-    (dict(fields={"params": {"activation": "swish"}}),
-     "activation must be one of"),
+    (dict(fields={"params": {"activation": "rellu"}}),
+     "unknown activation 'rellu'"),
+    (dict(fields={"params": {"activation": "x ** 2 ** 99999"}}), "damaged symbp model file"),
     (dict(fields={"params": {"shuffle": "no"}}),
      "shuffle must be True or False"),
     (dict(fields={"format": "other/1"}), "not a symbp model file"),

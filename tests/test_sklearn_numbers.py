@@ -41,6 +41,8 @@ def _data(kind: str):
     if kind == "regressor":
         y = np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.normal(size=N)
         return X, y, 1
+    if kind == "poisson":  # counts with a log-linear mean
+        return X, rng.poisson(np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1])).astype(float), 1
     classes = 2 if kind == "binary" else 3
     y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) if classes == 2 else \
         np.digitize(X[:, 0] + 0.3 * X[:, 2], [-0.5, 0.5])
@@ -55,6 +57,11 @@ def _weights(n_outputs: int):
         coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
         intercepts.append(rng.uniform(-bound, bound, fan_out))
     return coefs, intercepts
+
+
+def _loss(kind: str) -> dict:
+    """The loss parameter of a kind: scikit-learn's MLPRegressor(loss="poisson") (1.7+)."""
+    return {"loss": "poisson"} if kind == "poisson" else {}
 
 
 def _sklearn_from(reference, X, y, coefs, intercepts, sample_weight=None):
@@ -74,13 +81,13 @@ def _sklearn_from(reference, X, y, coefs, intercepts, sample_weight=None):
 
 @pytest.mark.parametrize(("solver", "weighted"),
                          [*((s, False) for s in SOLVERS), ("sgd-nesterov", True)])
-@pytest.mark.parametrize("kind", ["binary", "softmax", "regressor"])
+@pytest.mark.parametrize("kind", ["binary", "softmax", "regressor", "poisson"])
 def test_loss_curve_is_scikit_learns(kind, solver, weighted):
     X, y, n_outputs = _data(kind)
     sample_weight = np.random.RandomState(2).uniform(0.0, 2.0, N) if weighted else None
     coefs, intercepts = _weights(n_outputs)
-    params = dict(COMMON, **SOLVERS[solver])
-    if kind == "regressor":
+    params = dict(COMMON, **SOLVERS[solver], **_loss(kind))
+    if kind in ("regressor", "poisson"):
         ours, theirs = MLPRegressor, sklearn_nn.MLPRegressor
     else:
         ours, theirs = MLPClassifier, sklearn_nn.MLPClassifier
@@ -98,7 +105,7 @@ def test_loss_curve_is_scikit_learns(kind, solver, weighted):
     for a, b in zip(model.coefs_ + model.intercepts_, reference.coefs_ + reference.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
     assert model.best_loss_ == pytest.approx(reference.best_loss_, rel=1e-6)
-    if kind == "regressor":
+    if kind in ("regressor", "poisson"):
         np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6, atol=1e-9)
     else:
         np.testing.assert_array_equal(model.predict(X), reference.predict(X))
@@ -121,15 +128,16 @@ def test_another_seed_gives_other_numbers():
     assert model.loss_curve_[0] != pytest.approx(reference.loss_curve_[0], rel=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["binary", "softmax", "regressor"])
+@pytest.mark.parametrize("kind", ["binary", "softmax", "regressor", "poisson"])
 def test_lbfgs_is_scikit_learns(kind):
     """lbfgs from the same weights: ``loss_`` and the weights after 10 iterations agree
     (scikit-learn keeps no loss_curve_ for lbfgs; the structures are the ones above)."""
     X, y, n_outputs = _data(kind)
     coefs, intercepts = _weights(n_outputs)
     params = dict(hidden_layer_sizes=(H,), activation="logistic", alpha=1e-3, solver="lbfgs",
-                  max_iter=1, random_state=7)
-    ours, theirs = (MLPRegressor, sklearn_nn.MLPRegressor) if kind == "regressor" else \
+                  max_iter=1, random_state=7, **_loss(kind))
+    regression = kind in ("regressor", "poisson")
+    ours, theirs = (MLPRegressor, sklearn_nn.MLPRegressor) if regression else \
         (MLPClassifier, sklearn_nn.MLPClassifier)
     reference = theirs(**params)
     with warnings.catch_warnings():

@@ -20,6 +20,7 @@ from ..errors import DataError, ParameterError
 from . import checks, persist, solvers
 from . import threads as _threads
 from .compiled import Network, flat, network
+from .network import loss_weights_samples
 from .split import train_test_split
 
 try:  # with scikit-learn installed the estimators are real scikit-learn estimators
@@ -136,6 +137,10 @@ class MLP(BaseEstimator):
         targets, n_outputs, loss, fitted = self._encoded(y, X.shape[0], dtype, warm,
                                                          incremental, classes)
         weights = checks.sample_weights(sample_weight, X.shape[0], dtype)
+        if sample_weight is not None and not loss_weights_samples(loss):
+            raise ParameterError(f"loss {loss!r} does not read the sample weights w, so "
+                                 "sample_weight cannot weight it: write the loss as a weighted "
+                                 "sum over samples, e.g. 'sum(w * mean(abs(out - t), axis=1))'")
         rng = self.random_state if isinstance(self.random_state, np.random.RandomState) \
             else np.random.RandomState(self.random_state)
         if warm:
@@ -211,7 +216,7 @@ class MLP(BaseEstimator):
         """The compiled structure of the fitted network (its depth, activation, loss and
         penalty: every width shares it)."""
         _, hidden, _, activation, loss, l2 = self._net_key
-        return network(len(hidden), activation, loss, l2)
+        return network(len(hidden), activation, loss, l2, self._is_classifier)
 
     def _dims(self) -> np.ndarray:
         """The sizes of the network's dimensions: features, hidden widths, outputs."""
@@ -250,6 +255,7 @@ class MLP(BaseEstimator):
         self.loss_curve_ = []
         self.best_loss_ = None if self.early_stopping else np.inf  # scikit-learn's
         self.validation_scores_ = [] if self.early_stopping else None
+        self.validation_loss_curve_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
         if self._is_classifier:
             self.train_accuracy_curve_ = []
@@ -318,8 +324,11 @@ class MLP(BaseEstimator):
                             f"are too large for {np.dtype(dtype).name} (a fit that diverged?)")
         return out
 
-    def _forward(self, net: Network, X, dtype) -> np.ndarray:
-        """The output rows of checked ``X`` (``dtype``) through the compiled entry point."""
+    def _forward(self, net: Network, X, dtype, targets=None, weights=None):
+        """The output rows of checked ``X`` (``dtype``) through the compiled entry point, in
+        passes of :data:`PREDICT_CHUNK` rows; given encoded ``targets`` and sample
+        ``weights``, one pass over all rows that also returns the data loss (the loss as
+        training defines it, without the penalty): ``(outputs, loss)``."""
         dims = self._dims()
         shapes = self._layer_shapes(int(dims[0]), tuple(map(int, dims[1:-1])), int(dims[-1]))
         coefs = [np.shape(W) for W in self.coefs_]
@@ -332,17 +341,24 @@ class MLP(BaseEstimator):
         run, _ = self._compiled(net, X, np.zeros(0, np.int64) if net.labels
                                 else np.zeros((0, int(dims[-1])), dtype), dims)
         rows = X.shape[0]
-        pad = -rows % PREDICT_CHUNK  # to whole passes; the padding's outputs are dropped
-        if pad:
+        evaluate = targets is not None
+        pad = 0 if evaluate else -rows % PREDICT_CHUNK  # to whole passes; the padding's
+        if pad:                                          # outputs are dropped
             X = np.concatenate([X, np.repeat(X[:1], pad, 0)])
         n = X.shape[0]
-        T = np.zeros(n, np.int64) if net.labels else np.zeros((n, int(dims[-1])), dtype)
+        if not evaluate:
+            targets = np.zeros(n, np.int64) if net.labels else np.zeros((n, int(dims[-1])), dtype)
+            weights = np.ones(n, dtype)
         result = np.empty((n, int(dims[-1])), dtype)
         unused, grad = np.empty(0, dtype), np.empty_like(theta)  # grad: views are taken
-        run(X, T, np.ones(n, dtype), theta, unused, unused, unused, grad, dims,
-            np.arange(n, dtype=np.int64), result, True, PREDICT_CHUNK, 0, 0.0, 0.0, False, 0.0,
-            0.0, 0.0, 0.0, 0, 0.0)
-        return result[:rows]
+        total = run(X, targets, weights, theta, unused, unused, unused, grad, dims,
+                    np.arange(n, dtype=np.int64), result, True,
+                    max(n, 1) if evaluate else PREDICT_CHUNK, 0, 0.0, 0.0, False, 0.0, 0.0,
+                    0.0, 0.0, 0, 0.0)[0]
+        if not evaluate:
+            return result[:rows]
+        weight = float(np.sum(weights, dtype=np.float64))
+        return result, (total / weight if weight > 0 else math.nan)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coefs_"):

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from ..errors import DataError, DataTypeError, NotFittedError, ParameterError
-from .network import ACTIVATIONS
+from .network import LOSSES, activation_template, loss_target
 
 try:  # with scikit-learn installed its own warning and "not fitted" error classes
     from sklearn.exceptions import DataConversionWarning
@@ -32,10 +32,13 @@ def params(model) -> dict:
     if not all(isinstance(h, numbers.Integral) and h > 0 for h in hidden):
         raise ParameterError(f"hidden_layer_sizes must be positive integers, got "
                              f"{model.hidden_layer_sizes!r}")
-    choice("activation", model.activation, ACTIVATIONS)
+    activation_template(model.activation)  # a name, a gate or a formula in one variable
     choice("solver", model.solver, ("lbfgs", "sgd", "adam"))
     choice("learning_rate", model.learning_rate, ("constant", "invscaling", "adaptive"))
-    choice("loss", model.loss, ("auto", *model._losses))
+    if not isinstance(model.loss, str) or model.loss in LOSSES:
+        choice("loss", model.loss, ("auto", *model._losses))
+    elif model.loss != "auto":
+        loss_target(model.loss, model._is_classifier)  # a formula over out, t (or y) and w
     dtype = None  # None: follow X (fit_dtype)
     if model.dtype is not None:
         try:

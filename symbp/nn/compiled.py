@@ -19,7 +19,7 @@ import numpy as np
 from .. import jit as _jit
 from ..function import compile as _compile
 from . import loop as _loop
-from .network import dim_names, network_lines
+from .network import ACTIVATIONS, LOSSES, dim_names, loss_target, network_lines
 
 _LOOP_HASH = hashlib.sha256(Path(_loop.__file__).read_bytes()).hexdigest()[:12]
 
@@ -57,7 +57,8 @@ def run(X, T, S, theta, theta_next, first, second, grad, dims, order, result, pr
     every row of ``X`` written into ``result`` (``predict`` True; ``T`` holds dummy targets).
     ``S`` holds a sample weight per row of ``X`` (ones for an unweighted fit); ``order`` the
     rows in the order the batches take them (the caller shuffles it). Returns (sum of batch
-    loss times batch size, correct predictions, batches done, status, optimizer step); status
+    loss times batch size (predicting: the data loss, without the penalty, times the batch's
+    sum of sample weights), correct predictions, batches done, status, optimizer step); status
     1: the loss of the next batch is not finite, 2: its gradient is not, 3: its update would
     make a weight NaN or beyond ``limit`` (the dtype's largest value). ``theta`` holds the
     weights from before that batch (all finite) on return. A batch whose sample weights are
@@ -72,7 +73,7 @@ def run(X, T, S, theta, theta_next, first, second, grad, dims, order, result, pr
     l2 = 0.0
     {names} = parameters(theta, dims)
     for start in range(0, n, batch):
-        m = min(batch, n - start)
+        m = batch if n - start > batch else n - start  # (a buffer may be named min)
         if m != rows:  # buffers for this many rows: the first batch and a shorter last one
             xb = np.empty((m, X.shape[1]), X.dtype)
             tb = np.empty({rows}, T.dtype)
@@ -84,8 +85,9 @@ def run(X, T, S, theta, theta_next, first, second, grad, dims, order, result, pr
         {gather}(T, order, start, tb)
         weight = gather_weights(S, order, start, w)  # w sums to 1; weight: the batch's sum
         if predict:
-            value_and_grad_into({call}, {buffers}, False)  # the forward pass alone
+            loss, = value_and_grad_into({call}, {buffers}, False)  # the forward pass alone
             copy_rows(out, result, start)
+            total += loss * weight
             done += 1
             continue
         if weight == 0.0:
@@ -163,12 +165,19 @@ class Network:
 _NETWORKS: dict[tuple, Network] = {}
 
 
-def network(depth: int, activation: str, loss: str, l2: bool) -> Network:
-    """The network of this structure: one module for every width, feature and output count."""
-    key = (depth, activation, loss, l2)
+def network(depth: int, activation: str, loss: str, l2: bool, classifier: bool = True
+            ) -> Network:
+    """The network of this structure: one module for every width, feature and output count.
+    An activation or loss given as a gate name or formula may use custom gates, whose
+    definitions are then part of the structure."""
+    key = (depth, activation, loss, l2, loss not in LOSSES and classifier)
+    if activation not in ACTIVATIONS or loss not in LOSSES:
+        from ..gates import custom_signature
+
+        key += (repr(custom_signature()),)
     if key not in _NETWORKS:
-        lines, shapes, params = network_lines(*key)
-        target = "y" if loss in ("softmax_cross_entropy", "hinge") else "t"
+        lines, shapes, params = network_lines(depth, activation, loss, l2, classifier)
+        target = loss_target(loss, classifier)
         inputs = ["X", *params, target, "w", *(["l2"] if l2 else [])]
         f = _compile(lines, inputs=inputs, shapes=shapes, wrt=params)
         module = _jit.load(f.source)

@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import DataError, ParameterError
 from . import checks
 from .base import MLP, stochastic_only
+from .network import loss_target
 
 try:  # with scikit-learn installed the estimators are real scikit-learn estimators
     from sklearn.base import ClassifierMixin, RegressorMixin
@@ -127,7 +128,7 @@ class MLPClassifier(ClassifierMixin, MLP):
         if loss == "auto":
             loss = "sigmoid_cross_entropy" if len(classes) == 2 else "softmax_cross_entropy"
         index = index.reshape(-1).astype(np.int64)
-        if loss in ("softmax_cross_entropy", "hinge"):
+        if loss_target(loss, True) == "y":  # labels: softmax cross-entropy, hinge, formulas
             return index, len(classes), loss, fitted
         if len(classes) == 2 and loss == "sigmoid_cross_entropy":
             return index.astype(dtype).reshape(-1, 1), 1, loss, fitted
@@ -163,13 +164,13 @@ class MLPClassifier(ClassifierMixin, MLP):
             return (scores[:, 0] > 0).astype(np.int64)
         return scores.argmax(axis=1)
 
-    def _score_encoded(self, net, X, T, S) -> float:
-        """The accuracy on encoded targets, weighted by ``S`` as scikit-learn's
-        ``accuracy_score`` weights it."""
+    def _score_outputs(self, out, T, S) -> float:
+        """The accuracy of the network's output rows ``out`` on encoded targets, weighted by
+        ``S`` as scikit-learn's ``accuracy_score`` weights it."""
         if getattr(self, "_multilabel", False):  # subset accuracy, as accuracy_score's
-            right = ((self._forward(net, X, X.dtype) > 0) == (T > 0.5)).all(axis=1)
+            right = ((out > 0) == (T > 0.5)).all(axis=1)
             return float(np.average(right, weights=S))
-        predicted = self._scores_to_index(self._forward(net, X, X.dtype))
+        predicted = self._scores_to_index(out)
         truth = T if T.ndim == 1 else self._scores_to_index(T - 0.5)
         return float(np.average(predicted == truth, weights=S))
 
@@ -231,7 +232,7 @@ class MLPRegressor(RegressorMixin, MLP):
     """
 
     _is_classifier = False
-    _losses = ("squared_error",)
+    _losses = ("squared_error", "poisson")
 
     @stochastic_only
     def partial_fit(self, X, y, sample_weight=None):
@@ -262,6 +263,14 @@ class MLPRegressor(RegressorMixin, MLP):
                             f"got {y.dtype} of shape {y.shape}")
         if not np.isfinite(y).all():
             raise DataError("y holds NaN or infinite values")
+        loss = "squared_error" if self.loss == "auto" else self.loss
+        if loss == "poisson":
+            if (y < 0).any():
+                raise DataError("Some value(s) of y are negative which is not allowed for "
+                                "Poisson regression (loss='poisson').")
+            if self.standardize:
+                raise ParameterError("loss='poisson' needs the targets as they are (counts or "
+                                     "rates >= 0); set standardize=False")
         T = np.asarray(y.reshape(n, -1), np.float64)
         if warm:
             scaling = self._scaling("target")
@@ -275,12 +284,13 @@ class MLPRegressor(RegressorMixin, MLP):
         T = checks.cast_finite("y", T, dtype, "targets")
         mean, scale = scaling or (None, None)
         fitted = {"_y_ndim": y.ndim, "target_mean_": mean, "target_scale_": scale}
-        return T, T.shape[1], "squared_error", fitted
+        return T, T.shape[1], loss, fitted
 
-    def _score_encoded(self, net, X, T, S) -> float:
-        """R² on encoded targets, weighted by ``S`` and averaged over the outputs
-        (scikit-learn's ``r2_score``, ``multioutput="uniform_average"``)."""
-        predicted = self._forward(net, X, X.dtype).astype(np.float64)
+    def _score_outputs(self, out, T, S) -> float:
+        """R² of the network's output rows ``out`` on encoded targets, weighted by ``S`` and
+        averaged over the outputs (scikit-learn's ``r2_score``,
+        ``multioutput="uniform_average"``)."""
+        predicted = self._predicted(out).astype(np.float64)
         T, S = np.asarray(T, np.float64), np.asarray(S, np.float64)[:, None]
         residual = (S * (T - predicted) ** 2).sum(axis=0)
         spread = (S * (T - np.average(T, axis=0, weights=S[:, 0])) ** 2).sum(axis=0)
@@ -288,9 +298,18 @@ class MLPRegressor(RegressorMixin, MLP):
                           np.where(residual == 0, 1.0, 0.0))
         return float(scores.mean())
 
+    def _predicted(self, out: np.ndarray) -> np.ndarray:
+        """The predictions of the network's output rows: ``exp(out)`` for ``loss='poisson'``
+        (its log link), the output itself otherwise (a loss formula's too)."""
+        if self._fitted_loss == "poisson":
+            with np.errstate(over="ignore"):
+                return np.exp(out)
+        return out
+
     def predict(self, X) -> np.ndarray:
-        """The predicted targets (a vector when fitted on a vector)."""
-        out = self._outputs(X)
+        """The predicted targets (a vector when fitted on a vector); the predicted mean
+        ``exp(out)`` for ``loss='poisson'``."""
+        out = self._predicted(self._outputs(X))
         if getattr(self, "target_mean_", None) is not None:  # back to the targets' units
             out = (out * self.target_scale_ + self.target_mean_).astype(out.dtype)
         return out[:, 0] if getattr(self, "_y_ndim", 1) == 1 and out.shape[1] == 1 else out

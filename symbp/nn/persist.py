@@ -47,7 +47,9 @@ def save(model, path) -> None:
             "loss_curve": list(map(float, model.loss_curve_)),
             "best_loss": None if model.best_loss_ is None else float(model.best_loss_),
             "validation_scores": None if model.validation_scores_ is None
-            else list(map(float, model.validation_scores_))}
+            else list(map(float, model.validation_scores_)),
+            "validation_loss_curve": None if model.validation_loss_curve_ is None
+            else list(map(float, model.validation_loss_curve_))}
     if model._is_classifier:
         meta["accuracy_curve"] = list(map(float, model.train_accuracy_curve_))
     arrays = {"meta": np.array(json.dumps(meta))}
@@ -154,8 +156,8 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
     n_features = field("n_features_in", positive_int, "a positive integer")
     n_iter = field("n_iter", count, "a whole number >= 0")
     t = field("t", count, "a whole number >= 0")
-    loss = field("loss", lambda v: isinstance(v, str) and v in cls._losses,
-                 f"one of {', '.join(cls._losses)}")
+    loss = field("loss", lambda v: isinstance(v, str) and (v in cls._losses or v == model.loss),
+                 f"one of {', '.join(cls._losses)} or the model's loss formula")
     net = field("net", lambda v: isinstance(v, list) and len(v) == 6, "a list of 6")
     n_outputs = net[2]
     if not positive_int(n_outputs) or net != [n_features, list(hidden), n_outputs,
@@ -193,6 +195,11 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
         raise SymbpError(f"{path}: damaged symbp model file ('validation_scores' must be a "
                          f"list of finite numbers or null, got {scores!r})")
     model.validation_scores_ = None if scores is None else [float(v) for v in scores]
+    losses = meta.get("validation_loss_curve", None if scores is None else [])
+    if losses is not None and not (isinstance(losses, list) and all(map(finite, losses))):
+        raise SymbpError(f"{path}: damaged symbp model file ('validation_loss_curve' must be "
+                         f"a list of finite numbers or null, got {losses!r})")
+    model.validation_loss_curve_ = None if losses is None else [float(v) for v in losses]
     model.best_validation_score_ = None if scores is None else max(scores, default=-math.inf)
     if model._is_classifier:
         accuracy = meta.get("accuracy_curve", [])

@@ -71,6 +71,8 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
     if validation is not None:  # a warm start that turned early stopping on
         if model.validation_scores_ is None:
             model.validation_scores_ = []
+        if getattr(model, "validation_loss_curve_", None) is None:
+            model.validation_loss_curve_ = []
         if model.best_validation_score_ is None:
             model.best_validation_score_ = -np.inf
         model.best_loss_ = None  # scikit-learn's: no best training loss under early stopping
@@ -120,8 +122,11 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
                 report["accuracy"] = f"{correct / n:.4f}"
             if validation is not None:
                 model._store(params)
-                score = model._score_encoded(net, *validation)
+                out, validation_loss = model._forward(net, validation[0], dtype,
+                                                      *validation[1:])
+                score = model._score_outputs(out, *validation[1:])
                 model.validation_scores_.append(score)
+                model.validation_loss_curve_.append(validation_loss)
                 report["validation"] = f"{score:.4f}"
             report["samples/s"] = f"{n / seconds_taken:,.0f}"
             _report(bar, model.n_iter_, report)
