@@ -61,6 +61,8 @@ def test_formula_activation_trains_and_is_the_source(gelu_model, tmp_path):
     loaded = MLPClassifier.load(tmp_path / "gelu.npz")
     assert loaded.activation == GELU
     np.testing.assert_array_equal(loaded.predict_proba(X), gelu_model.predict_proba(X))
+    assert loaded.loss_ == gelu_model.loss_ == gelu_model.loss_curve_[-1]
+    assert (loaded.n_layers_, loaded.n_outputs_, loaded.out_activation_) == (3, 1, "logistic")
 
 
 def test_gate_name_activation_is_its_formula(restore_gates):

@@ -155,3 +155,28 @@ def test_lbfgs_is_scikit_learns(kind):
     assert not np.allclose(model.coefs_[0], coefs[0])  # the weights did move
     for a, b in zip(model.coefs_ + model.intercepts_, reference.coefs_ + reference.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["binary", "softmax", "regressor", "poisson"])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_fitted_attributes_are_scikit_learns(kind, solver):
+    """``loss_``, ``n_layers_``, ``n_outputs_`` and ``out_activation_`` as scikit-learn sets
+    them, from the same weights (the structures above)."""
+    X, y, n_outputs = _data(kind)
+    coefs, intercepts = _weights(n_outputs)
+    params = dict(COMMON, **SOLVERS["adam"], **_loss(kind)) if solver == "adam" else \
+        dict(hidden_layer_sizes=(H,), activation="logistic", alpha=1e-3, solver="lbfgs",
+             max_iter=EPOCHS, random_state=7, **_loss(kind))
+    regression = kind in ("regressor", "poisson")
+    ours, theirs = (MLPRegressor, sklearn_nn.MLPRegressor) if regression else \
+        (MLPClassifier, sklearn_nn.MLPClassifier)
+    reference = _sklearn_from(theirs(**params), X, y, coefs, intercepts)
+    model = ours(**params, warm_start=True, dtype="float64")
+    model.coefs_, model.intercepts_ = [c.copy() for c in coefs], [b.copy() for b in intercepts]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert (model.n_layers_, model.n_outputs_, model.out_activation_) == \
+        (reference.n_layers_, reference.n_outputs_, reference.out_activation_)
+    assert model.loss_ == pytest.approx(reference.loss_, rel=1e-6)
+    assert not hasattr(ours(), "n_layers_") and not hasattr(ours(), "out_activation_")

@@ -360,6 +360,25 @@ class MLP(BaseEstimator):
         weight = float(np.sum(weights, dtype=np.float64))
         return result, (total / weight if weight > 0 else math.nan)
 
+    @property
+    def n_layers_(self) -> int:
+        """The number of layers, input and output layers included (scikit-learn's)."""
+        return len(self._net_key[1]) + 2
+
+    @property
+    def n_outputs_(self) -> int:
+        """The number of outputs: one for a two-class cross-entropy classifier, else one per
+        class, label or target (scikit-learn's)."""
+        return self._net_key[2]
+
+    @property
+    def out_activation_(self) -> str:
+        """The output function turning the network's output into predictions, in
+        scikit-learn's names: ``'softmax'``, ``'logistic'`` (two classes, multilabel),
+        ``'exp'`` (Poisson) or ``'identity'`` (squared error, hinge, loss formulas)."""
+        return {"softmax_cross_entropy": "softmax", "sigmoid_cross_entropy": "logistic",
+                "poisson": "exp"}.get(self._net_key[4], "identity")
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "coefs_"):
             raise checks.not_fitted(type(self).__name__)

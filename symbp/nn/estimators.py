@@ -21,12 +21,17 @@ class MLPClassifier(ClassifierMixin, MLP):
 
     Parameters are scikit-learn's (same names, defaults and meanings), plus:
 
-    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'elu', 'abs', 'maxout'}
+    activation : str, {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'elu', 'abs', 'maxout'}
         ``maxout`` takes the elementwise max of two affine pieces per hidden layer (its
-        ``coefs_`` hold both pieces side by side).
-    loss : {'auto', 'softmax_cross_entropy', 'sigmoid_cross_entropy', 'hinge', 'squared_error'}
+        ``coefs_`` hold both pieces side by side). Also the name of a one-input gate
+        (``'softplus'``, or one registered with :func:`symbp.gate`) or a formula in one
+        variable, applied elementwise: ``'x * sigmoid(1.702 * x)'``.
+    loss : str, {'auto', 'softmax_cross_entropy', 'sigmoid_cross_entropy', 'hinge', 'squared_error'}
         ``auto``: one sigmoid output with sigmoid cross-entropy for two classes, softmax
-        cross-entropy for more. ``predict_proba`` exists for the cross-entropies only.
+        cross-entropy for more. ``predict_proba`` exists for the cross-entropies only. Also a
+        formula for the batch's loss over the output ``out``, the one-hot rows ``t`` or labels
+        ``y`` and the sample weights ``w`` (docs/mlp.md). MLPRegressor: ``'squared_error'``
+        (``'auto'``), ``'poisson'`` or a formula over ``out``, ``t`` and ``w``.
     dtype : {None, 'float32', 'float64'}, default None
         Precision of weights and arithmetic. None follows ``X`` as scikit-learn does:
         float32 ``X`` trains in float32 (the fast path), anything else in float64; a warm
@@ -34,8 +39,10 @@ class MLPClassifier(ClassifierMixin, MLP):
         path for any ``X``.
 
     Fitted attributes are scikit-learn's: ``coefs_``, ``intercepts_``, ``classes_``,
-    ``n_iter_``, ``t_``, ``loss_curve_``, ``best_loss_``, ``n_features_in_``,
-    ``validation_scores_``, ``best_validation_score_``; plus ``train_accuracy_curve_`` (the
+    ``n_iter_``, ``t_``, ``loss_``, ``loss_curve_``, ``best_loss_``, ``n_features_in_``,
+    ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``validation_scores_``,
+    ``best_validation_score_``; plus ``validation_loss_curve_`` (with early stopping: the
+    validation part's loss after each epoch, without the penalty), ``train_accuracy_curve_`` (the
     accuracy on each epoch's batches as training went), ``compile_seconds_`` (the time the fit
     spent compiling the network: 0.0 when its structure came from the cache; every width of
     a structure shares one compiled module) and ``source`` (the generated code).

@@ -45,6 +45,7 @@ def save(model, path) -> None:
             "loss": model._fitted_loss, "net": list(model._net_key[:1]) + [
                 list(model._net_key[1]), *model._net_key[2:]],
             "loss_curve": list(map(float, model.loss_curve_)),
+            "final_loss": None if getattr(model, "loss_", None) is None else float(model.loss_),
             "best_loss": None if model.best_loss_ is None else float(model.best_loss_),
             "validation_scores": None if model.validation_scores_ is None
             else list(map(float, model.validation_scores_)),
@@ -189,6 +190,11 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
     model.n_iter_, model.t_ = n_iter, t
     model.loss_curve_ = [float(v) for v in curve]
     model.best_loss_ = None if best is None else float(best)
+    final = meta.get("final_loss", curve[-1] if curve else None)  # older files: from the curve
+    if final is not None and not finite(final):
+        raise SymbpError(f"{path}: damaged symbp model file ('final_loss' must be a finite "
+                         f"number or null, got {final!r})")
+    model.loss_ = None if final is None else float(final)
     # files written before these fields existed: the curves start empty
     scores = meta.get("validation_scores", [] if model.early_stopping else None)
     if scores is not None and not (isinstance(scores, list) and all(map(finite, scores))):

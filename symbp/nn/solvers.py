@@ -114,7 +114,7 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
                     f"learning_rate_init (now {model.learning_rate_init}) or scaled inputs.")
             model.n_iter_ += 1
             model.t_ += n  # samples seen, as scikit-learn counts t_
-            loss = total / n
+            loss = model.loss_ = total / n  # scikit-learn's loss_: the last epoch's
             model.loss_curve_.append(loss)
             report = {"loss": f"{loss:.4g}"}
             if model._is_classifier:
