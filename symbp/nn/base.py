@@ -126,6 +126,12 @@ class MLP(BaseEstimator):
             raise ParameterError("partial_fit does not support early_stopping=True; set "
                                  "early_stopping=False or use fit")
         warm = (bool(self.warm_start) or incremental) and hasattr(self, "coefs_")
+        who = "partial_fit" if incremental else "warm_start"
+        if warm:
+            self._check_given_weights(who)
+        names = checks.feature_names(X)
+        if warm:  # scikit-learn's reset=False: a continued fit checks the names
+            checks.check_feature_names(self, names)
         X = checks.features(X, self.n_features_in_ if incremental and warm else None,
                             type(self).__name__)
         dtype = checks.fit_dtype(dtype, X, self.coefs_[0] if warm else None)
@@ -144,19 +150,26 @@ class MLP(BaseEstimator):
         rng = self.random_state if isinstance(self.random_state, np.random.RandomState) \
             else np.random.RandomState(self.random_state)
         if warm:
-            self._check_warm_start(X.shape[1], hidden, n_outputs)
+            self._check_warm_start(X.shape[1], hidden, n_outputs, who)
         validation = None
         if self.early_stopping and self.solver != "lbfgs":  # as scikit-learn: stochastic only
-            (X, targets, weights), validation = self._split(X, targets, weights, rng)
+            (X, targets, weights), validation = self._split(
+                X, targets, weights, rng, fitted.get("_multilabel", False))
         # every check passed: from here on the model changes
+        if not warm:
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
         self.feature_mean_, self.feature_scale_ = scaling or (None, None)
         for name, value in fitted.items():
             setattr(self, name, value)
         if not warm:
             self._initialize(X.shape[1], hidden, n_outputs, dtype, rng)
-        elif not hasattr(self, "loss_curve_"):  # weights given to an unfitted model
+        else:  # lists (given weights may be tuples), updated in place by the solvers
             self.coefs_, self.intercepts_ = list(self.coefs_), list(self.intercepts_)
-            self._start_training_state()
+            if not hasattr(self, "loss_curve_"):  # weights given to an unfitted model
+                self._start_training_state()
         self.n_features_in_ = X.shape[1]
         self._fitted_loss = loss
         self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
@@ -169,10 +182,11 @@ class MLP(BaseEstimator):
                                    validation, incremental)
         return self
 
-    def _split(self, X, targets, weights, rng):
+    def _split(self, X, targets, weights, rng, multilabel: bool = False):
         """``((X, targets, weights), (X_val, targets_val, weights_val))``: the validation part
-        of early stopping, stratified for a classifier; a split that leaves either part empty
-        is refused."""
+        of early stopping, stratified for a classifier of one label per sample (not for
+        ``multilabel`` targets, as scikit-learn); a split that leaves the training part empty
+        or fewer than 2 samples to validate on is refused (scikit-learn's minimum)."""
         n = X.shape[0]
         refused = DataError(
             f"early_stopping: validation_fraction={self.validation_fraction} of {n} sample(s) "
@@ -184,28 +198,53 @@ class MLP(BaseEstimator):
         try:
             train, test, targets, t_val = train_test_split(
                 np.arange(n), targets, test_size=self.validation_fraction, rng=rng,
-                stratify=targets if self._is_classifier else None)
+                stratify=targets if self._is_classifier and not multilabel else None)
         except ValueError:
             raise refused from None
         if train.shape[0] == 0 or test.shape[0] == 0:
             raise refused
+        if test.shape[0] < 2:
+            raise DataError(
+                f"early_stopping: validation_fraction={self.validation_fraction} of {n} "
+                f"samples leaves {test.shape[0]} to validate on: The validation set is too "
+                "small. Increase 'validation_fraction' or the size of your dataset.")
         return (X[train], targets, weights[train]), (X[test], t_val, weights[test])
 
-    def _check_warm_start(self, n_features, hidden, n_outputs) -> None:
-        """Refuse a warm start whose data or parameters ask for other layers than the fitted
-        ``coefs_``/``intercepts_`` have (which may have been edited since)."""
+    def _check_given_weights(self, who: str) -> None:
+        """Refuse ``coefs_``/``intercepts_`` (fitted, edited since, or set by hand on an
+        unfitted model) that a continued fit (``who``: warm_start or partial_fit) cannot start
+        from: not a list of arrays, or arrays that are not real finite numbers."""
+        fix = _fresh_fit(who)
+        for name in ("coefs_", "intercepts_"):
+            value = getattr(self, name, None)
+            if not isinstance(value, (list, tuple)) or not value:
+                raise DataError(f"{who}: {name} must be a non-empty list of arrays, one per "
+                                f"layer, got {type(value).__name__}; {fix}")
+            for k, array in enumerate(value):
+                try:
+                    array = checks.numeric(f"{name}[{k}]", array)
+                except DataError as exc:
+                    raise type(exc)(f"{who}: {exc}; {fix}") from None
+                if not np.isfinite(array).all():
+                    raise DataError(f"{who}: {name}[{k}] holds NaN or infinite values, so "
+                                    f"training cannot start from it; {fix}")
+
+    def _check_warm_start(self, n_features, hidden, n_outputs, who: str = "warm_start"):
+        """Refuse a warm start (or partial_fit: ``who``) whose data or parameters ask for other
+        layers than the fitted ``coefs_``/``intercepts_`` have (which may have been edited
+        since)."""
         shapes = self._layer_shapes(n_features, hidden, n_outputs)
         coefs = [np.shape(W) for W in self.coefs_]
         intercepts = [np.shape(b) for b in self.intercepts_]
+        fix = _fresh_fit(who)
         if coefs[0][:1] != (n_features,) or coefs[-1][1:] != (shapes[-1][1],):
-            raise DataError(f"warm_start: X has {n_features} features and y needs "
-                            f"{n_outputs} outputs, but the fitted layers are {coefs}; set "
-                            "warm_start=False to train a new network")
+            raise DataError(f"{who}: X has {n_features} features and y needs "
+                            f"{n_outputs} outputs, but the fitted layers are {coefs}; {fix}")
         if coefs != shapes or intercepts != [(s[1],) for s in shapes]:
             raise DataError(
-                f"warm_start: the fitted layers (coefs_ {coefs}, intercepts_ {intercepts}) do "
+                f"{who}: the fitted layers (coefs_ {coefs}, intercepts_ {intercepts}) do "
                 f"not match hidden_layer_sizes={hidden} and activation={self.activation!r} "
-                f"(coefs_ {shapes}); set warm_start=False to train a new network")
+                f"(coefs_ {shapes}); {fix}")
 
     def _scaling(self, what: str):
         """The fitted ``(mean, scale)`` of the features or targets, or None."""
@@ -264,6 +303,7 @@ class MLP(BaseEstimator):
         """The network's parameters in its input order, as contiguous arrays of ``dtype``: the
         very arrays of ``coefs_``/``intercepts_`` (maxout layers are split into two pieces)."""
         out = []
+        self.coefs_, self.intercepts_ = list(self.coefs_), list(self.intercepts_)
         for k, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             W, b = np.ascontiguousarray(W, dtype), np.ascontiguousarray(b, dtype)
             self.coefs_[k], self.intercepts_[k] = W, b
@@ -313,6 +353,7 @@ class MLP(BaseEstimator):
         dtype = np.asarray(self.coefs_[0]).dtype
         if dtype not in (np.float32, np.float64):
             raise DataError(f"coefs_ hold {dtype}; they must be float32 or float64 arrays")
+        checks.check_feature_names(self, checks.feature_names(X))
         X = checks.features(X, self.n_features_in_, type(self).__name__)
         X = checks.prepared(X, dtype, self._scaling("feature"))
         out = self._forward(net, X, dtype)
@@ -426,3 +467,10 @@ class MLP(BaseEstimator):
             message names the file.
         """
         return persist.load(cls, path)
+
+
+def _fresh_fit(who: str) -> str:
+    """How to train a new network instead of continuing (``who``: warm_start or
+    partial_fit)."""
+    return "set warm_start=False to train a new network" if who == "warm_start" else \
+        "call fit to train a new network"

@@ -122,22 +122,91 @@ def _is_sparse(X) -> bool:
     return module.startswith("scipy.sparse") and hasattr(X, "toarray")
 
 
-def _densified(X) -> np.ndarray:
-    """A sparse ``X`` as a dense array, refused above :data:`SPARSE_DENSE_LIMIT` bytes."""
+def _densified(X, name: str = "X") -> np.ndarray:
+    """A sparse ``X`` (or multilabel ``y``: ``name``) as a dense array, refused above
+    :data:`SPARSE_DENSE_LIMIT` bytes."""
     shape = tuple(getattr(X, "shape", ()))
     if len(shape) != 2:
-        raise DataError(f"sparse X must be 2-D, got shape {shape}")
+        raise DataError(f"sparse {name} must be 2-D, got shape {shape}")
     size = shape[0] * shape[1] * 8
     if size > SPARSE_DENSE_LIMIT:
+        need = "the network's first layer needs" if name == "X" else "training needs"
+        fix = "reduce its features, e.g. with TruncatedSVD, or train on fewer rows" \
+            if name == "X" else "train on fewer rows"
         raise DataError(
-            f"sparse X of shape {shape} would take {size / 2**30:.1f} GiB as the dense array "
-            f"the network's first layer needs (limit {SPARSE_DENSE_LIMIT / 2**30:.0f} GiB, "
-            "symbp.nn.checks.SPARSE_DENSE_LIMIT); reduce its features, e.g. with "
-            "TruncatedSVD, or train on fewer rows")
+            f"sparse {name} of shape {shape} would take {_bytes(size)} as the dense array "
+            f"{need} (limit {_bytes(SPARSE_DENSE_LIMIT)}, symbp.nn.checks.SPARSE_DENSE_LIMIT); "
+            f"{fix}")
     X = X.toarray()
     if X.dtype.kind == "c":
-        raise DataError("X holds complex numbers: Complex data not supported")
+        raise DataError(f"{name} holds complex numbers: Complex data not supported")
     return X
+
+
+def _bytes(size: int) -> str:
+    """A size in bytes, readable: ``'1.5 GiB'``, ``'720 bytes'``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def feature_names(X):
+    """The column names of a data frame ``X`` (pandas, polars: anything with ``columns`` and a
+    2-D ``shape``) as an object array when they are all strings, as scikit-learn records them;
+    None for other containers and for names that are all non-strings (pandas' default integer
+    columns); names that mix strings and other types are refused with scikit-learn's
+    TypeError."""
+    columns = getattr(X, "columns", None)
+    if columns is None or _is_sparse(X) or len(getattr(X, "shape", ())) != 2:
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.size == 0:
+        return None
+    types = sorted({type(v).__qualname__ for v in names})
+    if len(types) > 1 and "str" in types:
+        raise DataTypeError(
+            "Feature names are only supported if all input features have string names, but "
+            f"your input has {types} as feature name / column name types. If you want feature "
+            "names to be stored and validated, you must convert them all to strings, by using "
+            "X.columns = X.columns.astype(str) for example. Otherwise you can remove feature / "
+            "column names from your input data, or convert them all to a non-string data type.")
+    return names if types == ["str"] else None
+
+
+def check_feature_names(model, names) -> None:
+    """Compare the column names of new data (``names``, from :func:`feature_names`) with the
+    fitted ``feature_names_in_`` as scikit-learn does: a warning when only one of them has
+    names, a DataError naming the unseen and missing names (or the order) when they
+    differ."""
+    fitted = getattr(model, "feature_names_in_", None)
+    who = type(model).__name__
+    if fitted is None and names is None:
+        return
+    if fitted is None:
+        warnings.warn(f"X has feature names, but {who} was fitted without feature names",
+                      UserWarning, stacklevel=4)
+        return
+    if names is None:
+        warnings.warn(f"X does not have valid feature names, but {who} was fitted with feature "
+                      "names", UserWarning, stacklevel=4)
+        return
+    if len(fitted) == len(names) and all(a == b for a, b in zip(fitted, names)):
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unseen = sorted(set(names) - set(fitted))
+    missing = sorted(set(fitted) - set(names))
+
+    def listed(values):
+        shown = [f"- {v}\n" for v in values[:5]]
+        return "".join(shown) + ("- ...\n" if len(values) > 5 else "")
+    if unseen:
+        message += "Feature names unseen at fit time:\n" + listed(unseen)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + listed(missing)
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise DataError(message)
 
 
 def prepared(X, dtype, scaling=None) -> np.ndarray:
@@ -170,6 +239,10 @@ def sample_weights(sample_weight, n: int, dtype) -> np.ndarray:
     weights = numeric("sample_weight", sample_weight)
     if weights.ndim == 0:
         weights = np.full(n, weights, np.float64)
+    if weights.ndim > 1:
+        raise DataError(f"Sample weights must be 1D array or scalar, got {weights.ndim}D array "
+                        f"of shape {weights.shape}. Expected either a scalar value or a 1D "
+                        f"array of length {n}.")
     if weights.shape != (n,):
         raise DataError(f"sample_weight.shape == {weights.shape}, expected {(n,)}: one "
                         f"weight per sample of X")
@@ -181,6 +254,12 @@ def sample_weights(sample_weight, n: int, dtype) -> np.ndarray:
     if not weights.any():
         raise DataError("Sample weights must contain at least one non-zero number (all "
                         f"{n} are 0)")
+    with np.errstate(over="ignore"):
+        total = np.sum(weights, dtype=np.float64)
+    if not np.isfinite(total):  # a batch's sum would be infinite: every weight would become 0
+        raise DataError(f"sample_weight sums to more than float64 can hold (largest weight "
+                        f"{weights.max():.4g}); divide the weights by a common factor (only "
+                        "their ratios and alpha's strength, alpha / sum of weights, matter)")
     return cast_finite("sample_weight", weights, dtype, "sample weights")
 
 
@@ -264,11 +343,23 @@ def numeric(name, values) -> np.ndarray:
     return array
 
 
-def column(name, values, n: int, who: str = "this model") -> np.ndarray:
+def column(name, values, n: int, who: str = "this model",
+           multilabel: bool = False) -> np.ndarray:
     """The targets ``values`` as an array of ``n`` rows; a column vector becomes a vector
-    (with scikit-learn's ``DataConversionWarning``, as it warns)."""
+    (with scikit-learn's ``DataConversionWarning``, as it warns). A sparse ``values`` is
+    refused with scikit-learn's TypeError, except a multilabel indicator matrix (more than one
+    column) when ``multilabel`` (a classifier): that is made dense, as :func:`features` does
+    with ``X``."""
     if values is None:
         raise DataError(f"{who} requires y to be passed, but the target y is None")
+    if _is_sparse(values):
+        shape = tuple(getattr(values, "shape", ()))
+        if not (multilabel and len(shape) == 2 and shape[1] > 1):
+            raise DataTypeError(f"Sparse data was passed for {name}, but dense data is "
+                                "required. Use '.toarray()' to convert to a dense numpy array"
+                                + (" (a sparse y is accepted as a multilabel indicator "
+                                   "matrix of more than one column)" if multilabel else "."))
+        values = _densified(values, name)
     try:
         array = np.asarray(values)
     except ValueError as exc:

@@ -40,6 +40,7 @@ class MLPClassifier(ClassifierMixin, MLP):
 
     Fitted attributes are scikit-learn's: ``coefs_``, ``intercepts_``, ``classes_``,
     ``n_iter_``, ``t_``, ``loss_``, ``loss_curve_``, ``best_loss_``, ``n_features_in_``,
+    ``feature_names_in_`` (fitted on a data frame with string column names),
     ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``validation_scores_``,
     ``best_validation_score_``; plus ``validation_loss_curve_`` (with early stopping: the
     validation part's loss after each epoch, without the penalty), ``train_accuracy_curve_`` (the
@@ -66,12 +67,14 @@ class MLPClassifier(ClassifierMixin, MLP):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels, or a multilabel indicator matrix of 0s and 1s (dense or sparse).
         sample_weight : array-like of shape (n_samples,), default=None
             Weights the loss as in :meth:`fit`.
         classes : array-like, default=None
             Every class across all calls: required on the first call (``y`` need not hold
-            them all), and if given later it must be the same classes.
+            them all), and if given later it must be the same classes. For multilabel ``y``
+            the classes are the label indices, ``range(n_labels)``, as scikit-learn's.
 
         Raises
         ------
@@ -96,9 +99,15 @@ class MLPClassifier(ClassifierMixin, MLP):
         for two classes with a sigmoid output, one-hot otherwise), the number of outputs, the
         loss, and the fitted attributes to set (``classes_``). ``classes`` (partial_fit): the
         known classes, which ``y`` need not hold all of."""
-        y = checks.column("y", y, n, type(self).__name__)
-        if y.ndim == 2 and y.shape[1] > 1 and classes is None:
-            return self._encoded_multilabel(y, dtype, warm)
+        y = checks.column("y", y, n, type(self).__name__, multilabel=True)
+        who = "partial_fit" if incremental else "warm_start"
+        if y.ndim == 2 and y.shape[1] > 1:
+            return self._encoded_multilabel(y, dtype, warm, who, classes)
+        if warm and getattr(self, "_multilabel", False):
+            raise DataError(f"{who}: the model was fitted on multilabel targets (an indicator "
+                            f"matrix of {len(self.classes_)} labels), but y holds one label per "
+                            "sample; pass an indicator matrix"
+                            + ("" if incremental else " or set warm_start=False"))
         if y.ndim != 1:
             raise DataError(f"y must be one label per sample or a multilabel indicator "
                             f"matrix, got shape {y.shape}")
@@ -129,7 +138,9 @@ class MLPClassifier(ClassifierMixin, MLP):
                             "least two classes")
         if warm and not incremental and hasattr(self, "classes_") and \
                 not np.array_equal(classes, self.classes_):
-            raise DataError("warm_start: y has other classes than the fitted model")
+            raise DataError("warm_start can only be used where `y` has the same classes as "
+                            f"in the previous call to fit. Previously got {self.classes_}, "
+                            f"`y` has {classes}")
         fitted = {"classes_": classes, "_multilabel": False}
         loss = self.loss
         if loss == "auto":
@@ -141,10 +152,11 @@ class MLPClassifier(ClassifierMixin, MLP):
             return index.astype(dtype).reshape(-1, 1), 1, loss, fitted
         return np.eye(len(classes), dtype=dtype)[index], len(classes), loss, fitted
 
-    def _encoded_multilabel(self, y, dtype, warm: bool):
+    def _encoded_multilabel(self, y, dtype, warm: bool, who: str, classes=None):
         """Multilabel targets (a 0/1 indicator matrix, one column per label): one sigmoid
         output per label with sigmoid cross-entropy, ``classes_`` the label indices as
-        scikit-learn sets them."""
+        scikit-learn sets them (``classes``, from partial_fit, must be those indices).
+        ``who`` names the continued fit (warm_start or partial_fit) in errors."""
         y = checks.numeric("y", y)
         if not np.isin(y, (0, 1)).all():
             raise DataError(f"a 2-D y (shape {y.shape}) must be a multilabel indicator matrix "
@@ -152,11 +164,20 @@ class MLPClassifier(ClassifierMixin, MLP):
         if self.loss not in ("auto", "sigmoid_cross_entropy"):
             raise ParameterError(f"multilabel targets need loss='sigmoid_cross_entropy' (or "
                                  f"'auto'), got loss={self.loss!r}")
-        classes = np.arange(y.shape[1])
-        if warm and (not getattr(self, "_multilabel", False)
-                     or not np.array_equal(classes, self.classes_)):
-            raise DataError("warm_start: y has other labels than the fitted model")
-        fitted = {"classes_": classes, "_multilabel": True, "_label_dtype": y.dtype}
+        labels = np.arange(y.shape[1])
+        if classes is not None and not np.array_equal(classes, labels):
+            raise DataError(f"`classes={classes!r}` does not fit a multilabel y of "
+                            f"{y.shape[1]} labels: its classes are the label indices "
+                            f"{labels!r}")
+        if warm and hasattr(self, "classes_"):
+            if not getattr(self, "_multilabel", False):
+                raise DataError(f"{who}: y is a multilabel indicator matrix (shape {y.shape}), "
+                                "but the model was fitted on one label per sample (classes "
+                                f"{self.classes_!r})")
+            if not np.array_equal(labels, self.classes_):
+                raise DataError(f"{who}: y has {y.shape[1]} labels, the fitted model "
+                                f"{len(self.classes_)}")
+        fitted = {"classes_": labels, "_multilabel": True, "_label_dtype": y.dtype}
         return np.ascontiguousarray(y, dtype), y.shape[1], "sigmoid_cross_entropy", fitted
 
     def _check_outputs(self, n_classes, n_outputs, path) -> None:

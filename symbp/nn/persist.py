@@ -25,6 +25,12 @@ FORMAT = "symbp.nn/1"
 MAX_LOAD_BYTES = 1 << 32
 """Largest total size of the arrays :func:`load` reads (4 GiB: a billion float32 weights)."""
 
+LABEL_DTYPES = tuple(np.dtype(t).name for t in (
+    bool, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+    np.float16, np.float32, np.float64))
+"""The dtypes a multilabel model's ``y`` may have had (predict returns the indicator matrix in
+it); a file naming another is refused."""
+
 STALE_SECONDS = 60.0
 """A save's temporary file older than this whose writer holds no lock on it is stale."""
 
@@ -32,8 +38,6 @@ def save(model, path) -> None:
     """Write the fitted model to an ``.npz`` file atomically (a temporary file in the same
     folder, then ``os.replace``): an interrupted save never leaves a half-written file."""
     model._check_fitted()
-    if getattr(model, "_multilabel", False):  # the file format has no field for it yet
-        raise SymbpError("save does not keep a classifier fitted on multilabel targets yet")
     path = Path(path)
     params = {k: v for k, v in model.get_params().items()
               if k != "random_state" or v is None or isinstance(v, numbers.Integral)}
@@ -53,6 +57,12 @@ def save(model, path) -> None:
             else list(map(float, model.validation_loss_curve_))}
     if model._is_classifier:
         meta["accuracy_curve"] = list(map(float, model.train_accuracy_curve_))
+        if getattr(model, "_multilabel", False):  # predict's indicator matrix keeps y's dtype
+            meta["multilabel"] = True
+            meta["label_dtype"] = np.dtype(model._label_dtype).name
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        meta["feature_names"] = [str(v) for v in names]
     arrays = {"meta": np.array(json.dumps(meta))}
     for k, (W, b) in enumerate(zip(model.coefs_, model.intercepts_)):
         arrays[f"coef_{k}"], arrays[f"intercept_{k}"] = W, b
@@ -177,6 +187,26 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
         pieces = 2 if model.activation == "maxout" and k < len(hidden) else 1
         layout[f"coef_{k}"] = ((fan_in, pieces * fan_out), "f")
         layout[f"intercept_{k}"] = ((pieces * fan_out,), "f")
+    multilabel = meta.get("multilabel", False)  # absent from single-label files
+    if multilabel is not False and (multilabel is not True or not model._is_classifier
+                                    or loss != "sigmoid_cross_entropy" or n_outputs < 2):
+        raise SymbpError(f"{path}: damaged symbp model file ('multilabel' {multilabel!r} with "
+                         f"loss {loss} and {n_outputs} output(s))")
+    if multilabel:
+        label_dtype = meta.get("label_dtype")
+        if label_dtype not in LABEL_DTYPES:
+            raise SymbpError(f"{path}: damaged symbp model file ('label_dtype' must be one of "
+                             f"{', '.join(LABEL_DTYPES)}, got {label_dtype!r})")
+        model._label_dtype = np.dtype(label_dtype)
+    if model._is_classifier:
+        model._multilabel = multilabel
+    names = meta.get("feature_names")
+    if names is not None and not (isinstance(names, list) and len(names) == n_features
+                                  and all(isinstance(v, str) for v in names)):
+        raise SymbpError(f"{path}: damaged symbp model file ('feature_names' must be a list of "
+                         f"{n_features} strings, got {names!r})")
+    if names is not None:
+        model.feature_names_in_ = np.asarray(names, dtype=object)
     if model._is_classifier:
         if n_outputs == 1 and loss != "sigmoid_cross_entropy":
             raise SymbpError(f"{path}: damaged symbp model file (one output with loss "
@@ -258,7 +288,12 @@ def _set_arrays(model, arrays: dict, dtype, path: Path) -> None:
         if not np.array_equal(np.unique(classes), classes):
             raise SymbpError(f"{path}: classes must be distinct and sorted, got {classes!r}")
         model.classes_ = classes
-        model._check_outputs(len(classes), model._net_key[2], path)
+        if model._multilabel:  # the label indices, as fit sets them
+            if not np.array_equal(classes, np.arange(model._net_key[2])):
+                raise SymbpError(f"{path}: a multilabel model's classes must be the label "
+                                 f"indices 0..{model._net_key[2] - 1}, got {classes!r}")
+        else:
+            model._check_outputs(len(classes), model._net_key[2], path)
 
 
 MAX_META_BYTES = 1 << 26
