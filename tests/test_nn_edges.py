@@ -316,6 +316,48 @@ def test_n_iter_no_change_inf_never_stops(early_stopping):
     assert stops.n_iter_ < 6
 
 
+@pytest.mark.parametrize("state", [-1, 2**32, "a", 1.5, np.random.default_rng(0)])
+def test_random_state_as_scikit_learn_constrains_it(state):
+    """NumPy's own TypeError/ValueError before; scikit-learn's wording now."""
+    with pytest.raises(ValueError, match="must be an int in the range"):
+        sk.MLPRegressor(random_state=state).fit(X, Y_REG)
+    with pytest.raises(symbp.errors.ParameterError, match=r"random_state must be an int in the "
+                                                          r"range \[0, 4294967295\], an instance"):
+        MLPRegressor(random_state=state).fit(X, Y_REG)
+
+
+def test_validation_fraction_zero_only_matters_to_early_stopping():
+    fit(MLPRegressor(**NET, validation_fraction=0.0), X, Y_REG)  # as scikit-learn: unused
+    with pytest.raises(symbp.errors.ParameterError, match=r"validation_fraction must be in "
+                                                          r"\(0.0, 1.0\) with early_stopping"):
+        MLPRegressor(**NET, validation_fraction=0.0, early_stopping=True).fit(X, Y_REG)
+
+
+@pytest.mark.parametrize(("classes", "message"), [
+    ([0, 1, np.nan], "classes holds NaN or infinite labels"),
+    ([0, "a"], r"Mix of label input types \(string and number\) in classes")])
+def test_partial_fit_refuses_classes_scikit_learn_refuses(classes, message):
+    """NaN was taken as a class and [0, 'a'] silently became the strings ['0', 'a']."""
+    model = MLPClassifier(**NET, solver="sgd")
+    with pytest.raises(DataError, match=message):
+        model.partial_fit(X, Y_BIN, classes=classes)
+    assert not hasattr(model, "classes_")
+
+
+@pytest.mark.parametrize(("weights", "part"), [(np.r_[1.0, np.zeros(39)], "training"),
+                                               (np.r_[np.zeros(36), np.ones(4)], "validation")])
+def test_early_stopping_refuses_a_part_without_weight(weights, part):
+    """A validation part of zero weights raised NumPy's ZeroDivisionError (not a
+    ValueError) after the first epoch; a training part of zero weights skipped every batch."""
+    model = MLPRegressor(**NET, early_stopping=True, validation_fraction=0.5, shuffle=False)
+    rows = np.random.RandomState(0).permutation(40)  # the split's order (random_state=0)
+    ordered = np.empty(40)
+    ordered[rows] = weights  # the first 20 of the order validate, the last 20 train
+    with pytest.raises(DataError, match=f"every sample weight of the {part} part"):
+        model.fit(X, Y_REG, sample_weight=ordered)
+    assert not hasattr(model, "coefs_")
+
+
 # -- scikit-learn's tools -------------------------------------------------------------------
 
 def test_clone_pickle_and_params(regressor):
@@ -358,6 +400,14 @@ def test_model_selection_and_pipeline():
 
 # -- save and load --------------------------------------------------------------------------
 
+def test_predict_uses_the_fitted_activation(regressor):
+    """set_params(activation='maxout') after fit made predict fail on its own weights
+    ('coefs_/intercepts_ do not have the fitted network's shapes'): the fitted network predicts
+    until the next fit, as its source and expression show."""
+    model = copy.deepcopy(regressor).set_params(activation="maxout")
+    np.testing.assert_array_equal(model.predict(X), regressor.predict(X))
+
+
 def test_save_and_load_a_multilabel_model(multilabel, tmp_path):
     path = tmp_path / "multilabel.npz"
     multilabel.save(path)
@@ -367,6 +417,20 @@ def test_save_and_load_a_multilabel_model(multilabel, tmp_path):
     assert predicted.dtype == np.uint8
     np.testing.assert_array_equal(predicted, multilabel.predict(X))
     np.testing.assert_array_equal(loaded.predict_proba(X), multilabel.predict_proba(X))
+
+
+@pytest.mark.parametrize("change", [dict(hidden_layer_sizes=(9, 9)), dict(activation="tanh"),
+                                    dict(alpha=0.0), dict(standardize=True)])
+def test_a_model_saved_after_set_params_loads(regressor, tmp_path, change):
+    """save after set_params of the structure wrote a file that load called damaged ('net
+    ... does not match the parameters'); the file's network is the fitted one, the
+    parameters are the new ones (for the next fit), as on the model that was saved."""
+    model = copy.deepcopy(regressor).set_params(**change)
+    model.save(tmp_path / "changed.npz")
+    loaded = MLPRegressor.load(tmp_path / "changed.npz")
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.predict(X), regressor.predict(X))
+    assert loaded.n_layers_ == 3 and loaded._net_key == regressor._net_key
 
 
 def _rewritten(path, tmp_path, **fields):

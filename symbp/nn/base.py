@@ -208,6 +208,12 @@ class MLP(BaseEstimator):
                 f"early_stopping: validation_fraction={self.validation_fraction} of {n} "
                 f"samples leaves {test.shape[0]} to validate on: The validation set is too "
                 "small. Increase 'validation_fraction' or the size of your dataset.")
+        for part, rows in (("training", train), ("validation", test)):
+            if not weights[rows].any():  # nothing to learn from, or to score on
+                raise DataError(
+                    f"early_stopping: every sample weight of the {part} part ({rows.shape[0]} "
+                    f"of {n} samples) is 0; give those samples weight, or set "
+                    "early_stopping=False")
         return (X[train], targets, weights[train]), (X[test], t_val, weights[test])
 
     def _check_given_weights(self, who: str) -> None:
@@ -262,10 +268,13 @@ class MLP(BaseEstimator):
         n_features, hidden, n_outputs = self._net_key[:3]
         return np.array([n_features, *hidden, n_outputs], np.int64)
 
-    def _layer_shapes(self, n_features, hidden, n_outputs) -> list[tuple[int, int]]:
-        """The shape of each ``coefs_`` entry (a maxout layer holds two pieces side by side)."""
+    def _layer_shapes(self, n_features, hidden, n_outputs,
+                      activation=None) -> list[tuple[int, int]]:
+        """The shape of each ``coefs_`` entry (a maxout layer holds two pieces side by side)
+        for ``activation`` (default: the parameter's)."""
+        maxout = (self.activation if activation is None else activation) == "maxout"
         sizes = (n_features, *hidden, n_outputs)
-        return [(fan_in, (2 if k < len(hidden) and self.activation == "maxout" else 1) * fan_out)
+        return [(fan_in, (2 if k < len(hidden) and maxout else 1) * fan_out)
                 for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes))]
 
     def _initialize(self, n_features, hidden, n_outputs, dtype, rng) -> None:
@@ -307,7 +316,7 @@ class MLP(BaseEstimator):
         for k, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             W, b = np.ascontiguousarray(W, dtype), np.ascontiguousarray(b, dtype)
             self.coefs_[k], self.intercepts_[k] = W, b
-            if self.activation == "maxout" and k < len(self.coefs_) - 1:
+            if self._net_key[3] == "maxout" and k < len(self.coefs_) - 1:
                 half = W.shape[1] // 2
                 out += [np.ascontiguousarray(W[:, :half]), b[:half].copy(),
                         np.ascontiguousarray(W[:, half:]), b[half:].copy()]
@@ -319,7 +328,7 @@ class MLP(BaseEstimator):
         """Write trained parameter arrays back into ``coefs_``/``intercepts_``."""
         k = 0
         for layer in range(len(self.coefs_)):
-            if self.activation == "maxout" and layer < len(self.coefs_) - 1:
+            if self._net_key[3] == "maxout" and layer < len(self.coefs_) - 1:
                 W, b, V, c = arrays[k:k + 4]
                 self.coefs_[layer] = np.hstack([W, V])
                 self.intercepts_[layer] = np.concatenate([b, c])
@@ -371,7 +380,8 @@ class MLP(BaseEstimator):
         ``weights``, one pass over all rows that also returns the data loss (the loss as
         training defines it, without the penalty): ``(outputs, loss)``."""
         dims = self._dims()
-        shapes = self._layer_shapes(int(dims[0]), tuple(map(int, dims[1:-1])), int(dims[-1]))
+        shapes = self._layer_shapes(int(dims[0]), tuple(map(int, dims[1:-1])), int(dims[-1]),
+                                    self._net_key[3])  # the fitted activation, not a new one
         coefs = [np.shape(W) for W in self.coefs_]
         intercepts = [np.shape(b) for b in self.intercepts_]
         if coefs != shapes or intercepts != [(s[1],) for s in shapes]:

@@ -57,7 +57,20 @@ def params(model) -> dict:
     number("epsilon", model.epsilon, low=0.0, open_low=True)
     number("tol", model.tol, low=0.0)
     number("validation_fraction", model.validation_fraction, low=0.0, high=1.0,
-            open_low=True, open_high=True)
+            open_high=True)  # scikit-learn's [0, 1): 0 is refused by early stopping alone
+    if model.early_stopping and model.validation_fraction == 0:
+        raise ParameterError("validation_fraction must be in (0.0, 1.0) with "
+                             "early_stopping=True (0.0 leaves nothing to validate on), got "
+                             f"{model.validation_fraction!r}")
+    state = model.random_state
+    if not (state is None or isinstance(state, np.random.RandomState) or
+            isinstance(state, numbers.Integral) and not isinstance(state, bool)
+            and 0 <= state < 2**32):
+        raise ParameterError(f"random_state must be an int in the range [0, 4294967295], an "
+                             f"instance of 'numpy.random.mtrand.RandomState' or None, got "
+                             f"{state!r}" + (" (a numpy Generator is not supported, as in "
+                                             "scikit-learn)"
+                                             if isinstance(state, np.random.Generator) else ""))
     for name in ("max_iter", "n_iter_no_change", "max_fun"):
         value = getattr(model, name)
         if name == "n_iter_no_change" and isinstance(value, numbers.Real) and \
@@ -379,10 +392,16 @@ def column(name, values, n: int, who: str = "this model",
 
 def unique_labels(name, values) -> np.ndarray:
     """The sorted distinct labels of ``values`` (a 1-D array-like)."""
+    kinds = {isinstance(v, str) for v in np.asarray(values, dtype=object).ravel()}
+    if len(kinds) > 1:  # NumPy would silently turn the numbers into strings
+        raise DataError(f"Mix of label input types (string and number) in {name}: "
+                        f"{list(values)!r}")
     array = np.asarray(values)
     if array.ndim != 1 or array.size == 0:
         raise DataError(f"{name} must be a non-empty 1-D array of labels, got shape "
                         f"{array.shape}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise DataError(f"{name} holds NaN or infinite labels: {array!r}")
     try:
         return np.unique(array)
     except TypeError as exc:

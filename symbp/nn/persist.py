@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import SymbpError
 from . import _npz, checks
 from .checks import count, finite, positive_int
+from .network import activation_template, loss_target
 
 FORMAT = "symbp.nn/1"
 
@@ -54,7 +55,8 @@ def save(model, path) -> None:
             "validation_scores": None if model.validation_scores_ is None
             else list(map(float, model.validation_scores_)),
             "validation_loss_curve": None if model.validation_loss_curve_ is None
-            else list(map(float, model.validation_loss_curve_))}
+            else list(map(float, model.validation_loss_curve_)),
+            "standardized": model.feature_mean_ is not None}
     if model._is_classifier:
         meta["accuracy_curve"] = list(map(float, model.train_accuracy_curve_))
         if getattr(model, "_multilabel", False):  # predict's indicator matrix keeps y's dtype
@@ -163,18 +165,21 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
         checked = checks.params(model)
     except SymbpError as exc:
         raise SymbpError(f"{path}: damaged symbp model file ({exc})") from None
-    hidden = checked["hidden"]
     n_features = field("n_features_in", positive_int, "a positive integer")
     n_iter = field("n_iter", count, "a whole number >= 0")
     t = field("t", count, "a whole number >= 0")
-    loss = field("loss", lambda v: isinstance(v, str) and (v in cls._losses or v == model.loss),
-                 f"one of {', '.join(cls._losses)} or the model's loss formula")
+    loss = field("loss", lambda v: isinstance(v, str) and (v in cls._losses or
+                                                           _formula(v, cls._is_classifier)),
+                 f"one of {', '.join(cls._losses)} or a loss formula")
+    # the fitted network, which the parameters need not describe (set_params after fit)
     net = field("net", lambda v: isinstance(v, list) and len(v) == 6, "a list of 6")
-    n_outputs = net[2]
-    if not positive_int(n_outputs) or net != [n_features, list(hidden), n_outputs,
-                                               model.activation, loss, model.alpha > 0]:
-        raise SymbpError(f"{path}: damaged symbp model file (net {net!r} does not match "
-                         "the parameters)")
+    _, hidden, n_outputs, activation, _, l2 = net
+    if not (net[0] == n_features and isinstance(hidden, list) and all(map(positive_int, hidden))
+            and positive_int(n_outputs) and isinstance(activation, str)
+            and _activation(activation) and net[4] == loss and isinstance(l2, bool)):
+        raise SymbpError(f"{path}: damaged symbp model file (net {net!r} is not a fitted "
+                         f"network of {n_features} features with loss {loss!r})")
+    hidden = tuple(hidden)
     curve = field("loss_curve", lambda v: isinstance(v, list) and all(map(finite, v)),
                   "a list of finite numbers")
     best = field("best_loss", lambda v: v is None or finite(v) or v == math.inf,
@@ -184,7 +189,7 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
         raise SymbpError(f"{path}: layers {sizes} are too large to load")
     layout = {}
     for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        pieces = 2 if model.activation == "maxout" and k < len(hidden) else 1
+        pieces = 2 if activation == "maxout" and k < len(hidden) else 1
         layout[f"coef_{k}"] = ((fan_in, pieces * fan_out), "f")
         layout[f"intercept_{k}"] = ((pieces * fan_out,), "f")
     multilabel = meta.get("multilabel", False)  # absent from single-label files
@@ -212,7 +217,11 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
             raise SymbpError(f"{path}: damaged symbp model file (one output with loss "
                              f"{loss})")
         layout["classes"] = ((2 if n_outputs == 1 else n_outputs,), "iufbU")
-    if model.standardize:  # files written before standardize existed have no such entries
+    standardized = meta.get("standardized", model.standardize)  # older files: the parameter
+    if not isinstance(standardized, bool):
+        raise SymbpError(f"{path}: damaged symbp model file ('standardized' must be true or "
+                         f"false, got {standardized!r})")
+    if standardized:  # files written before standardize existed have no such entries
         layout["feature_mean"] = layout["feature_scale"] = ((n_features,), "f")
         if not model._is_classifier:
             layout["target_mean"] = layout["target_scale"] = ((n_outputs,), "f")
@@ -244,8 +253,7 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
                              f"list of finite numbers, got {accuracy!r})")
         model.train_accuracy_curve_ = [float(v) for v in accuracy]
     model._fitted_loss = loss
-    model._net_key = (n_features, hidden, n_outputs, model.activation, loss,
-                      model.alpha > 0)
+    model._net_key = (n_features, hidden, n_outputs, activation, loss, l2)
     # the weights' dtype: the file's (dtype=None follows the data), else the forced one
     weights = meta.get("weights_dtype", None if checked["dtype"] is None
                        else checked["dtype"].name)
@@ -253,6 +261,25 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
         raise SymbpError(f"{path}: damaged symbp model file ('weights_dtype' must be "
                          f"'float32' or 'float64', got {weights!r})")
     return model, layout, np.dtype(weights)
+
+def _formula(loss: str, classifier: bool) -> bool:
+    """Whether ``loss`` is a loss formula (read by symbp's safe parser, never evaluated)."""
+    try:
+        loss_target(loss, classifier)
+    except SymbpError:
+        return False
+    return True
+
+
+def _activation(activation: str) -> bool:
+    """Whether ``activation`` is a built-in activation, a gate's name or a formula (read by
+    symbp's safe parser, never evaluated)."""
+    try:
+        activation_template(activation)
+    except SymbpError:
+        return False
+    return True
+
 
 def _set_arrays(model, arrays: dict, dtype, path: Path) -> None:
     """The checked arrays of a model file as the model's fitted attributes (``dtype``)."""
