@@ -263,6 +263,13 @@ def test_warm_start_refuses_weights_it_cannot_start_from(regressor, edit, error,
     assert model.n_iter_ == n_iter
 
 
+def test_warm_start_on_other_features_says_so_as_scikit_learn(regressor):
+    model = copy.deepcopy(regressor).set_params(warm_start=True)
+    with pytest.raises(DataError, match="X has 6 features, but MLPRegressor is expecting 3 "
+                                        "features as input"):
+        model.fit(np.c_[X, X], Y_REG)
+
+
 def test_warm_start_takes_weights_as_tuples_and_integers(regressor):
     model = copy.deepcopy(regressor).set_params(warm_start=True)
     model.coefs_ = tuple(np.round(W * 10).astype(np.int64) for W in model.coefs_)
@@ -512,6 +519,19 @@ def test_feature_names_in_as_scikit_learn(tmp_path):
                                         r"features have string names, but your input has "
                                         r"\['int', 'str'\]"):
         MLPRegressor(**NET).fit(pd.DataFrame(X, columns=["a", 1, "c"]), Y_REG)
+
+
+def test_missing_values_of_nullable_columns_are_named_as_nan():
+    """pandas' nullable Float64 columns hold pandas.NA: NumPy's 'float() argument must be a
+    string or a real number, not NAType' before; the NaN check's row and column now."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).astype("Float64")
+    frame.iloc[5, 2] = pd.NA
+    with pytest.raises(DataError, match=r"X holds 1 NaN or infinite value.*row 5, column 2"):
+        MLPRegressor(**NET).fit(frame, Y_REG)
+    filled = frame.fillna(0.0)  # nullable, no NA: taken as the float64 array
+    model = fit(MLPRegressor(**NET), filled, Y_REG)
+    same_weights(model, fit(MLPRegressor(**NET), filled.to_numpy(float), Y_REG))
 
 
 def test_float32_regressor_keeps_float32_from_sparse_and_frames():

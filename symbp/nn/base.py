@@ -132,8 +132,8 @@ class MLP(BaseEstimator):
         names = checks.feature_names(X)
         if warm:  # scikit-learn's reset=False: a continued fit checks the names
             checks.check_feature_names(self, names)
-        X = checks.features(X, self.n_features_in_ if incremental and warm else None,
-                            type(self).__name__)
+        X = checks.features(X, getattr(self, "n_features_in_", None) if warm else None,
+                            type(self).__name__)  # weights given by hand: _check_warm_start
         dtype = checks.fit_dtype(dtype, X, self.coefs_[0] if warm else None)
         if warm:
             scaling = self._scaling("feature")

@@ -337,7 +337,8 @@ def cast_finite(name, array, dtype, what) -> np.ndarray:
 
 
 def numeric(name, values) -> np.ndarray:
-    """``values`` as an array of real numbers (an object array of numbers is converted)."""
+    """``values`` as an array of real numbers (an object array of numbers is converted; a
+    missing value, ``pandas.NA``, becomes NaN, which the finite checks then name)."""
     try:
         array = np.asarray(values)
     except ValueError as exc:
@@ -346,7 +347,13 @@ def numeric(name, values) -> np.ndarray:
         raise DataError(f"{name} holds complex numbers: Complex data not supported")
     if array.dtype.kind == "O":
         try:
-            array = array.astype(np.float64)
+            try:
+                array = array.astype(np.float64)
+            except TypeError:  # nullable pandas columns (Float64, Int64) hold pandas.NA
+                missing = np.frompyfunc(_missing, 1, 1)(array).astype(bool)
+                if not missing.any():
+                    raise
+                array = np.where(missing, np.nan, array).astype(np.float64)
         except TypeError as exc:  # NumPy's message: "argument must be a string or a number"
             raise DataTypeError(f"{name} must hold numbers, got dtype object: {exc}") from None
         except ValueError as exc:
@@ -354,6 +361,12 @@ def numeric(name, values) -> np.ndarray:
     if array.dtype.kind not in "fiub":
         raise DataError(f"{name} must hold numbers, got dtype {array.dtype}")
     return array
+
+
+def _missing(value) -> bool:
+    """Whether ``value`` is pandas' missing-value marker ``pandas.NA`` (told by its type's
+    name, without importing pandas)."""
+    return type(value).__name__ == "NAType"
 
 
 def column(name, values, n: int, who: str = "this model",
