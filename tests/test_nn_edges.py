@@ -235,6 +235,38 @@ def test_multilabel_scores_and_probabilities(multilabel):
         np.average(subset, weights=weights))
 
 
+def test_the_stand_in_scores_as_scikit_learn(multilabel, regressor):
+    """Without scikit-learn, ``score`` is symbp's stand-in: it gave a multilabel model the
+    share of right labels (not of right rows) and failed on sample weights, and a constant y
+    predicted exactly an R² of 0 (scikit-learn: 1)."""
+    from symbp.nn import _estimator
+    weights = np.arange(40.0)
+    for args in [(X, Y_MULTI), (X, Y_MULTI, weights)]:
+        assert _estimator.ClassifierMixin.score(multilabel, *args) == pytest.approx(
+            multilabel.score(*args), rel=1e-12)
+    for args in [(X, Y_REG), (X, Y_REG, weights)]:
+        assert _estimator.RegressorMixin.score(regressor, *args) == pytest.approx(
+            regressor.score(*args), rel=1e-12)
+
+    def stand_in(base):
+        class Model(base):
+            def __init__(self, alpha=1.0, beta=2):
+                self.alpha, self.beta = alpha, beta
+        return Model(alpha=0.5)
+    for base in (_estimator.BaseEstimator, sklearn.base.BaseEstimator):
+        with pytest.raises(ValueError, match=r"Invalid parameter 'foo' for estimator "
+                                             r"Model\(alpha=0.5\)\. Valid parameters are: "
+                                             r"\['alpha', 'beta'\]"):
+            stand_in(base).set_params(foo=1)
+
+    class Constant:
+        def predict(self, X_):
+            return np.full(len(X_), 2.0)
+    for y in (np.full(40, 2.0), np.full(40, 3.0)):
+        assert _estimator.RegressorMixin.score(Constant(), X, y) == \
+            sklearn.base.RegressorMixin.score(Constant(), X, y)
+
+
 # -- warm start from edited weights ---------------------------------------------------------
 
 @pytest.mark.parametrize(("edit", "error", "message"), [

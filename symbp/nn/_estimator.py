@@ -30,8 +30,8 @@ class BaseEstimator:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
-                                 f"valid: {', '.join(valid)}")
+                raise ValueError(f"Invalid parameter {name!r} for estimator {self!r}. Valid "
+                                 f"parameters are: {valid!r}.")  # scikit-learn's wording
             setattr(self, name, value)
         return self
 
@@ -45,8 +45,12 @@ class BaseEstimator:
 
 class ClassifierMixin:
     def score(self, X, y, sample_weight=None) -> float:
-        """Mean accuracy of ``predict(X)`` against ``y``."""
-        return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
+        """Mean accuracy of ``predict(X)`` against ``y``: for multilabel ``y`` the share of
+        rows whose every label is right (subset accuracy, as scikit-learn's)."""
+        right = self.predict(X) == np.asarray(y)
+        if right.ndim == 2:
+            right = right.all(axis=1)
+        return float(np.average(right, weights=sample_weight))
 
 
 class RegressorMixin:
@@ -58,5 +62,6 @@ class RegressorMixin:
         w = weights.reshape(-1, *([1] * (y.ndim - 1)))
         residual = (w * (y - predicted) ** 2).sum(axis=0)
         spread = (w * (y - np.average(y, axis=0, weights=weights)) ** 2).sum(axis=0)
-        r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1), 0.0)
+        r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1),
+                      np.where(residual == 0, 1.0, 0.0))  # scikit-learn's for constant y
         return float(np.mean(r2))
