@@ -472,6 +472,24 @@ def test_a_model_saved_after_set_params_loads(regressor, tmp_path, change):
     assert loaded.n_layers_ == 3 and loaded._net_key == regressor._net_key
 
 
+@pytest.mark.parametrize("params", [
+    dict(alpha=np.float64(0.1)), dict(learning_rate_init=np.float32(0.01)),
+    dict(batch_size=np.int64(10), max_iter=np.int32(3)), dict(random_state=np.int64(3)),
+    dict(shuffle=np.bool_(False)), dict(hidden_layer_sizes=np.array([6])),
+    dict(n_iter_no_change=np.inf)])
+def test_save_takes_numpy_scalar_parameters(tmp_path, params):
+    """A grid of np.logspace alphas (GridSearchCV's best_estimator_) gave an np.float64
+    alpha, and save failed with json's 'Object of type bool is not JSON serializable' (alpha >
+    0 an np.bool_); any NumPy scalar parameter failed so."""
+    model = fit(MLPRegressor(**{**NET, **params}), X, Y_REG)
+    model.save(tmp_path / "numpy.npz")
+    loaded = MLPRegressor.load(tmp_path / "numpy.npz")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    for name, value in params.items():  # the same values, as Python numbers
+        np.testing.assert_array_equal(np.asarray(loaded.get_params()[name], float),
+                                      np.asarray(value, float))
+
+
 def _rewritten(path, tmp_path, **fields):
     """A copy of the model file at ``path`` with metadata fields replaced."""
     with np.load(path) as data:

@@ -40,15 +40,15 @@ def save(model, path) -> None:
     folder, then ``os.replace``): an interrupted save never leaves a half-written file."""
     model._check_fitted()
     path = Path(path)
-    params = {k: v for k, v in model.get_params().items()
+    params = {k: _plain(v) for k, v in model.get_params().items()
               if k != "random_state" or v is None or isinstance(v, numbers.Integral)}
     params["hidden_layer_sizes"] = list(np.atleast_1d(model.hidden_layer_sizes).tolist())
     params["dtype"] = None if model.dtype is None else np.dtype(model.dtype).name
     meta = {"format": FORMAT, "estimator": type(model).__name__, "params": params,
             "n_features_in": model.n_features_in_, "n_iter": model.n_iter_, "t": model.t_,
             "weights_dtype": np.asarray(model.coefs_[0]).dtype.name,
-            "loss": model._fitted_loss, "net": list(model._net_key[:1]) + [
-                list(model._net_key[1]), *model._net_key[2:]],
+            "loss": model._fitted_loss, "net": _plain([*model._net_key[:1], list(
+                model._net_key[1]), *model._net_key[2:]]),
             "loss_curve": list(map(float, model.loss_curve_)),
             "final_loss": None if getattr(model, "loss_", None) is None else float(model.loss_),
             "best_loss": None if model.best_loss_ is None else float(model.best_loss_),
@@ -94,6 +94,17 @@ def save(model, path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _plain(value):
+    """``value`` with NumPy scalars as the Python numbers JSON writes (a parameter grid of
+    ``np.logspace`` gives ``np.float64`` alphas, ``alpha > 0`` an ``np.bool_``), in lists and
+    tuples too."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def load(cls, path):
