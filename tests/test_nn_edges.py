@@ -302,6 +302,17 @@ def test_warm_start_on_other_features_says_so_as_scikit_learn(regressor):
         model.fit(np.c_[X, X], Y_REG)
 
 
+def test_predict_leaves_edited_weights_as_they_are(regressor):
+    """predict cast every layer to coefs_[0]'s dtype and wrote the casts back: one float32
+    layer set by hand made the whole model float32 (and a tuple of coefs_ a list)."""
+    model = copy.deepcopy(regressor)
+    model.coefs_ = (model.coefs_[0].astype(np.float32), model.coefs_[1])
+    model.predict(X)
+    assert isinstance(model.coefs_, tuple)
+    assert [W.dtype for W in model.coefs_] == [np.float32, np.float64]
+    assert model.intercepts_[0].dtype == np.float64
+
+
 def test_warm_start_takes_weights_as_tuples_and_integers(regressor):
     model = copy.deepcopy(regressor).set_params(warm_start=True)
     model.coefs_ = tuple(np.round(W * 10).astype(np.int64) for W in model.coefs_)

@@ -308,14 +308,18 @@ class MLP(BaseEstimator):
         if self._is_classifier:
             self.train_accuracy_curve_ = []
 
-    def _param_arrays(self, dtype) -> list[np.ndarray]:
+    def _param_arrays(self, dtype, store: bool = True) -> list[np.ndarray]:
         """The network's parameters in its input order, as contiguous arrays of ``dtype``: the
-        very arrays of ``coefs_``/``intercepts_`` (maxout layers are split into two pieces)."""
+        very arrays of ``coefs_``/``intercepts_``, which become those arrays when ``store``
+        (training; prediction leaves the model as it is); maxout layers are split into two
+        pieces."""
         out = []
-        self.coefs_, self.intercepts_ = list(self.coefs_), list(self.intercepts_)
+        if store:
+            self.coefs_, self.intercepts_ = list(self.coefs_), list(self.intercepts_)
         for k, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             W, b = np.ascontiguousarray(W, dtype), np.ascontiguousarray(b, dtype)
-            self.coefs_[k], self.intercepts_[k] = W, b
+            if store:
+                self.coefs_[k], self.intercepts_[k] = W, b
             if self._net_key[3] == "maxout" and k < len(self.coefs_) - 1:
                 half = W.shape[1] // 2
                 out += [np.ascontiguousarray(W[:, :half]), b[:half].copy(),
@@ -388,7 +392,7 @@ class MLP(BaseEstimator):
             raise DataError(f"coefs_/intercepts_ do not have the fitted network's shapes "
                             f"(coefs_ {coefs}, intercepts_ {intercepts}; expected coefs_ "
                             f"{shapes}, intercepts_ {[(s[1],) for s in shapes]})")
-        theta = flat(self._param_arrays(dtype))
+        theta = flat(self._param_arrays(dtype, store=False))
         run, _ = self._compiled(net, X, np.zeros(0, np.int64) if net.labels
                                 else np.zeros((0, int(dims[-1])), dtype), dims)
         rows = X.shape[0]
