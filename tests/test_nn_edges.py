@@ -164,6 +164,20 @@ def test_partial_fit_keeps_the_weights_dtype_and_continues_an_lbfgs_fit():
     assert model.n_iter_ == 1 and model._optimizer["step"] == 1
 
 
+@pytest.mark.parametrize("gap", [None, np.nan, "NA"])
+def test_missing_labels_are_named(gap):
+    """A None, NaN or pandas.NA among string labels was 'y mixes label types that cannot be
+    ordered' (scikit-learn: a TypeError from sorting, or 'Input contains NaN')."""
+    y = np.array(["a", "b"] * 20, dtype=object)
+    if gap == "NA":
+        pd = pytest.importorskip("pandas")
+        gap = pd.NA
+    y[7] = gap
+    with pytest.raises(DataError, match=r"y holds 1 missing label\(s\) \(None, NaN or "
+                                        r"pandas.NA\), the first at row 7"):
+        MLPClassifier(**NET).fit(X, y)
+
+
 # -- sparse X and y -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", [sp.csr_matrix, sp.csc_matrix, sp.csr_array])

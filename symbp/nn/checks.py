@@ -369,6 +369,12 @@ def _missing(value) -> bool:
     return type(value).__name__ == "NAType"
 
 
+def missing_label(value) -> bool:
+    """Whether a label is a missing value: None, a float NaN or ``pandas.NA``."""
+    return value is None or _missing(value) or \
+        isinstance(value, float | np.floating) and math.isnan(value)
+
+
 def column(name, values, n: int, who: str = "this model",
            multilabel: bool = False) -> np.ndarray:
     """The targets ``values`` as an array of ``n`` rows; a column vector becomes a vector

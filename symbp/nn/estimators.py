@@ -113,6 +113,11 @@ class MLPClassifier(ClassifierMixin, MLP):
                             f"matrix, got shape {y.shape}")
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise DataError("y holds NaN or infinite labels")
+        if y.dtype.kind == "O":
+            missing = np.flatnonzero(np.frompyfunc(checks.missing_label, 1, 1)(y).astype(bool))
+            if missing.size:
+                raise DataError(f"y holds {missing.size} missing label(s) (None, NaN or "
+                                f"pandas.NA), the first at row {missing[0]}")
         if y.dtype.kind == "f" and not np.equal(np.mod(y, 1), 0).all():
             raise DataError("Unknown label type: y holds continuous values; MLPClassifier "
                             "needs class labels (use MLPRegressor for regression)")
