@@ -546,7 +546,7 @@ def test_early_stopping_keeps_the_best_validation_weights(moons_split, tmp_path)
                                     n_iter_no_change=3, random_state=0), X_train, y_train)
     assert model.n_iter_ < 200  # stopped by the rule
     assert len(model.validation_scores_) == model.n_iter_
-    assert model.best_validation_score_ == max(model.validation_scores_) > 0.9
+    assert model.best_validation_score_ == max(model.validation_scores_) > 0.85
     assert model.best_loss_ is None  # scikit-learn's: no best training loss then
     model.save(tmp_path / "m.npz")
     loaded = MLPClassifier.load(tmp_path / "m.npz")

@@ -212,14 +212,16 @@ def test_sparse_y(multilabel):
 
 def test_multilabel_early_stopping_is_not_stratified():
     """scikit-learn does not stratify a multilabel split; symbp did, on each row's first
-    label (argmax), which refuses rare label rows that scikit-learn takes."""
+    label (argmax). The split is scikit-learn's own (test_sklearn_numbers compares whole fits
+    with early stopping)."""
+    from sklearn.model_selection import train_test_split
     model = MLPClassifier(**NET, early_stopping=True)
     T, weights = Y_MULTI.astype(float), np.ones(40)
-    (X_train, _, _), (X_val, _, _) = model._split(X, T, weights, np.random.RandomState(3),
-                                                  multilabel=True)
-    order = np.random.RandomState(3).permutation(40)
-    np.testing.assert_array_equal(X_val, X[order[:4]])
-    np.testing.assert_array_equal(X_train, X[order[4:]])
+    (X_train, _, _), (X_val, _, _) = model._split(X, T, weights, np.random.RandomState(3))
+    train, test = train_test_split(np.arange(40), test_size=0.1,
+                                   random_state=np.random.RandomState(3))
+    np.testing.assert_array_equal(X_val, X[test])
+    np.testing.assert_array_equal(X_train, X[train])
     fitted = fit(model, X, Y_MULTI)
     assert len(fitted.validation_scores_) == fitted.n_iter_
     assert all(0.0 <= s <= 1.0 for s in fitted.validation_scores_)
@@ -408,17 +410,25 @@ def test_partial_fit_refuses_classes_scikit_learn_refuses(classes, message):
     assert not hasattr(model, "classes_")
 
 
-@pytest.mark.parametrize(("weights", "part"), [(np.r_[1.0, np.zeros(39)], "training"),
-                                               (np.r_[np.zeros(36), np.ones(4)], "validation")])
-def test_early_stopping_refuses_a_part_without_weight(weights, part):
+def _rows(X_part):
+    """The rows of X that a split part holds."""
+    return np.flatnonzero((X[:, None, :] == X_part[None]).all(axis=2).any(axis=1))
+
+
+@pytest.mark.parametrize("part", ["training", "validation"])
+def test_early_stopping_refuses_a_part_without_weight(part):
     """A validation part of zero weights raised NumPy's ZeroDivisionError (not a
     ValueError) after the first epoch; a training part of zero weights skipped every batch."""
-    model = MLPRegressor(**NET, early_stopping=True, validation_fraction=0.5, shuffle=False)
-    rows = np.random.RandomState(0).permutation(40)  # the split's order (random_state=0)
-    ordered = np.empty(40)
-    ordered[rows] = weights  # the first 20 of the order validate, the last 20 train
+    model = MLPRegressor(**NET, early_stopping=True, validation_fraction=0.5)
+    T = Y_REG[:, None]
+    (X_train, _, _), (X_val, _, _) = model._split(X, T, np.ones(40), np.random.RandomState(0))
+    weights = np.ones(40)
+    weights[_rows(X_train if part == "training" else X_val)] = 0.0
     with pytest.raises(DataError, match=f"every sample weight of the {part} part"):
-        model.fit(X, Y_REG, sample_weight=ordered)
+        model._split(X, T, weights, np.random.RandomState(0))
+    with pytest.raises(DataError, match=r"every sample weight of the (training|validation) "
+                                        r"part"):  # one weighted row: one part has none
+        model.fit(X, Y_REG, sample_weight=np.r_[1.0, np.zeros(39)])
     assert not hasattr(model, "coefs_")
 
 

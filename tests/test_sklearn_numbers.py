@@ -180,3 +180,28 @@ def test_fitted_attributes_are_scikit_learns(kind, solver):
         (reference.n_layers_, reference.n_outputs_, reference.out_activation_)
     assert model.loss_ == pytest.approx(reference.loss_, rel=1e-6)
     assert not hasattr(ours(), "n_layers_") and not hasattr(ours(), "out_activation_")
+
+
+@pytest.mark.parametrize("kind", ["binary", "softmax", "regressor"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_fit_from_the_same_seed_is_scikit_learns(kind, weighted):
+    """No weights given: the same random_state draws the same initial weights (logistic:
+    Glorot, scikit-learn's order of draws), the same early-stopping split (scikit-learn's
+    train_test_split on the fit's RandomState after the weights, stratified for two classes
+    only) and the same batches, so the validation scores, loss curve and weights agree (the
+    structures above)."""
+    X, y, _ = _data(kind)
+    sample_weight = np.random.RandomState(2).uniform(0.0, 2.0, N) if weighted else None
+    params = dict(COMMON, **SOLVERS["adam"], early_stopping=True, validation_fraction=0.2)
+    ours, theirs = (MLPRegressor, sklearn_nn.MLPRegressor) if kind == "regressor" else \
+        (MLPClassifier, sklearn_nn.MLPClassifier)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = theirs(**params).fit(X, y, sample_weight=sample_weight)
+        model = ours(**params, dtype="float64").fit(X, y, sample_weight=sample_weight)
+    assert model.n_iter_ == reference.n_iter_
+    np.testing.assert_allclose(model.validation_scores_, reference.validation_scores_,
+                               rtol=1e-6)
+    np.testing.assert_allclose(model.loss_curve_, reference.loss_curve_, rtol=1e-6)
+    for a, b in zip(model.coefs_ + model.intercepts_, reference.coefs_ + reference.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)

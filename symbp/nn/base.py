@@ -151,10 +151,15 @@ class MLP(BaseEstimator):
             else np.random.RandomState(self.random_state)
         if warm:
             self._check_warm_start(X.shape[1], hidden, n_outputs, who)
+        # drawn before the early-stopping split, in scikit-learn's order: the same seed gives
+        # the same initial weights, validation split and batches as its fit
+        initial = None if warm else self._initial_weights(X.shape[1], hidden, n_outputs,
+                                                          dtype, rng)
         validation = None
         if self.early_stopping and self.solver != "lbfgs":  # as scikit-learn: stochastic only
-            (X, targets, weights), validation = self._split(
-                X, targets, weights, rng, fitted.get("_multilabel", False))
+            binary = self._is_classifier and not fitted.get("_multilabel", False) and \
+                len(fitted["classes_"]) == 2
+            (X, targets, weights), validation = self._split(X, targets, weights, rng, binary)
         # every check passed: from here on the model changes
         if not warm:
             if names is not None:
@@ -165,7 +170,8 @@ class MLP(BaseEstimator):
         for name, value in fitted.items():
             setattr(self, name, value)
         if not warm:
-            self._initialize(X.shape[1], hidden, n_outputs, dtype, rng)
+            self.coefs_, self.intercepts_ = initial
+            self._start_training_state()
         else:  # lists (given weights may be tuples), updated in place by the solvers
             self.coefs_, self.intercepts_ = list(self.coefs_), list(self.intercepts_)
             if not hasattr(self, "loss_curve_"):  # weights given to an unfitted model
@@ -182,11 +188,14 @@ class MLP(BaseEstimator):
                                    validation, incremental)
         return self
 
-    def _split(self, X, targets, weights, rng, multilabel: bool = False):
+    def _split(self, X, targets, weights, rng, binary: bool = False):
         """``((X, targets, weights), (X_val, targets_val, weights_val))``: the validation part
-        of early stopping, stratified for a classifier of one label per sample (not for
-        ``multilabel`` targets, as scikit-learn); a split that leaves the training part empty
-        or fewer than 2 samples to validate on is refused (scikit-learn's minimum)."""
+        of early stopping, split as scikit-learn splits it (its ``train_test_split`` with the
+        fit's RandomState when scikit-learn is installed, so the same seed gives the same
+        parts; :func:`symbp.nn.split.train_test_split` otherwise), stratified for ``binary``
+        targets only, as scikit-learn's MLPs (not for more classes or multilabel targets). A
+        split that leaves the training part empty, fewer than 2 samples to validate on
+        (scikit-learn's minimum) or either part without weight is refused."""
         n = X.shape[0]
         refused = DataError(
             f"early_stopping: validation_fraction={self.validation_fraction} of {n} sample(s) "
@@ -195,12 +204,23 @@ class MLP(BaseEstimator):
             "; give more samples, a larger validation_fraction or early_stopping=False")
         if n < 2:
             raise refused
+        labels = None
+        if binary:  # the class of each sample, from a (n,), (n, 1) or one-hot (n, 2) target
+            labels = targets if targets.ndim == 1 else \
+                targets[:, 0] if targets.shape[1] == 1 else targets.argmax(axis=1)
         try:
-            train, test, targets, t_val = train_test_split(
-                np.arange(n), targets, test_size=self.validation_fraction, rng=rng,
-                stratify=targets if self._is_classifier and not multilabel else None)
+            try:
+                from sklearn.model_selection import train_test_split as sklearn_split
+            except ImportError:  # pragma: no cover - exercised without scikit-learn
+                train, test, _, _ = train_test_split(
+                    np.arange(n), np.arange(n), test_size=self.validation_fraction, rng=rng,
+                    stratify=labels)
+            else:
+                train, test = sklearn_split(np.arange(n), test_size=self.validation_fraction,
+                                            random_state=rng, stratify=labels)
         except ValueError:
             raise refused from None
+        targets, t_val = targets[train], targets[test]
         if train.shape[0] == 0 or test.shape[0] == 0:
             raise refused
         if test.shape[0] < 2:
@@ -278,8 +298,15 @@ class MLP(BaseEstimator):
                 for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes))]
 
     def _initialize(self, n_features, hidden, n_outputs, dtype, rng) -> None:
-        """Glorot-uniform weights (scikit-learn's scheme) or He-uniform for the relu family."""
-        self.coefs_, self.intercepts_ = [], []
+        """Set new initial weights (:meth:`_initial_weights`) and a new training state."""
+        self.coefs_, self.intercepts_ = self._initial_weights(n_features, hidden, n_outputs,
+                                                              dtype, rng)
+        self._start_training_state()
+
+    def _initial_weights(self, n_features, hidden, n_outputs, dtype, rng) -> tuple:
+        """``(coefs, intercepts)`` drawn from ``rng``: Glorot-uniform weights (scikit-learn's
+        scheme and order of draws) or He-uniform for the relu family."""
+        coefs, intercepts = [], []
         sizes = (n_features, *hidden, n_outputs)
         for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             hidden_layer = k < len(hidden)
@@ -289,11 +316,10 @@ class MLP(BaseEstimator):
             else:
                 factor = 2.0 if self.activation == "logistic" else 6.0
                 bound = bias = math.sqrt(factor / (fan_in + fan_out))
-            self.coefs_.append(rng.uniform(-bound, bound, (fan_in, pieces * fan_out))
-                               .astype(dtype))
-            self.intercepts_.append(rng.uniform(-bias, bias, pieces * fan_out).astype(dtype)
-                                    if bias else np.zeros(pieces * fan_out, dtype))
-        self._start_training_state()
+            coefs.append(rng.uniform(-bound, bound, (fan_in, pieces * fan_out)).astype(dtype))
+            intercepts.append(rng.uniform(-bias, bias, pieces * fan_out).astype(dtype)
+                              if bias else np.zeros(pieces * fan_out, dtype))
+        return coefs, intercepts
 
     def _start_training_state(self) -> None:
         """The bookkeeping of a new training run (epochs, curves, best scores), also for
