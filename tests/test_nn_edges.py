@@ -228,6 +228,22 @@ def test_multilabel_early_stopping_is_not_stratified():
     assert fitted.best_loss_ is None
 
 
+def test_without_scikit_learn_the_split_follows_the_same_rules(monkeypatch):
+    """symbp.nn.split stands in for scikit-learn's train_test_split: two classes keep their
+    shares in both parts, more classes are not stratified, and the parts cover every row."""
+    import sys
+    monkeypatch.setitem(sys.modules, "sklearn.model_selection", None)  # its import fails
+    model = MLPClassifier(**NET, early_stopping=True, validation_fraction=0.25)
+    T = Y_BIN.astype(float)[:, None]
+    (X_train, T_train, _), (X_val, T_val, _) = model._split(X, T, np.ones(40),
+                                                            np.random.RandomState(0), True)
+    assert sorted(np.r_[_rows(X_train), _rows(X_val)]) == list(range(40))
+    share = Y_BIN.mean()
+    assert abs(T_val.mean() - share) <= 1 / len(T_val) and abs(T_train.mean() - share) < 0.05
+    (_, _, _), (X_val, _, _) = model._split(X, T, np.ones(40), np.random.RandomState(0))
+    np.testing.assert_array_equal(X_val, X[np.random.RandomState(0).permutation(40)[:10]])
+
+
 @pytest.mark.parametrize("y", [Y_REG[:10], Y_MULTI[:10]])
 def test_a_validation_set_of_one_sample_is_refused_as_scikit_learn(y):
     model = (MLPRegressor if y.ndim == 1 else MLPClassifier)(**NET, early_stopping=True)

@@ -211,7 +211,7 @@ class MLP(BaseEstimator):
         try:
             try:
                 from sklearn.model_selection import train_test_split as sklearn_split
-            except ImportError:  # pragma: no cover - exercised without scikit-learn
+            except ImportError:  # without scikit-learn: the same rules, symbp.nn.split
                 train, test, _, _ = train_test_split(
                     np.arange(n), np.arange(n), test_size=self.validation_fraction, rng=rng,
                     stratify=labels)
