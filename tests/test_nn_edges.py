@@ -448,6 +448,21 @@ def test_early_stopping_refuses_a_part_without_weight(part):
     assert not hasattr(model, "coefs_")
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_a_batch_larger_than_the_data_warns_as_scikit_learn(method):
+    message = "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped"
+    for model in (sk.MLPRegressor(**NET, batch_size=41), MLPRegressor(**NET, batch_size=41)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with pytest.warns(UserWarning, match=message) as caught:
+                getattr(model, method)(X, Y_REG)
+        if isinstance(model, MLPRegressor):  # symbp's warning points at the caller
+            assert [w.filename for w in caught if "batch_size" in str(w.message)] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MLPRegressor(**NET, batch_size=40).partial_fit(X, Y_REG)  # the whole data: no warning
+
+
 # -- scikit-learn's tools -------------------------------------------------------------------
 
 def test_clone_pickle_and_params(regressor):

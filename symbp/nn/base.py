@@ -12,6 +12,7 @@ import functools
 import itertools
 import math
 import types
+import warnings
 
 import numpy as np
 
@@ -179,6 +180,10 @@ class MLP(BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self._fitted_loss = loss
         self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
+        if self.solver != "lbfgs" and self.batch_size != "auto" and \
+                self.batch_size > X.shape[0]:  # scikit-learn's warning, word for word
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped", UserWarning, stacklevel=3)
         batch = X.shape[0] if self.solver == "lbfgs" else solvers.batch_size(self, X.shape[0])
         with _threads.limited(batch, (X.shape[1], *hidden, n_outputs)):
             if self.solver == "lbfgs":
