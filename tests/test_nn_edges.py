@@ -164,6 +164,20 @@ def test_partial_fit_keeps_the_weights_dtype_and_continues_an_lbfgs_fit():
     assert model.n_iter_ == 1 and model._optimizer["step"] == 1
 
 
+def test_string_labels_in_an_object_array_are_a_string_array_as_scikit_learn():
+    """pandas' string columns arrive as object arrays: classes_ and predict were object
+    arrays; scikit-learn's are NumPy strings."""
+    y = np.array(["no", "yes"], dtype=object)[Y_BIN]
+    reference = fit(sk.MLPClassifier(**NET), X, y)
+    model = fit(MLPClassifier(**NET), X, y)
+    assert model.classes_.dtype == reference.classes_.dtype and model.classes_.dtype.kind == "U"
+    assert model.predict(X).dtype == reference.predict(X).dtype
+    partial = MLPClassifier(**NET, solver="sgd").partial_fit(
+        X, y, classes=np.array(["yes", "no"], dtype=object))
+    assert partial.classes_.dtype.kind == "U"
+    partial.partial_fit(X, y.astype(str))
+
+
 @pytest.mark.parametrize("gap", [None, np.nan, "NA"])
 def test_missing_labels_are_named(gap):
     """A None, NaN or pandas.NA among string labels was 'y mixes label types that cannot be

@@ -369,6 +369,14 @@ def _missing(value) -> bool:
     return type(value).__name__ == "NAType"
 
 
+def text_labels(classes: np.ndarray) -> np.ndarray:
+    """Sorted labels of an object array that are all strings (pandas' string columns) as a
+    NumPy string array, as scikit-learn's ``classes_`` holds them; others unchanged."""
+    if classes.dtype == object and all(isinstance(c, str) for c in classes):
+        return classes.astype(str)
+    return classes
+
+
 def missing_label(value) -> bool:
     """Whether a label is a missing value: None, a float NaN or ``pandas.NA``."""
     return value is None or _missing(value) or \
@@ -422,7 +430,7 @@ def unique_labels(name, values) -> np.ndarray:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise DataError(f"{name} holds NaN or infinite labels: {array!r}")
     try:
-        return np.unique(array)
+        return text_labels(np.unique(array))
     except TypeError as exc:
         raise DataError(f"{name} mixes label types that cannot be ordered: {exc}") from None
 

@@ -136,6 +136,7 @@ class MLPClassifier(ClassifierMixin, MLP):
                 classes, index = np.unique(y, return_inverse=True)
             except TypeError as exc:
                 raise DataError(f"y mixes label types that cannot be ordered: {exc}") from None
+            classes = checks.text_labels(classes)
         else:
             classes, index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
