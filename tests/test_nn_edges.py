@@ -214,6 +214,15 @@ def test_sparse_limit_is_checked_in_fit_and_predict(regressor, monkeypatch):
         regressor.predict(over)
 
 
+def test_sparse_X_of_other_features_is_refused_before_it_is_made_dense(regressor):
+    """A sparse X of a billion columns was refused for the memory its dense copy would take,
+    not for having other features than the model."""
+    wide = sp.csr_matrix((2, 10**9))
+    with pytest.raises(DataError, match="X has 1000000000 features, but MLPRegressor is "
+                                        "expecting 3 features as input"):
+        regressor.predict(wide)
+
+
 def test_sparse_y(multilabel):
     with pytest.raises(DataTypeError, match="Sparse data was passed for y, but dense data is "
                                             "required"):

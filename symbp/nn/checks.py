@@ -107,6 +107,9 @@ def features(X, n_features=None, who: str = "this model") -> np.ndarray:
     if X is None:
         raise DataError("X is None; expected an array of samples x features")
     if _is_sparse(X):
+        shape = tuple(getattr(X, "shape", ()))
+        if n_features is not None and len(shape) == 2 and shape[1] != n_features:
+            raise _other_features(shape[1], n_features, who)  # before any dense copy
         X = _densified(X)
     X = numeric("X", X)
     if X.ndim == 1:
@@ -123,10 +126,15 @@ def features(X, n_features=None, who: str = "this model") -> np.ndarray:
         raise DataError(f"X is empty: Found array with 0 feature(s) (shape={X.shape}) while a "
                         "minimum of 1 is required.")
     if n_features is not None and X.shape[1] != n_features:
-        raise DataError(f"X has {X.shape[1]} features, but {who} is expecting {n_features} "
-                        "features as input (the number it was fitted with).")
+        raise _other_features(X.shape[1], n_features, who)
     check_finite("X", X)
     return X
+
+
+def _other_features(got: int, n_features: int, who: str) -> DataError:
+    """The error for X of ``got`` features given to a model fitted on ``n_features``."""
+    return DataError(f"X has {got} features, but {who} is expecting {n_features} features as "
+                     "input (the number it was fitted with).")
 
 
 def _is_sparse(X) -> bool:
