@@ -212,6 +212,10 @@ def test_sparse_limit_is_checked_in_fit_and_predict(regressor, monkeypatch):
         MLPRegressor(**NET).fit(over, np.r_[Y_REG, 0.0])
     with pytest.raises(DataError, match=message):
         regressor.predict(over)
+    monkeypatch.setattr(checks, "SPARSE_DENSE_LIMIT", 40 * 3 * 8 - 1)  # a multilabel y too
+    with pytest.raises(DataError, match=r"sparse y of shape \(40, 3\) would take 960 bytes as "
+                                        r"the dense array training needs \(limit 959 bytes"):
+        MLPClassifier(**NET).fit(X[:, :1], sp.csr_matrix(Y_MULTI))
 
 
 def test_sparse_X_of_other_features_is_refused_before_it_is_made_dense(regressor):
