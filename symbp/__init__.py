@@ -24,6 +24,7 @@ from .errors import (CacheError, CallError, CompileError, GateError, IdentifierE
 from .shapes import Ints, ints
 
 if TYPE_CHECKING:  # the names below, for type checkers and documentation tools
+    from .checker import check
     from .function import Function, compile
     from .gates import GATES
     from .parse import gate
@@ -40,12 +41,14 @@ __all__ = [
            "ParseError",
            "SymbpError",
            "__version__",
+           "check",
            "compile",
            "gate",
            "ints",
 ]
 
-_LAZY = {"Function": "function", "compile": "function", "GATES": "gates", "gate": "parse"}
+_LAZY = {"Function": "function", "compile": "function", "GATES": "gates", "gate": "parse",
+         "check": "checker"}
 """Public name -> the module that defines it, imported at the first touch."""
 
 _SUBMODULES = frozenset({"arrays", "derive", "emit", "function", "gates", "graph", "jit",

@@ -8,6 +8,7 @@ Examples
     symbp grad -f model.sbp --at x=3 y=-4 --wrt x
     symbp grad "sum((W @ x)**2)" --shape W=2,2 x=2 --at W=0.1,0.5,-0.3,0.8 x=0.2,0.4
     symbp draw "(x + y) * z" --at x=-2 y=5 z=-4 -o circuit.svg
+  symbp check backprop.py --at x=3 y=-4              a hand-written backward pass, line by line
     symbp train --dataset digits --hidden 64 --epochs 30
     symbp bench --quick
 
@@ -192,6 +193,21 @@ def _compile(args: argparse.Namespace, jit: bool):
             raise
         raise CliError(f"{args.file}: {exc}") from None
     return f, (_point(f, values) if values is not None else None)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    """``symbp check FILE --at ...``: 0 when the backward pass is right, 1 when it is not."""
+    from .checker import check
+
+    args.expr = None
+    text = _read_expression(args)
+    values = _parse_at(args.at)
+    arrays = [name for name, value in values.items() if isinstance(value, list)]
+    if arrays:
+        raise CliError(f"--at {arrays[0]}: check takes one number per input (scalar code)")
+    report = check(text, at=values)
+    print(report)
+    return 0 if report.ok else 1
 
 
 def _cmd_grad(args: argparse.Namespace) -> int:
@@ -406,6 +422,7 @@ examples:
   symbp grad -f model.sbp --at x=3 y=-4              staged lines from a file
   symbp grad "sum((W @ x)**2)" --shape W=2,2 x=2 --at W=0.1,0.5,-0.3,0.8 x=0.2,0.4
   symbp draw "(x + y) * z" --at x=-2 y=5 z=-4 -o circuit.svg
+  symbp check backprop.py --at x=3 y=-4              a hand-written backward pass, line by line
   symbp train --dataset digits --hidden 64 --epochs 30
   symbp bench --quick
 
@@ -548,6 +565,21 @@ def _build_parser() -> argparse.ArgumentParser:
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=_cmd_train)
 
+    check = sub.add_parser(
+        "check",
+        help="check a hand-written backward pass line by line (exit 1 when a line is wrong)",
+        description="Read FILE: staged forward lines, then a hand-written backward pass "
+        "(dname = ..., dname += ..., as in the CS231n notes). Run both at the --at point "
+        "against symbp's own backward pass and report the first wrong line, the lines wrong "
+        "only because of it and gradients never computed or never accumulated (a missing += "
+        "at a fork). Exit status: 0 right, 1 a line wrong, 2 bad input.",
+        epilog="example: symbp check staged.py --at x=3 y=-4",
+    )
+    check.add_argument("file", metavar="FILE", help="the forward and backward lines ('-': stdin)")
+    check.add_argument("--at", nargs="+", metavar="NAME=VALUE", required=True,
+                       help="the point, one number per input")
+    check.set_defaults(handler=_cmd_check)
+
     # `symbp bench ...` is dispatched before parsing (see `main`); this entry lists it in --help.
     sub.add_parser("bench", add_help=False,
                    help="time the compiled CS231n gradient against hand-written code, or "
@@ -566,8 +598,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success, 2 on bad input (the error is printed to stderr as
-        ``symbp: error: <message>``, without a traceback).
+        The exit status: 0 on success, 1 when ``check`` finds a wrong line, 2 on bad input
+        (the error is printed to stderr as ``symbp: error: <message>``, without a
+        traceback).
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] in ("grad", "draw"):

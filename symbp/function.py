@@ -361,6 +361,24 @@ class Function:
                             f"draw(): pass the point as a dict, f.draw({{...}})")
         return draw(self, inputs, values, digits)
 
+    def check(self, /, *args, **kwargs):
+        """Each generated backward line's local derivative against a central difference.
+
+        The local derivative is evaluated in float64 at the point (inputs as for a call), the
+        central difference of its forward line in 50-digit arithmetic; the result lists the
+        generated lines worst first, so a precision loss or a kink shows where it happens.
+        Scalar functions only, for now.
+
+        Returns
+        -------
+        symbp.checker.LocalReport
+            ``.lines``: :class:`symbp.checker.Local` entries (``line``, ``local``, ``value``,
+            ``numeric``, ``error``, the relative difference); ``print()`` shows a table.
+        """
+        from .checker import check_function
+
+        return check_function(self, self._given(args, kwargs))
+
     def _given(self, args: tuple, kwargs: dict) -> dict:
         if len(args) > len(self.inputs):
             raise CallError(f"expected at most {len(self.inputs)} positional inputs "

@@ -1,0 +1,270 @@
+"""symbp.check (a hand-written backward pass, line by line), `symbp check` and Function.check.
+
+The reference is the CS231n staged code of the worked examples (section 3), exactly as the notes
+write it; each mutation changes one line and must be caught at that line.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import pytest
+
+import symbp
+from symbp import ParseError, SymbpError, bench
+from symbp.cli import main
+from tests.conftest import compiled, numeric_gradient
+
+FORWARD = """\
+sigy = 1.0 / (1 + math.exp(-y))   # (1)
+num = x + sigy                    # (2)
+sigx = 1.0 / (1 + math.exp(-x))   # (3)
+xpy = x + y                       # (4)
+xpysqr = xpy**2                   # (5)
+den = sigx + xpysqr               # (6)
+invden = 1.0 / den                # (7)
+f = num * invden                  # (8)
+"""
+BACKWARD = """\
+dnum = invden                               # (8)
+dinvden = num                               # (8)
+dden = (-1.0 / (den**2)) * dinvden          # (7)
+dsigx = (1) * dden                          # (6)
+dxpysqr = (1) * dden                        # (6)
+dxpy = (2 * xpy) * dxpysqr                  # (5)
+dx = (1) * dxpy                             # (4)
+dy = (1) * dxpy                             # (4)
+dx += ((1 - sigx) * sigx) * dsigx           # (3)
+dx += (1) * dnum                            # (2)
+dsigy = (1) * dnum                          # (2)
+dy += ((1 - sigy) * sigy) * dsigy           # (1)
+"""
+SOURCE = FORWARD + BACKWARD
+AT = {"x": 3.0, "y": -4.0}
+FIRST = FORWARD.count("\n") + 1  # the number of the first backward line
+LINES = BACKWARD.splitlines()
+
+
+def _forward(x, y):
+    return (x + 1 / (1 + math.exp(-y))) / (1 / (1 + math.exp(-x)) + (x + y) ** 2)
+
+
+def _with(number: int, new: str | None) -> str:
+    """SOURCE with backward line ``number`` (a file line number) replaced, or removed."""
+    lines = SOURCE.splitlines()
+    lines[number - 1:number] = [] if new is None else [new]
+    return "\n".join(lines) + "\n"
+
+
+def _number(prefix: str) -> int:
+    """The file line number of the backward line starting with ``prefix``."""
+    return FIRST + next(k for k, line in enumerate(LINES) if line.startswith(prefix))
+
+
+def test_the_notes_code_is_right():
+    report = symbp.check(SOURCE, at=AT)
+    assert report.ok and report.first_wrong_line is None and not report.missing
+    assert [line.number for line in report.lines] == list(range(FIRST, FIRST + len(LINES)))
+    assert all(line.status == "ok" for line in report.lines)
+    assert "right" in str(report)
+    final = {line.variable: line.found for line in report.lines}  # the last value of each
+    numeric = numeric_gradient(_forward, [3.0, -4.0])
+    assert final["dx"] == pytest.approx(numeric[0], rel=1e-8)
+    assert final["dy"] == pytest.approx(numeric[1], rel=1e-8)
+    assert final["dx"] == pytest.approx(2.05956979557, rel=1e-9)  # the worked example
+    assert final["dy"] == pytest.approx(1.59223275148, rel=1e-9)
+
+
+def test_the_benchmarks_hand_written_pass_is_right():
+    body = inspect.getsource(bench.cs231n_by_hand).split('"""')[2]  # after the docstring
+    lines = [line.strip() for line in body.splitlines()
+             if line.strip() and not line.strip().startswith(("#", "return"))]
+    assert len(lines) == 20
+    assert symbp.check("\n".join(lines), at=AT).ok
+
+
+@pytest.mark.parametrize("k", range(len(LINES)))
+def test_a_wrong_factor_is_caught_at_its_line_and_later_lines_follow(k):
+    target, op, rhs = LINES[k].split("#")[0].split(None, 2)
+    number = FIRST + k
+    report = symbp.check(_with(number, f"{target} {op} 1.5 * ({rhs.strip()})"), at=AT)
+    assert not report.ok and report.first_wrong_line == number
+    wrong = next(line for line in report.lines if line.number == number)
+    assert wrong.status == "wrong" and wrong.variable == target
+    assert wrong.message.startswith("wrong local derivative")
+    assert all(line.status == "ok" for line in report.lines if line.number < number)
+    later = [line for line in report.lines if line.number > number and line.status != "ok"]
+    assert all(line.status == "follows" and line.cause == number for line in later)
+    assert f"line {number}: {target} {op} 1.5" in str(report)
+
+
+@pytest.mark.parametrize("old, new", [
+    ("dden = ", "dden = (-1.0 / den) * dinvden"),  # wrong local derivative of 1/den
+    ("dxpy = ", "dxpy = (xpy) * dxpysqr"),  # d(xpy**2) is 2*xpy
+    ("dx += ((1", "dx += (sigx) * dsigx"),  # the sigmoid's local gradient (1 - s) * s
+    ("dnum = ", "dnum = num"),  # the mul gate switches its operands: swapped
+    ("dinvden = ", "dinvden = invden"),
+    ("dy += ", "dy += ((1 - sigy) * sigy) * dsigx"),  # the wrong upstream gradient
+    ("dx = ", "dx = (1) * dxpysqr"),  # x is not an input of xpysqr
+    ("dy = ", "dy += (1) * dxpy"),  # += before anything was assigned
+    ("dsigy = ", "dsigy = (1) * dnum + 0 * dsigy"),  # reads a gradient not yet computed
+])
+def test_one_line_mutations_are_caught_at_the_line(old, new):
+    number = _number(old)
+    report = symbp.check(_with(number, new), at=AT)
+    assert not report.ok and report.first_wrong_line == number
+    line = next(line for line in report.lines if line.number == number)
+    assert line.text == new and line.local and line.message
+    assert str(report).startswith(f"line {number}: {new}")
+
+
+@pytest.mark.parametrize("prefix", ["dx += ((1", "dx += (1)", "dy += "])
+def test_equals_instead_of_plus_equals_at_a_fork(prefix):
+    number = _number(prefix)
+    new = LINES[number - FIRST].replace("+=", "=", 1)
+    report = symbp.check(_with(number, new), at=AT)
+    assert report.first_wrong_line == number
+    assert "a fork" in report.lines[number - FIRST].message
+    assert "write +=" in str(report)
+
+
+@pytest.mark.parametrize("prefix", ["dx += ((1", "dx += (1)", "dy += "])
+def test_a_dropped_plus_equals_is_named_as_a_missing_fork(prefix):
+    number = _number(prefix)
+    report = symbp.check(_with(number, None), at=AT)
+    assert not report.ok and report.first_wrong_line is None
+    (missing,) = report.missing
+    assert missing.fork and missing.variable == prefix.split()[0]
+    assert missing.suggestion.startswith(f"{missing.variable} += ")
+    upstream = LINES[number - FIRST].split("*")[-1].split("#")[0].strip()  # dsigx, dnum, dsigy
+    assert missing.text.startswith(upstream[1:] + " = ")  # the forward line it comes from
+    assert "missing += at a fork" in str(report)
+
+
+@pytest.mark.parametrize("prefix", ["dsigy = ", "dxpysqr = ", "dnum = "])
+def test_a_missing_line_is_caught_where_its_gradient_is_read(prefix):
+    number = _number(prefix)
+    variable = prefix.split()[0]
+    report = symbp.check(_with(number, None), at=AT)
+    reader = next(line for line in report.lines if variable in line.text)
+    assert report.first_wrong_line == reader.number
+    assert f"reads {variable}, which no earlier line computes" in reader.message
+    assert any(m.variable == variable and not m.fork for m in report.missing)
+    assert "never computed" in str(report)
+
+
+def test_a_gradient_never_computed_for_an_input():
+    source = _with(_number("dy += "), None).replace("dy = (1) * dxpy", "")
+    report = symbp.check(source, at=AT)
+    assert report.first_wrong_line is None
+    assert [m.suggestion for m in report.missing] == ["dy = dxpy",
+                                                       "dy += (sigy*(1 - sigy)) * dsigy"]
+
+
+def test_a_contribution_counted_twice():
+    number = _number("dx += (1)")
+    source = _with(number, LINES[number - FIRST] + "\n" + LINES[number - FIRST])
+    report = symbp.check(source, at=AT)
+    assert report.first_wrong_line == number + 1
+    assert "already added" in report.lines[number + 1 - FIRST].message
+
+
+def test_other_inputs_and_the_output_gradient():
+    source = "q = x + y\nf = q * z\ndf = 1.0\ndq = z * df\ndz = q * df\ndx = dq\ndy = dq\n"
+    assert symbp.check(source, at={"x": -2, "y": 5, "z": -4}).ok
+    report = symbp.check(source.replace("df = 1.0", "df = 2.0"), at={"x": -2, "y": 5, "z": -4})
+    assert report.first_wrong_line == 3
+
+
+@pytest.mark.parametrize("backward, message", [
+    ("dx = zz * dxpy", "unknown name 'zz'"),
+    ("dx = x.__class__", "attribute access"),
+    ("dx = __import__(x)", "__"),
+    ("dx = 2**2**2**2**2**2", "no finite real value"),
+    ("dx -= dxpy", "+="),
+    ("for i in x: pass", "'dname = expression'"),
+    ("q = 1", "gradient d<name> of a forward value"),
+    ("dx = [dxpy]", "lists not allowed"),
+    ("dx = dxpy if x else 0", "conditional"),
+])
+def test_hostile_backward_lines_are_refused_with_a_caret(backward, message):
+    source = FORWARD + "dxpy = 1.0\n" + backward + "\n"
+    with pytest.raises(ParseError, match=None) as info:
+        symbp.check(source, at=AT)
+    assert message in str(info.value)
+
+
+def test_huge_values_are_refused():
+    with pytest.raises(SymbpError, match="no finite value"):
+        symbp.check(FORWARD + "dnum = x**1e300 * invden\n", at=AT)
+
+
+@pytest.mark.parametrize("source, at, message", [
+    (SOURCE, {"x": 3.0}, "missing y"),
+    (SOURCE, {"x": 3.0, "y": -4.0, "w": 1.0}, "unknown w"),
+    (SOURCE, {"x": math.nan, "y": -4.0}, "finite real number"),
+    (SOURCE, {"x": "3", "y": -4.0}, "finite real number"),
+    (SOURCE, [3.0, -4.0], "dict"),
+    (FORWARD, AT, "no backward pass"),
+    ("dx += 1\n", AT, "needs a forward pass"),
+    (b"f = x\ndx = 1", AT, "must be a string"),
+])
+def test_bad_input_is_a_clear_error(source, at, message):
+    with pytest.raises(SymbpError, match=message):
+        symbp.check(source, at=at)
+
+
+def test_arrays_are_not_supported_yet():
+    with pytest.raises(SymbpError, match="scalar code only"):
+        symbp.check("q = W @ x\nf = sum(q**2)\ndq = 2 * q\n", at={},
+                    shapes={"W": (2, 2), "x": (2,)})
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    right, wrong = tmp_path / "right.py", tmp_path / "wrong.py"
+    right.write_text(SOURCE)
+    number = _number("dx += (1)")
+    wrong.write_text(_with(number, "dx = (1) * dnum"))
+    assert main(["check", str(right), "--at", "x=3", "y=-4"]) == 0
+    assert "right" in capsys.readouterr().out
+    assert main(["check", str(wrong), "--at", "x=3", "y=-4"]) == 1
+    assert f"line {number}: dx = (1) * dnum" in capsys.readouterr().out
+    assert main(["check", str(right), "--at", "x=3"]) == 2
+    assert "missing y" in capsys.readouterr().err
+    assert main(["check", str(tmp_path / "none.py"), "--at", "x=3", "y=-4"]) == 2
+    assert main(["check", str(right), "--at", "x=3,4", "y=-4"]) == 2
+    assert "one number per input" in capsys.readouterr().err
+
+
+# --- Function.check: the generated backward lines -----------------------------------------------
+
+def test_function_check_agrees_on_the_cs231n_expression():
+    f = compiled("(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)", jit=False)
+    report = f.check(3.0, -4.0)
+    backward = [line.split("#")[0].strip() for line in f.source.split("# backward pass")[1]
+                .split("return")[0].splitlines() if line.strip()]
+    assert sorted(x.line.split("  #")[0] for x in report.lines) == sorted(backward)
+    assert all(x.error < 1e-12 for x in report.lines)
+    errors = [x.error for x in report.lines]
+    assert errors == sorted(errors, reverse=True)
+
+
+def test_function_check_shows_precision_loss_and_kinks_worst_first():
+    f = compiled("sigmoid(x) * relu(y)", jit=False)
+    report = f.check(x=40.0, y=0.0)
+    worst = report.lines[:2]
+    assert {x.line.split(" = ")[0] for x in worst} == {"dx", "dy"}
+    sig = next(x for x in worst if x.line.startswith("dx"))
+    assert sig.value == 0.0  # s*(1 - s) rounds to 0 at 40 in float64
+    assert sig.numeric == pytest.approx(math.exp(-40) / (1 + math.exp(-40)) ** 2, rel=1e-12)
+    relu = next(x for x in worst if x.line.startswith("dy"))
+    assert relu.numeric == pytest.approx(0.5)  # the kink: relu'(0) is 0 by convention
+    assert all(x.error == 0 for x in report.lines[2:])
+    assert "worst first" in str(report) and "sigmoid" in str(report)
+
+
+def test_function_check_refuses_arrays():
+    f = symbp.compile("sum(x**2)", shapes={"x": (2,)}, jit=False)
+    with pytest.raises(SymbpError, match="scalar functions only"):
+        f.check(x=[1.0, 2.0])
