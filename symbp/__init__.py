@@ -19,8 +19,16 @@ __version__ = "0.1.0"
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import (CacheError, CallError, CompileError, GateError, IdentifierError, ParseError,
-                     SymbpError)
+from .errors import (
+    CacheError,
+    CallError,
+    CompileError,
+    ExportError,
+    GateError,
+    IdentifierError,
+    ParseError,
+    SymbpError,
+)
 from .shapes import Ints, ints
 
 if TYPE_CHECKING:  # the names below, for type checkers and documentation tools
@@ -34,6 +42,7 @@ __all__ = [
            "CacheError",
            "CallError",
            "CompileError",
+           "ExportError",
            "Function",
            "GateError",
            "IdentifierError",

@@ -7,6 +7,7 @@ Examples
     symbp grad "(x + y) * z" --at x=-2 y=5 z=-4
     symbp grad -f model.sbp --at x=3 y=-4 --wrt x
     symbp grad "sum((W @ x)**2)" --shape W=2,2 x=2 --at W=0.1,0.5,-0.3,0.8 x=0.2,0.4
+    symbp grad "x * sigmoid(y)" --export grad_f.py
     symbp draw "(x + y) * z" --at x=-2 y=5 z=-4 -o circuit.svg
   symbp check backprop.py --at x=3 y=-4              a hand-written backward pass, line by line
     symbp train --dataset digits --hidden 64 --epochs 30
@@ -214,6 +215,11 @@ def _cmd_grad(args: argparse.Namespace) -> int:
     """Compile the expression, print its source, then its value and gradients."""
     f, point = _compile(args, jit=not args.no_jit)
     import numpy as np  # loaded by the compiler anyway: after the argument checks
+
+    if args.export is not None:
+        written = f.export(args.export)
+        print(f"{PROG}: wrote {written} (a standalone module: NumPy and Numba only)",
+              file=sys.stderr)
 
     source = f.source if args.module else f.kernel_source
     if point is None:
@@ -494,6 +500,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _expression_options(grad)
     grad.add_argument("--module", action="store_true",
                       help="print the whole generated module, not only the function")
+    grad.add_argument("--export", metavar="PATH",
+                      help="also write a standalone module (NumPy and Numba only, no symbp) "
+                      "computing the value and gradients to PATH (a .py file)")
     grad.set_defaults(handler=_cmd_grad)
 
     draw = sub.add_parser(

@@ -58,6 +58,11 @@ class CacheError(SymbpError):
     others, not a folder, or not writable. The message names the path and the fix."""
 
 
+class ExportError(SymbpError):
+    """A standalone module that cannot be written: a path that is a folder, not a ``.py``
+    file, in a folder that does not exist, or not writable (the message names it)."""
+
+
 class DataError(SymbpError, ValueError):
     """Data an estimator cannot use: wrong shape, non-numeric, empty, NaN or infinite, too few
     classes (a ValueError too, as scikit-learn raises for the same data)."""

@@ -301,6 +301,49 @@ class Function:
                           else getattr(_jit.load(self.source), into))
         return self._into
 
+    def export(self, path) -> Path:
+        """Write a standalone module computing this function: it needs NumPy and Numba only.
+
+        The module holds the generated functions (``value_and_grad`` and its variants, as in
+        ``source``), each under ``@numba.njit(cache=True)``, and the helpers of
+        :mod:`symbp.runtime` they call, copied by name; its docstring names the expression,
+        the inputs and their shapes, the gradients and the symbp version, and ``INPUTS``,
+        ``WRT`` and ``SHAPES`` hold them. Its ``value_and_grad(*inputs)`` returns the tuple
+        ``(value, *gradients)`` in ``wrt`` order (this Function's ``kernel``); it does not
+        check its inputs as this Function does.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The ``.py`` file to write (replaced atomically if it exists: a temporary file in
+            its folder, then ``os.replace``).
+
+        Returns
+        -------
+        pathlib.Path
+            The absolute path written.
+
+        Raises
+        ------
+        ExportError
+            If ``path`` is a folder, does not end in ``.py``, its folder does not exist, or it
+            cannot be written.
+
+        Examples
+        --------
+        >>> f = compile("x * sigmoid(y)")
+        >>> f.export("grad_f.py")  # doctest: +SKIP
+        >>> import grad_f  # another program, without symbp  # doctest: +SKIP
+        >>> grad_f.value_and_grad(1.0, 0.0)  # doctest: +SKIP
+        (0.5, 0.5, 0.25)
+        """
+        from .export import export
+
+        expr = self.request[0] if self.request is not None else None
+        text = expr if isinstance(expr, str) else str(expr) if expr is not None else \
+            self.source.splitlines()[1].lstrip("# ")
+        return export(self, path, text)
+
     def draw(self, point: dict | None = None, /, *, values: bool = False, digits: int = 4,
              **inputs):  # self and point positional-only: an input may be named self
         """The circuit diagram: gates as nodes, each edge labelled with the forward value

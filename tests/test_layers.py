@@ -17,7 +17,8 @@ import symbp
 # estimators are the package `nn`, its modules in their own order (`nn` is its `__init__`,
 # which loads the others lazily by name).
 LAYERS = ("errors", "names", "shapes", "statements", "runtime", "arrays", "gates", "graph",
-          "naming", "derive", "parse", "emit", "reverse", "checker", "jit", "draw", "function",
+          "naming", "derive", "parse", "emit", "reverse", "checker", "jit", "draw", "export",
+          "function",
           "__init__", "datasets", "nn", "nn._estimator", "nn._npz", "nn.split", "nn.threads",
           "nn.loop", "nn.network", "nn.checks", "nn.compiled", "nn.solvers", "nn.persist",
           "nn.base", "nn.estimators", "bench_train", "bench_startup", "bench", "cli")

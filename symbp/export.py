@@ -1,0 +1,272 @@
+"""``Function.export``: one standalone module (NumPy and Numba only) of a compiled function.
+
+The module holds the generated functions, each under ``@numba.njit(cache=True)``, and the
+runtime helpers they call, copied by name from :mod:`symbp.runtime`'s own source (with the
+helpers, constants and Numba overloads those use in turn, and nothing else). Its docstring
+says what it computes: the expression, the inputs and their shapes, the gradients, the symbp
+version. It is written atomically (a temporary file in the target folder, then
+``os.replace``).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+from pathlib import Path
+
+from . import __version__, runtime
+from .errors import ExportError
+from .names import KERNEL_NAME
+from .shapes import show
+
+_JIT = '@numba.njit(cache=True, error_model="numpy"{})'
+
+
+def module_text(fn, expression: str) -> str:
+    """The standalone module of the compiled Function ``fn`` (``expression``: its text)."""
+    tree = ast.parse(fn.source)
+    lines = fn.source.splitlines()
+    helpers, imports, body = [], [], []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == f"{__package__}.runtime":
+            helpers += [a.name for a in node.names]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if not (isinstance(node, ast.ImportFrom) and node.module == "numba.extending"):
+                imports.append(ast.unparse(node))
+        elif isinstance(node, ast.FunctionDef):
+            parallel = ", parallel=True" if node.name.endswith("_parallel") else ""
+            body += ["", "", _JIT.format(parallel),
+                     *lines[node.lineno - 1:node.end_lineno]]
+        else:  # pragma: no cover - emit writes imports and functions only
+            raise ExportError(f"unexpected statement in the generated module: "
+                              f"{ast.unparse(node)[:80]}")
+    runtime_imports, runtime_code = _runtime(helpers)
+    head = _ordered({"import numba", *imports, *runtime_imports})
+    parts = [_docstring(fn, expression), "",
+             f"# Written by symbp {__version__} (Function.export); needs NumPy and Numba only.",
+             *head, "",
+             f"INPUTS = {fn.inputs!r}", f"WRT = {fn.wrt!r}",
+             f"SHAPES = {_shapes_literal(fn)}"]
+    if runtime_code:
+        parts += ["", "", "# -- symbp's runtime helpers used below (copied from symbp.runtime) --",
+                  *runtime_code]
+    parts += ["", "", "# -- the generated functions --", *body[1:]]
+    text = "\n".join(parts) + "\n"
+    _check_standalone(text)
+    return text
+
+
+def _ordered(imports: set[str]) -> list[str]:
+    """Imports sorted: ``import x`` lines first, then ``from x import y``."""
+    return sorted(imports, key=lambda s: (s.startswith("from "), s))
+
+
+def _shapes_literal(fn) -> str:
+    items = []
+    for name, shape, integer in fn.signature:
+        items.append(f"{name!r}: {('ints', tuple(shape)) if integer else tuple(shape)!r}")
+    return "{" + ", ".join(items) + "}"
+
+
+def _describe(fn) -> list[str]:
+    rows = []
+    for name, shape, integer in fn.signature:
+        if not shape:
+            rows.append(f"    {name}: a float")
+        elif integer:
+            rows.append(f"    {name}: int64 labels, shape {show(shape)}")
+        else:
+            rows.append(f"    {name}: a float array (float32 or float64), shape {show(shape)}")
+    return rows
+
+
+def _docstring(fn, expression: str) -> str:
+    scalar = all(not shape for _, shape, _ in fn.signature)
+    args = ", ".join(fn.inputs)
+    grads = ", ".join(f"d{n}" for n in fn.wrt)
+    text = [f"Value and gradient of one expression, written by symbp {__version__}.", "",
+            "Expression:", *(f"    {line}" for line in expression.strip().splitlines()), "",
+            "Inputs (positional, in this order):", *_describe(fn), "",
+            f"Gradients with respect to: {', '.join(fn.wrt) or 'nothing'}.", "",
+            "Functions (compiled by Numba at their first call, cached next to this file):",
+            f"    {KERNEL_NAME}({args}) -> (value{', ' if grads else ''}{grads})"]
+    if scalar:
+        outputs = ", ".join([*fn.inputs, "value", *(f"d{n}" for n in fn.wrt)])
+        text += [f"    {KERNEL_NAME}_points({outputs}):",
+                 "        the same at every point of 1-D float64 arrays, written into the given",
+                 f"        output arrays ({KERNEL_NAME}_points_parallel: over threads)"]
+    else:
+        text += [f"    {KERNEL_NAME}_into(...): the same, writing into buffers made by",
+                 f"        {KERNEL_NAME}_buffers({args}) (for training loops)",
+                 "    Array inputs must be C-contiguous and share one float dtype; labels int64."]
+    text += ["", "Inputs are not checked here (symbp's Function checks them). Needs NumPy and",
+             "Numba only; with SciPy installed, large matrix products use its BLAS, as Numba's",
+             "own np.dot does."]
+    return _literal("\n".join(text))
+
+
+def _literal(text: str) -> str:
+    """``text`` as a triple-quoted string literal that reads back as exactly ``text``."""
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n" or (ch.isprintable() and ch != "\x7f"):
+            out.append(ch)
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    literal = '"""' + "".join(out) + '"""'
+    if ast.literal_eval(literal) != text:  # pragma: no cover - the escapes above are complete
+        raise ExportError("the docstring could not be written safely")
+    return literal
+
+
+def _check_standalone(text: str) -> None:
+    """The written module must parse and import nothing from symbp."""
+    for node in ast.walk(ast.parse(text)):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(n == "symbp" or n.startswith("symbp.") for n in names):
+            raise ExportError("the exported module would import symbp")  # pragma: no cover
+
+
+# -- the runtime helpers, copied by name ------------------------------------------------------
+
+
+def _runtime(wanted: list[str]) -> tuple[list[str], list[str]]:
+    """(imports, code) of the runtime definitions ``wanted`` needs: the named helpers, and
+    every top-level function, constant and ``@overload`` of :mod:`symbp.runtime` they use."""
+    if not wanted:
+        return [], []
+    source = Path(runtime.__file__).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    defs: dict[str, ast.stmt] = {}
+    overloads: dict[str, list[ast.stmt]] = {}
+    bound: dict[str, ast.stmt] = {}  # imported name -> its import statement
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            defs[node.name] = node
+            for dec in node.decorator_list:
+                if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Name)
+                        and dec.func.id == "overload" and isinstance(dec.args[0], ast.Name)):
+                    overloads.setdefault(dec.args[0].id, []).append(node)
+        elif isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            for t in node.targets:
+                if t.id != "__all__":
+                    defs[t.id] = node
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "module", "") \
+                != "__future__":
+            for alias in node.names:
+                bound[(alias.asname or alias.name).split(".")[0]] = alias
+    missing = [n for n in wanted if n not in defs]
+    if missing:
+        raise ExportError(f"symbp.runtime defines no {', '.join(missing)}")
+    keep: set[int] = set()
+    used_imports: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        name = todo.pop()
+        for node in [defs[name], *overloads.get(name, [])]:
+            if id(node) in keep:
+                continue
+            keep.add(id(node))
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name):
+                    if sub.id in defs:
+                        todo.append(sub.id)
+                    elif sub.id in bound:
+                        used_imports.add(sub.id)
+    imports = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            imports += [f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
+                        for a in node.names if (a.asname or a.name).split(".")[0] in used_imports]
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            names = [a for a in node.names if (a.asname or a.name) in used_imports]
+            if names:
+                imports.append(f"from {node.module} import " + ", ".join(
+                    a.name + (f" as {a.asname}" if a.asname else "") for a in names))
+    code: list[str] = []
+    previous_function = True
+    for node in tree.body:
+        if id(node) not in keep:
+            continue
+        function = isinstance(node, ast.FunctionDef)
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        chunk = lines[start - 1:node.end_lineno]
+        if function:
+            chunk = _cached(node, chunk, start)
+        code += (["", ""] if function or previous_function else []) + chunk
+        previous_function = function
+    return imports, code
+
+
+def _cached(node: ast.FunctionDef, chunk: list[str], start: int) -> list[str]:
+    """``chunk`` (the lines of ``node`` from ``start``) with its ``@numba.njit(...)`` given
+    ``cache=True``: symbp gives the runtime's compiled functions its own on-disk cache, a
+    standalone module uses Numba's."""
+    chunk = list(chunk)
+    for dec in node.decorator_list:
+        if (isinstance(dec, ast.Call) and ast.unparse(dec.func) == "numba.njit"
+                and not any(k.arg == "cache" for k in dec.keywords)):
+            cached = ast.Call(dec.func, dec.args,
+                              [*dec.keywords, ast.keyword("cache", ast.Constant(True))])
+            chunk[dec.lineno - start] = f"@{ast.unparse(cached)}"
+    return chunk
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def write(path, text: str, what: str = "export") -> Path:
+    """Write ``text`` to the ``.py`` file ``path`` atomically; its absolute path.
+
+    Refuses a path that is not a string or path-like, that is a folder, that does not end in
+    ``.py``, or whose folder does not exist (:class:`ExportError`, naming the path)."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise ExportError(f"{what}: the path must be a string or a path-like object, got "
+                          f"{type(path).__name__}")
+    target = Path(os.path.abspath(os.fspath(path)))
+    if not os.fspath(path):
+        raise ExportError(f"{what}: the path is empty")
+    if target.is_dir():
+        raise ExportError(f"{what}: {target} is a folder; give the path of a .py file to write")
+    if target.suffix != ".py":
+        raise ExportError(f"{what}: {target} does not end in .py (the module is Python source "
+                          "to import)")
+    folder = target.parent
+    if not folder.is_dir():
+        raise ExportError(f"{what}: the folder {folder} does not exist"
+                          if not folder.exists() else f"{what}: {folder} is not a folder")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.stem}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        mode = 0o644
+        try:
+            mode = os.stat(target).st_mode & 0o777  # a file replaced keeps its permissions
+        except OSError:
+            pass
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        raise ExportError(f"{what}: cannot write {target} ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return target
+
+
+def export(fn, path, expression: str) -> Path:
+    """Write the standalone module of ``fn`` to ``path`` (see :meth:`Function.export`)."""
+    return write(path, module_text(fn, expression), "export")
+

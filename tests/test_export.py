@@ -1,0 +1,229 @@
+"""``Function.export``: the written module runs in a process that cannot import symbp, and
+gives the values and gradients of ``Function.value_and_grad``."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import symbp
+from symbp.cli import main
+from symbp.errors import ExportError
+
+# Run in a fresh interpreter, isolated (-I: no PYTHONPATH, no user site, no script folder), with
+# a meta-path finder that refuses symbp: the exported module must need NumPy and Numba only.
+BLOCKER = textwrap.dedent("""\
+    import importlib.abc, importlib.util, json, sys
+    class NoSymbp(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "symbp" or name.startswith("symbp."):
+                raise ImportError("symbp is blocked in this process")
+    sys.meta_path.insert(0, NoSymbp())
+    def load(path, name):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    """)
+
+
+def run_isolated(code: str, cwd) -> dict:
+    """Run ``code`` (after BLOCKER) in an isolated interpreter; the JSON it prints last."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "SYMBP"))}
+    env["NUMBA_CACHE_DIR"] = str(cwd / "numba-cache")
+    done = subprocess.run([sys.executable, "-I", "-c", BLOCKER + textwrap.dedent(code)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+SCALAR = "q = x * y + sigmoid(x)\nf = log(1 + q**2) * tanh(y) + relu(x - y)"
+CLI = "x * sigmoid(y) - exp(-x**2)"
+NET = "mean(softmax_cross_entropy(tanh(X @ W + b) @ V, y)) + 0.1 * sum(W**2)"
+NET_SHAPES = {"X": ("B", 3), "W": (3, 9), "b": (9,), "V": (9, 4), "y": symbp.ints(("B",))}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Both functions exported and run at several points in one isolated process."""
+    folder = tmp_path_factory.mktemp("export")
+    scalar = symbp.compile(SCALAR)
+    net = symbp.compile(NET, shapes=NET_SHAPES)
+    scalar.export(folder / "scalar_f.py")
+    net.export(folder / "net_f.py")
+    assert main(["grad", CLI, "--no-jit", "--export", str(folder / "cli_f.py")]) == 0
+    rng = np.random.default_rng(0)
+    points = [(float(a), float(b)) for a, b in rng.normal(0, 2, (6, 2))]
+    nets = []
+    for B in (1, 5, 40):  # 40 x 9 x 4 and more: the BLAS path where SciPy is installed
+        nets.append({"X": rng.normal(size=(B, 3)).tolist(), "W": rng.normal(size=(3, 9)).tolist(),
+                     "b": rng.normal(size=9).tolist(), "V": rng.normal(size=(9, 4)).tolist(),
+                     "y": rng.integers(0, 4, B).tolist()})
+    (folder / "points.json").write_text(json.dumps({"scalar": points, "net": nets}))
+    result = run_isolated("""
+        import numpy as np
+        given = json.load(open("points.json"))
+        s = load("scalar_f.py", "scalar_f")
+        n = load("net_f.py", "net_f")
+        out = {"scalar": [list(s.value_and_grad(*p)) for p in given["scalar"]], "net": []}
+        xs, ys = np.array(given["scalar"]).T.copy()
+        buffers = [np.empty(len(xs)) for _ in range(3)]
+        s.value_and_grad_points(xs, ys, *buffers)
+        out["points"] = [b.tolist() for b in buffers]
+        for p in given["net"]:
+            args = [np.array(p[k], np.int64 if k == "y" else np.float64) for k in n.INPUTS]
+            v, *grads = n.value_and_grad(*args)
+            out["net"].append([float(v), [g.tolist() for g in grads]])
+            args32 = [a.astype(np.float32) if a.dtype == np.float64 else a for a in args]
+            out.setdefault("net32", []).append(float(n.value_and_grad(*args32)[0]))
+        c = load("cli_f.py", "cli_f")
+        out["cli"] = [list(c.value_and_grad(*p)) for p in given["scalar"]]
+        out["symbp_loaded"] = any(m.split(".")[0] == "symbp" for m in sys.modules)
+        out["doc"] = [s.__doc__, n.__doc__]
+        print(json.dumps(out))
+        """, folder)
+    return scalar, net, points, nets, result, folder
+
+
+def test_isolated_process_never_loads_symbp(exported):
+    *_, result, _ = exported
+    assert result["symbp_loaded"] is False
+
+
+def test_scalar_values_and_gradients_match(exported):
+    scalar, _, points, _, result, _ = exported
+    for (x, y), (value, dx, dy) in zip(points, result["scalar"]):
+        want, grads = scalar.value_and_grad(x, y)
+        assert value == pytest.approx(want, rel=1e-13, abs=1e-15)
+        assert [dx, dy] == pytest.approx([grads["x"], grads["y"]], rel=1e-12, abs=1e-14)
+        # and against central differences of symbp's value, in float64
+        h = 1e-6
+        num = [(scalar(x + h, y) - scalar(x - h, y)) / (2 * h),
+               (scalar(x, y + h) - scalar(x, y - h)) / (2 * h)]
+        if abs(x - y) > 1e-3:  # away from relu's kink
+            assert [dx, dy] == pytest.approx(num, rel=1e-6, abs=1e-8)
+    values, dxs, dys = result["points"]
+    assert values == pytest.approx([v for v, _, _ in result["scalar"]], rel=1e-13, abs=1e-15)
+    assert dxs == pytest.approx([d for _, d, _ in result["scalar"]], rel=1e-13, abs=1e-15)
+    assert dys == pytest.approx([d for _, _, d in result["scalar"]], rel=1e-13, abs=1e-15)
+
+
+def test_array_values_and_gradients_match(exported):
+    _, net, _, nets, result, _ = exported
+    for given, (value, grads), value32 in zip(nets, result["net"], result["net32"]):
+        args = {k: np.array(v, np.int64 if k == "y" else np.float64) for k, v in given.items()}
+        want, want_grads = net.value_and_grad(**args)
+        assert value == pytest.approx(want, rel=1e-12)
+        for name, got in zip(net.wrt, grads):
+            np.testing.assert_allclose(got, want_grads[name], rtol=1e-11, atol=1e-13)
+        assert value32 == pytest.approx(want, rel=1e-5)
+        # one gradient entry against a central difference
+        W = args["W"].copy()
+        h = 1e-6
+        W[1, 2] += h
+        up = net(**{**args, "W": W})
+        W[1, 2] -= 2 * h
+        down = net(**{**args, "W": W})
+        assert grads[1][1][2] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-9)
+
+
+def test_cli_export(exported, tmp_path, capsys):
+    _, _, points, _, result, _ = exported
+    f = symbp.compile(CLI)
+    for (x, y), got in zip(points, result["cli"]):
+        want, grads = f.value_and_grad(x, y)
+        assert got == pytest.approx([want, grads["x"], grads["y"]], rel=1e-13, abs=1e-15)
+    capsys.readouterr()
+    assert main(["grad", "x*y", "--no-jit", "--export", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["grad", "x*y", "--no-jit", "--export", str(tmp_path / "f.py")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("def value_and_grad(x, y):")  # the usual output
+    assert f"wrote {tmp_path / 'f.py'}" in captured.err
+
+
+def test_docstring_says_what_it_computes(exported):
+    *_, result, _ = exported
+    scalar_doc, net_doc = result["doc"]
+    assert "q = x * y + sigmoid(x)" in scalar_doc and f"symbp {symbp.__version__}" in scalar_doc
+    assert "value_and_grad(x, y) -> (value, dx, dy)" in scalar_doc
+    assert "X: a float array (float32 or float64), shape (B, 3)" in net_doc
+    assert "y: int64 labels, shape (B,)" in net_doc
+    assert "Gradients with respect to: X, W, b, V." in net_doc
+
+
+def test_only_the_helpers_used_are_copied(exported):
+    *_, folder = exported
+    scalar = (folder / "scalar_f.py").read_text()
+    net = (folder / "net_f.py").read_text()
+    assert "def sigmoid(" in scalar and "def relu(" in scalar and "def tanh(" in scalar
+    assert "def softmax_cross_entropy(" not in scalar and "def matmul(" not in scalar
+    assert "def matmul(" in net and "def _matmul_loops(" in net and "def _check_label(" in net
+    assert "def hinge(" not in net and "def sigmoid(" not in net
+    assert "@numba.njit(nogil=True, cache=True)" in net  # the runtime's compiled matmul
+    for text in (scalar, net):
+        imported = [a.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Import)
+                    for a in n.names]
+        imported += [n.module for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ImportFrom)]
+        assert {m.split(".")[0] for m in imported} <= {"math", "numba", "numpy", "llvmlite",
+                                                        "importlib"}
+
+
+def test_hostile_expression_text_stays_in_the_docstring(tmp_path):
+    f = symbp.compile('x * 2  # """; import os; os.system("echo pwned") \\ \n')
+    text = (f.export(tmp_path / "h.py")).read_text()
+    tree = ast.parse(text)
+    doc = ast.get_docstring(tree, clean=False)
+    assert 'os.system("echo pwned")' in doc  # in the docstring, as text
+    assert not any(isinstance(n, ast.Import) and n.names[0].name == "os" for n in tree.body)
+
+
+def test_bad_paths(tmp_path):
+    f = symbp.compile("x * y")
+    with pytest.raises(ExportError, match="is a folder"):
+        f.export(tmp_path)
+    (tmp_path / "d.py").mkdir()
+    with pytest.raises(ExportError, match="is a folder"):
+        f.export(tmp_path / "d.py")
+    with pytest.raises(ExportError, match=r"does not end in \.py"):
+        f.export(tmp_path / "f.txt")
+    with pytest.raises(ExportError, match="does not exist"):
+        f.export(tmp_path / "missing" / "f.py")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ExportError, match="not a folder"):
+        f.export(tmp_path / "file" / "f.py")
+    with pytest.raises(ExportError, match="string or a path-like"):
+        f.export(3)
+    with pytest.raises(ExportError, match="empty"):
+        f.export("")
+
+
+def test_replaces_atomically_and_keeps_the_mode(tmp_path):
+    f = symbp.compile("x * y")
+    target = tmp_path / "f.py"
+    target.write_text("old")
+    os.chmod(target, 0o600)
+    assert f.export(target) == target
+    assert "def value_and_grad(x, y)" in target.read_text()
+    assert oct(target.stat().st_mode & 0o777) == oct(0o600)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.py"]  # no temporary left
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes read-only folders")
+def test_unwritable_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    os.chmod(folder, 0o500)
+    try:
+        with pytest.raises(ExportError, match="cannot write"):
+            symbp.compile("x * y").export(folder / "f.py")
+    finally:
+        os.chmod(folder, 0o700)
