@@ -251,9 +251,11 @@ _BUILTIN = (
          "t*log(t) at t = 0", derivative=lambda a, b: (
              sp.log(b), sp.Piecewise((0, sp.Eq(a, 0)), (a / b, True))),
          domain=((0.2, 3.0), (0.2, 3.0)), label="xlogy"),
-    Gate("sigmoid_cross_entropy", 2, lambda z, t: GATES["softplus"].apply(z) - z * t,
-         "binary cross-entropy from logits z and targets t: softplus(z) - z*t (stable)",
-         label="bce"),
+    Gate("sigmoid_cross_entropy", 2,
+         lambda z, t: GATES["relu"].apply(z) - z * t + GATES["softplus"].apply(-sp.Abs(z)),
+         "binary cross-entropy from logits z and targets t: softplus(z) - z*t, written "
+         "relu(z) - z*t + softplus(-|z|), exact for t = 0 or 1 at any z (so is its derivative "
+         "sigmoid(z) - t, derived from that formula)", label="bce"),
     Gate("elu", 1, lambda a, alpha: sp.Piecewise((alpha * (sp.exp(a) - 1), a <= 0), (a, True)),
          "a if a > 0 else alpha * (exp(a) - 1)", params=(("alpha", 1.0),), call="elu",
          kinks=(((0.0,), (1.0,)),), label="elu"),

@@ -304,15 +304,32 @@ def outer(x, y, out, add):
 
 
 @register_jitable
-def _row_logsumexp(z, i):
-    """log(sum(exp(z[i, :]))), shifted by the row's maximum: finite for logits of 1e3."""
-    top = z[i, 0]
+def _row_top(z, i):
+    """The index of the first largest entry of row i (NaN entries never win)."""
+    k = 0
     for j in range(1, z.shape[1]):
-        top = max(top, z[i, j])
-    total = 0.0
+        if z[i, j] > z[i, k]:
+            k = j
+    return k
+
+
+@register_jitable
+def _row_rest(z, i, k):
+    """sum(exp(z[i, j] - z[i, k])) over j != k: logsumexp(z[i]) = z[i, k] + log1p(rest), exact
+    also when one entry dominates ([0, -40, -40]: 8.5e-18, where log(1 + rest) is 0)."""
+    rest = 0.0
     for j in range(z.shape[1]):
-        total += math.exp(z[i, j] - top)
-    return top + math.log(total)
+        if j != k:
+            rest += math.exp(z[i, j] - z[i, k])
+    return rest
+
+
+@register_jitable
+def _row_logsumexp(z, i):
+    """log(sum(exp(z[i, :]))), shifted by the row's maximum: finite for logits of 1e3, and
+    log1p of the other entries' share: exact when one entry dominates."""
+    k = _row_top(z, i)
+    return z[i, k] + math.log1p(_row_rest(z, i, k))
 
 
 @register_jitable
@@ -362,9 +379,10 @@ def logsumexp_backward(z, lse, dlse, out, add):
 def log_softmax(z, out):
     """out = z - logsumexp(z) row-wise."""
     for i in range(z.shape[0]):
-        lse = _row_logsumexp(z, i)
+        k = _row_top(z, i)
+        share = math.log1p(_row_rest(z, i, k))
         for j in range(z.shape[1]):
-            out[i, j] = z[i, j] - lse
+            out[i, j] = (z[i, j] - z[i, k]) - share  # exact for the dominant entry too
 
 
 @register_jitable
@@ -374,8 +392,11 @@ def log_softmax_backward(ls, dls, out, add):
         total = 0.0
         for j in range(ls.shape[1]):
             total += dls[i, j]
-        for j in range(ls.shape[1]):
-            g = dls[i, j] - math.exp(ls[i, j]) * total
+        for j in range(ls.shape[1]):  # near 1, exp(ls) = 1 + expm1(ls) keeps the tiny part
+            if ls[i, j] < -0.6931471805599453:
+                g = dls[i, j] - math.exp(ls[i, j]) * total
+            else:
+                g = (dls[i, j] - total) - math.expm1(ls[i, j]) * total
             out[i, j] = out[i, j] + g if add else g
 
 
@@ -391,18 +412,18 @@ def softmax_cross_entropy(z, labels, out, probs):
     probs = softmax(z), so the backward pass needs no exponentials of its own."""
     for i in range(z.shape[0]):
         _check_label(labels[i], z.shape[1])
-        top = z[i, 0]
-        for j in range(1, z.shape[1]):
-            top = max(top, z[i, j])
-        total = 0.0
+        k = _row_top(z, i)
+        rest = 0.0
         for j in range(z.shape[1]):
-            e = math.exp(z[i, j] - top)
+            e = math.exp(z[i, j] - z[i, k])
             probs[i, j] = e
-            total += e
-        scale = 1.0 / total
+            if j != k:
+                rest += e
+        scale = 1.0 / (1.0 + rest)
         for j in range(z.shape[1]):
             probs[i, j] *= scale
-        out[i] = top + math.log(total) - z[i, labels[i]]
+        # logsumexp - z[label] = (z[k] - z[label]) + log1p(rest): exact when label k dominates
+        out[i] = (z[i, k] - z[i, labels[i]]) + math.log1p(rest)
 
 
 @register_jitable
@@ -410,11 +431,12 @@ def softmax_cross_entropy_backward(probs, labels, dloss, out, add):
     """out (+)= (probs - onehot(labels)) * dloss[:, None], probs = softmax(z) from the forward
     pass."""
     for i in range(probs.shape[0]):
+        others = 0.0  # probs[label] - 1 = -(the other classes' probabilities): exact near 1
         for j in range(probs.shape[1]):
-            g = probs[i, j]
-            if j == labels[i]:
-                g -= 1.0
-            g *= dloss[i]
+            if j != labels[i]:
+                others += probs[i, j]
+        for j in range(probs.shape[1]):
+            g = (-others if j == labels[i] else probs[i, j]) * dloss[i]
             out[i, j] = out[i, j] + g if add else g
 
 
