@@ -32,7 +32,7 @@ from .errors import (
 from .shapes import Ints, ints
 
 if TYPE_CHECKING:  # the names below, for type checkers and documentation tools
-    from .checker import check
+    from .handwritten import check
     from .function import Function, compile
     from .gates import GATES
     from .parse import gate
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 _LAZY = {"Function": "function", "compile": "function", "GATES": "gates", "gate": "parse",
-         "check": "checker"}
+         "check": "handwritten"}
 """Public name -> the module that defines it, imported at the first touch."""
 
 _SUBMODULES = frozenset({"arrays", "derive", "emit", "function", "gates", "graph", "jit",

@@ -1,21 +1,23 @@
 """Check backpropagation line by line: a hand-written backward pass, or symbp's own.
 
-:func:`check` reads a user's staged forward pass followed by their backward pass in the CS231n
-notes' style (``dnum = invden``, ``dx += (1) * dnum``), derives symbp's own local derivatives
-from the forward lines and runs both at one point. Each backward line is taken as the
-contribution of the forward lines whose gradients it reads (``dx = (1) * dxpy`` is ``xpy``'s
-contribution to ``dx``; a line that reads no gradient is the output's contribution), so every
-line is judged on its own: its value against symbp's local derivative times the gradients it
-read. A line whose own formula is right but whose inputs are wrong is marked as following the
-first wrong line. Contributions never written are reported at the end: a missing ``+=`` at a
-fork is named as such.
+:func:`symbp.check` (:func:`check_source` here) reads a user's staged forward pass followed
+by their backward pass in the CS231n notes' style (``dnum = invden``, ``dx += (1) * dnum``),
+derives symbp's own local derivatives from the forward lines and runs both at one point. Each
+backward line is taken as the contribution of the forward lines whose gradients it reads
+(``dx = (1) * dxpy`` is ``xpy``'s contribution to ``dx``; a line that reads no gradient is the
+output's contribution), so every line is judged on its own: its value against symbp's local
+derivative times the gradients it read. A line whose own formula is right but whose inputs are
+wrong is marked as following the first wrong line. Contributions never written are reported at
+the end: a missing ``+=`` at a fork is named as such.
 
 :func:`check_function` (``Function.check``) compares each generated backward line's local
 derivative, evaluated in float64, with a central difference of its forward line in 50-digit
 arithmetic, worst first: a precision loss or a kink shows on the line where it happens.
 
-Everything is scalar for now, and nothing runs user text: the backward lines are read by the
-parser's whitelist into SymPy expressions and evaluated by substituting numbers.
+Nothing runs user text. Scalar lines are read by the parser's whitelist into SymPy expressions
+and evaluated by substituting numbers; array lines (``shapes=``) go through ``symbp.compile``
+(``sum((rhs) * seed)``, whose gradients are the line's value and its vector-Jacobian
+products). ``Function.check`` handles scalar functions only.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import ast
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from .derive import OUT, local_derivatives, placeholder
 from .emit import SourcePrinter, statement
 from .errors import SymbpError
+from .gates import MODULE_ALIASES
 from .graph import GraphError
 from .naming import gradient_names, value_names
 from .parse import _Reader, _SympyBuilder, parse
@@ -139,12 +143,23 @@ class LocalReport:
         return "\n".join(["rel. error  generated backward line (worst first)"] + rows)
 
 
-def _num(value: float | None) -> str:
-    return "(not computed)" if value is None else f"{value:.12g}"
+def _num(value) -> str:
+    """A float, or an array (its elements), as the report prints it."""
+    if value is None:
+        return "(not computed)"
+    if np.ndim(value):
+        text = np.array2string(np.asarray(value), separator=", ", max_line_width=200,
+                               formatter={"float_kind": lambda x: f"{x:.12g}"})
+        return " ".join(text.split())  # rows on one line
+    return f"{float(value):.12g}"
 
 
-def _close(a: float | None, b: float) -> bool:
-    return a is not None and abs(a - b) <= max(RTOL * max(abs(a), abs(b)), 1e-300)
+def _close(a, b) -> bool:
+    """Whether ``a`` (None: not computed) and ``b`` agree to RTOL (arrays: every element)."""
+    if a is None or np.shape(a) != np.shape(b):
+        return False
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return bool(np.all(np.abs(a - b) <= np.maximum(RTOL * np.maximum(abs(a), abs(b)), 1e-300)))
 
 
 def _evaluate(expr: sp.Expr, values: dict, where: str) -> float:
@@ -159,7 +174,7 @@ def _evaluate(expr: sp.Expr, values: dict, where: str) -> float:
     return result
 
 
-def _point(at, names: tuple[str, ...]) -> dict[str, float]:
+def _point(at, names: tuple[str, ...], shapes: dict) -> dict:
     if not isinstance(at, dict):
         raise SymbpError(f"at must be a dict name -> number, got {type(at).__name__}")
     unknown = [n for n in at if n not in names]
@@ -171,6 +186,15 @@ def _point(at, names: tuple[str, ...]) -> dict[str, float]:
     point = {}
     for name in names:
         value = at[name]
+        if shapes.get(name):
+            try:
+                value = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise SymbpError(f"at[{name!r}] must be an array of numbers") from None
+            if not np.all(np.isfinite(value)):
+                raise SymbpError(f"at[{name!r}] must hold finite real numbers")
+            point[name] = value
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value):
             raise SymbpError(f"at[{name!r}] must be a finite real number, got {value!r}")
@@ -193,39 +217,9 @@ def _backward_start(body: list[ast.stmt], inputs) -> int | None:
     return None
 
 
-def check(source: str, *, at: dict, inputs=None, shapes=None) -> Report:
-    """Check a hand-written backward pass against symbp's, line by line.
-
-    Parameters
-    ----------
-    source : str
-        Staged forward lines (``name = expr``, the last one the output), then the backward
-        lines, ``dname = expr`` or ``dname += expr``. The backward pass starts at the first
-        ``+=`` or the first line assigning ``d<name>`` for a name already used. Each backward
-        line gives one forward line's contribution to one gradient: it reads that line's
-        gradient (``dx = (1) * dxpy``), or none for the output line (``dnum = invden``).
-    at : dict
-        The point: a number for every input of the forward pass.
-    inputs : sequence of str, optional
-        The forward pass's inputs (as in :func:`symbp.compile`).
-    shapes : dict, optional
-        Not supported yet: array code is refused with a SymbpError.
-
-    Returns
-    -------
-    Report
-        ``.ok``, ``.first_wrong_line``, ``.lines`` (every backward line, in order) and
-        ``.missing`` (contributions never written); ``print(report)`` shows the problems.
-
-    Raises
-    ------
-    SymbpError
-        ``ParseError`` (with a caret) for a line the safe parser refuses, an unknown name or a
-        backward target that is no forward value's gradient; SymbpError for a bad point or a
-        value that is not finite.
-    """
-    if shapes:
-        raise SymbpError("check handles scalar code only for now; shapes are not supported")
+def check_source(source: str, at: dict, inputs, shapes, compile) -> Report:
+    """The work of :func:`symbp.check`; ``compile`` is :func:`symbp.compile` (it sits in a
+    layer above this module, which :meth:`Function.check` imports)."""
     if not isinstance(source, str):
         raise SymbpError(f"source must be a string, got {type(source).__name__}")
     reader = _Reader(source)
@@ -238,23 +232,37 @@ def check(source: str, *, at: dict, inputs=None, shapes=None) -> Report:
         raise reader.error("the backward pass needs a forward pass before it", body[0])
     text = reader.text.splitlines()
     graph = parse("\n".join(text[:body[start].lineno - 1]),
-                  list(inputs) if inputs is not None else None)
-    return _Checker(graph, reader, text, _point(at, graph.input_names)).run(body[start:])
+                  list(inputs) if inputs is not None else None, shapes)
+    point = _point(at, graph.input_names, shapes or {})
+    if not shapes:
+        return _Checker(graph, reader, text, point).run(body[start:])
+    if not all(isinstance(s, ast.Assign) for s in body[:start]):
+        raise reader.error("check reads named forward lines (name = expression)", body[0])
+    return _Arrays(graph, reader, text, body[:start], point, shapes, compile).run(body[start:])
 
 
 class _Checker:
-    """The forward values, symbp's local derivatives and gradients, and the user's lines."""
+    """The forward values, symbp's local derivatives and gradients, and the user's lines.
+
+    Values are indexed like the graph's nodes: ``args[k]`` are the values line ``k`` reads.
+    Scalars: the local derivatives are SymPy expressions, values floats. Arrays
+    (:class:`_Arrays`) replace the hooks ``_vjp``, ``_value``, ``_local_text`` and ``_term``.
+    """
 
     def __init__(self, graph, reader: _Reader, text: list[str], point: dict) -> None:
         self.graph, self.reader, self.text = graph, reader, text
         self.index = {}
         for k, node in enumerate(graph.nodes):
             if node.shape != ():
-                raise SymbpError("check handles scalar code only for now")
+                raise SymbpError("arrays need their shapes: pass shapes= (check(..., "
+                                 "shapes={'W': (2, 2), 'x': (2, 1)}))")
             if node.name is None:
                 raise SymbpError("check needs every forward line named (name = expression)")
             self.index[node.name] = k
         self.names = tuple(n.name for n in graph.nodes)
+        self.args = tuple(n.args for n in graph.nodes)
+        self.lineno = tuple(n.pos[0] for n in graph.nodes)
+        self.output = graph.output
         self.values = dict(point)
         self.local: dict[tuple[int, int], sp.Expr] = {}  # (consumer, input node) -> over names
         for k, node in enumerate(graph.nodes):
@@ -267,23 +275,56 @@ class _Checker:
             symbols[OUT] = sp.Symbol(node.name, real=True)
             for p, d in enumerate(local_derivatives(node.formula, len(node.args))):
                 self.local[k, node.args[p]] = d.xreplace(symbols)
-        self.grad = [0.0] * len(graph.nodes)  # symbp's: the whole gradient of each value
-        self.grad[graph.output] = 1.0
-        for k in range(len(graph.nodes) - 1, -1, -1):
-            for a in graph.nodes[k].args:
-                self.grad[a] += self._local(k, a) * self.grad[k]
+        self._gradients()
 
-    def _local(self, consumer: int, node: int) -> float:
-        if (consumer, node) not in self.local:
-            return 0.0
-        return _evaluate(self.local[consumer, node], self.values, "a local derivative")
+    def _gradients(self) -> None:
+        """symbp's own backward pass: the whole gradient of every value."""
+        self.grad = [self._zero(k) for k in range(len(self.names))]
+        self.grad[self.output] = self._one()
+        for k in range(len(self.names) - 1, -1, -1):
+            for a in self.args[k]:
+                self.grad[a] = self.grad[a] + self._vjp(k, a, self.grad[k])
+
+    # --- the hooks: scalars -------------------------------------------------------------------
+
+    def _zero(self, k: int):
+        return 0.0
+
+    def _one(self):
+        return 1.0
+
+    def _vjp(self, consumer: int, node: int, upstream):
+        """``node``'s share of the gradient through ``consumer``, given ``consumer``'s."""
+        local = self.local[consumer, node]
+        return _evaluate(local, self.values, "a local derivative") * upstream
+
+    def _local_text(self, u: int, v: int) -> str:
+        return f"d{self.names[u]}/d{self.names[v]} = {_PRINT.doprint(self.local[u, v])}"
+
+    def _term(self, u: int, v: int) -> str | None:
+        """The right side symbp would write for ``v``'s share through ``u`` (None: it is 0)."""
+        local = self.local[u, v]
+        if local == 0:
+            return None
+        factor = "" if local == 1 else f"{_PRINT.parenthesize(local, 50)} * "
+        upstream = "d" + self.names[u] if u != self.output else ""
+        return (factor + upstream).rstrip(" *") or "1.0"
+
+    def _parse(self, stmt, known) -> object:
+        builder = _SympyBuilder(on_name=known)
+        return sp.sympify(self.reader.expression(stmt.value, builder)), builder.names
+
+    def _value(self, parsed, v: int, env: dict, number: int):
+        return _evaluate(parsed, env, f"line {number}")
+
+    # --- shared ----------------------------------------------------------------------------
 
     def _code(self, k: int) -> str:
         """Forward line ``k`` as written, without its comment."""
-        return self.text[self.graph.nodes[k].pos[0] - 1].split("#")[0].strip()
+        return self.text[self.lineno[k] - 1].split("#")[0].strip()
 
     def _where(self, k: int) -> str:
-        return f"line {self.graph.nodes[k].pos[0]} ({self._code(k)})"
+        return f"line {self.lineno[k]} ({self._code(k)})"
 
     def _gradient_of(self, name: str) -> str | None:
         """The value whose gradient ``name`` is, or None."""
@@ -291,7 +332,7 @@ class _Checker:
             return None
         return name[1:] if name[1:] in self.index else None
 
-    def _read(self, stmt) -> tuple[str, sp.Expr, list[str]]:
+    def _read(self, stmt) -> tuple[str, object, list[str]]:
         r = self.reader
         if isinstance(stmt, ast.AugAssign) and not isinstance(stmt.op, ast.Add):
             raise r.error("a backward line accumulates with +=, no other operator", stmt)
@@ -312,17 +353,16 @@ class _Checker:
                 raise GraphError(f"unknown name {name!r}: a backward line reads forward values "
                                  "and their gradients d<name>")
 
-        builder = _SympyBuilder(on_name=known)
-        expr = sp.sympify(r.expression(stmt.value, builder))
-        return target.id, expr, [n for n in builder.names if self._gradient_of(n)]
+        parsed, names = self._parse(stmt, known)
+        return target.id, parsed, [n for n in names if self._gradient_of(n)]
 
     def run(self, backward: list[ast.stmt]) -> Report:
         parsed = [self._read(stmt) for stmt in backward]
-        user: dict[str, float] = {}  # the user's gradients so far
+        user: dict[str, object] = {}  # the user's gradients so far (None: not computable)
         written: dict[str, int] = {}  # gradient -> line that first assigned it
         covered: dict[int, dict[int, int]] = {k: {} for k in range(len(self.names))}
         cause: dict[str, int] = {}  # gradient -> the wrong line it depends on
-        output = self.graph.output
+        output = self.output
         out = "d" + self.names[output]
         lines = []
         for i, (stmt, (dv, expr, reads)) in enumerate(zip(backward, parsed)):
@@ -338,7 +378,7 @@ class _Checker:
                 elif later:
                     problems.append(f"reads {g} before line {later[0]} adds to it")
             for u in sources:
-                if (u, v) not in self.local:
+                if v not in self.args[u]:
                     problems.append(f"{self.names[v]} is not an input of {self._where(u)}, so "
                                     f"{'d' + self.names[u]} passes it no gradient")
                 elif u in covered[v]:
@@ -351,32 +391,36 @@ class _Checker:
                 problems.append(f"overwrites {dv} from line {written[dv]}: "
                                 f"{self.names[v]} is used on several lines (a fork), so its "
                                 "gradients add up: write +=")
-            upstream = {g: user.get(g, 1.0 if g == out else math.nan) for g in reads}
-            upstream = {g: None if math.isnan(u) else u for g, u in upstream.items()}
+            upstream = {g: user[g] if g in user else self._one() if g == out else None
+                        for g in reads}
             env = dict(self.values)
             env.update(upstream)
-            found = None if None in upstream.values() else _evaluate(expr, env, f"line {number}")
+            computable = all(u is not None for u in upstream.values())
+            found = self._value(expr, v, env, number) if computable else None
+            edges = [u for u in sources if v in self.args[u]]
             if v == output:
-                own, local_text = 1.0, "1 (the output's own gradient)"
+                own, local_text = self._one(), "1 (the output's own gradient)"
             else:
-                own = None if found is None else sum(
-                    self._local(u, v) * upstream.get("d" + self.names[u], 1.0)
-                    for u in sources)
-                local_text = ", ".join(
-                    f"d{self.names[u]}/d{self.names[v]} = "
-                    f"{_PRINT.doprint(self.local.get((u, v), sp.Integer(0)))}" for u in sources)
+                own = self._zero(v)
+                for u in edges if computable else ():
+                    own = own + self._vjp(u, v, upstream.get("d" + self.names[u], self._one()))
+                local_text = ", ".join(self._local_text(u, v) for u in edges) or "0"
             if not problems and found is not None and not _close(found, own):
-                problems.append(f"wrong local derivative: this line's term is {found:.12g}, "
-                                f"symbp's is {own:.12g}")
+                problems.append(f"wrong local derivative: this line's term is {_num(found)}, "
+                                f"symbp's is {_num(own)}")
             for u in sources:
                 covered[v].setdefault(u, number)
             if found is None:
-                user[dv] = math.nan
+                user[dv] = None
+            elif isinstance(stmt, ast.AugAssign) and user.get(dv) is not None:
+                user[dv] = user[dv] + found
             else:
-                user[dv] = found + (user.get(dv, 0.0) if isinstance(stmt, ast.AugAssign) else 0.0)
+                user[dv] = found
             written.setdefault(dv, number)
-            expected = 1.0 if v == output else sum(self._local(u, v) * self.grad[u]
-                                                   for u in covered[v])
+            expected = self._one() if v == output else self._zero(v)
+            for u in covered[v]:
+                if v in self.args[u]:
+                    expected = expected + self._vjp(u, v, self.grad[u])
             status, origin = "ok", None
             if problems:
                 status, origin = "wrong", number
@@ -391,28 +435,135 @@ class _Checker:
                 cause.pop(dv, None)
             elif origin is not None:
                 cause[dv] = origin
-            lines.append(Line(number, self.text[number - 1].strip(), dv, status,
-                              None if found is None else user[dv], expected, local_text,
-                              "; ".join(problems), origin if status == "follows" else None))
+            lines.append(Line(number, self.text[number - 1].strip(), dv, status, user[dv],
+                              expected, local_text, "; ".join(problems),
+                              origin if status == "follows" else None))
         return Report(tuple(lines), tuple(self._missing(covered)))
 
     def _missing(self, covered: dict) -> list[Missing]:
         found = []
         suggested = set()  # gradients given a first (=) contribution here
         for u in range(len(self.names) - 1, -1, -1):  # the backward order
-            for v in self.graph.nodes[u].args:
-                if u in covered[v] or self.local[u, v] == 0:
+            for v in self.args[u]:
+                term = None if u in covered[v] else self._term(u, v)
+                if term is None:
                     continue
-                local = self.local[u, v]
-                factor = "" if local == 1 else f"{_PRINT.parenthesize(local, 50)} * "
-                upstream = "d" + self.names[u] if u != self.graph.output else ""
-                value = (factor + upstream).rstrip(" *") or "1.0"
                 op = "+=" if covered[v] or v in suggested else "="
                 suggested.add(v)
-                found.append(Missing("d" + self.names[v], self.graph.nodes[u].pos[0],
-                                     self._code(u),
-                                     f"d{self.names[v]} {op} {value}", bool(covered[v])))
+                found.append(Missing("d" + self.names[v], self.lineno[u], self._code(u),
+                                     f"d{self.names[v]} {op} {term}", bool(covered[v])))
         return found
+
+
+class _Arrays(_Checker):
+    """Array code, through symbp's own pipeline. Forward line ``v = rhs`` is compiled as
+    ``sum((rhs) * dv)``: its gradient with respect to ``dv`` is the line's value, with respect
+    to an input the vector-Jacobian product symbp's backward pass applies. A backward line
+    ``dw = rhs`` is compiled the same way, its value read as the gradient with respect to a seed
+    of ``w``'s shape. Everything runs as generated Python (``jit=False``): no Numba compile."""
+
+    def __init__(self, graph, reader: _Reader, text: list[str], forward: list[ast.stmt],
+                 point: dict, shapes: dict, compile) -> None:
+        self.graph, self.reader, self.text, self.compile = graph, reader, text, compile
+        named = {n.name: n.shape for n in graph.nodes if n.name is not None}
+        inputs = graph.input_names
+        self.names = inputs + tuple(s.targets[0].id for s in forward)
+        self.index = {n: k for k, n in enumerate(self.names)}
+        self.shapes = {n: tuple(named[n]) for n in self.names}
+        for n, shape in self.shapes.items():
+            if not all(isinstance(d, int) for d in shape):
+                raise SymbpError(f"check needs concrete shapes: {n} has shape {shape}")
+        self.lineno = (1,) * len(inputs) + tuple(s.lineno for s in forward)
+        self.output = len(self.names) - 1
+        self.values = {}
+        for n in inputs:
+            value = np.asarray(point[n], dtype=np.float64)
+            if value.shape != self.shapes[n]:
+                raise SymbpError(f"at[{n!r}] has shape {value.shape}, declared "
+                                 f"{self.shapes[n]}")
+            self.values[n] = value
+        args, self.functions = [()] * len(inputs), {}
+        for k, stmt in enumerate(forward, start=len(inputs)):
+            reads = [n for n in _names(stmt.value) if n in self.index]
+            args.append(tuple(self.index[n] for n in reads))
+            seed = "d" + self.names[k]
+            self.functions[k] = (self._compile(stmt, reads, seed, self.shapes[self.names[k]]),
+                                 reads, seed)
+            self.values[self.names[k]] = self._run(k, np.ones(self.shapes[self.names[k]]),
+                                                   seed)
+        self.args = tuple(args)
+        self._gradients()
+
+    def _compile(self, stmt, reads: list[str], seed: str, shape: tuple):
+        rhs = ast.get_source_segment(self.reader.text, stmt.value)
+        expr = f"sum(({rhs}) * {seed})" if shape else f"({rhs}) * {seed}"
+        shapes = {n: self._shape(n) for n in reads + [seed] if self._shape(n)}
+        if shape:
+            shapes[seed] = shape
+        try:
+            return self.compile(expr, inputs=reads + [seed], shapes=shapes, jit=False)
+        except SymbpError as exc:
+            raise self.reader.error(str(exc).splitlines()[0], stmt.value) from None
+
+    def _shape(self, name: str) -> tuple:
+        """The shape of a value or of a gradient d<value>."""
+        return self.shapes.get(name, self.shapes.get(name[1:], ()))
+
+    def _run(self, k: int, upstream, wrt: str):
+        f, reads, seed = self.functions[k]
+        return np.asarray(f.grad(**{n: self.values[n] for n in reads}, **{seed: upstream})[wrt],
+                          dtype=np.float64)
+
+    def _zero(self, k: int):
+        return np.zeros(self.shapes[self.names[k]])
+
+    def _one(self):
+        return np.float64(1.0)
+
+    def _vjp(self, consumer: int, node: int, upstream):
+        return self._run(consumer, upstream, self.names[node])
+
+    def _local_text(self, u: int, v: int) -> str:
+        f = self.functions[u][0]
+        backward = f.source.split("# backward pass", 1)[1].split("return")[0]
+        gates = [line.split("#", 1)[1].split(")", 1)[1].split(":")[0].strip()
+                 for line in backward.splitlines()
+                 if "#" in line and line.rstrip().endswith(f"/d{self.names[v]}")]
+        return (f"d{self.names[u]}/d{self.names[v]} through symbp's "
+                f"{', '.join(dict.fromkeys(gates)) or 'identity'} backward")
+
+    def _term(self, u: int, v: int) -> str | None:
+        return f"... ({self.names[v]}'s share of d{self.names[u]}, {self._local_text(u, v)})"
+
+    def _parse(self, stmt, known) -> object:
+        names = _names(stmt.value)
+        for node in ast.walk(stmt.value):
+            if isinstance(node, ast.Name) and node.id in names:
+                try:
+                    known(node.id)
+                except GraphError as exc:
+                    raise self.reader.error(str(exc), node) from None
+        return (stmt, names), names
+
+    def _value(self, parsed, v: int, env: dict, number: int):
+        stmt, names = parsed
+        seed = "seed_" + self.names[v]
+        f = self._compile(stmt, names, seed, self.shapes[self.names[v]])
+        given = {n: env[n] for n in names}
+        given[seed] = np.ones(self.shapes[self.names[v]])
+        return np.asarray(f.grad(**given)[seed], dtype=np.float64)
+
+
+def _names(value: ast.expr) -> list[str]:
+    """The names an expression reads, in order (not gate or module names)."""
+    skip = {id(n.func) for n in ast.walk(value) if isinstance(n, ast.Call)}
+    skip |= {id(n.value) for n in ast.walk(value) if isinstance(n, ast.Attribute)
+             and isinstance(n.value, ast.Name) and n.value.id in MODULE_ALIASES}
+    found = []
+    for node in ast.walk(value):
+        if isinstance(node, ast.Name) and id(node) not in skip and node.id not in found:
+            found.append(node.id)
+    return found
 
 
 def check_function(f, given: dict) -> LocalReport:

@@ -198,7 +198,7 @@ def _compile(args: argparse.Namespace, jit: bool):
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """``symbp check FILE --at ...``: 0 when the backward pass is right, 1 when it is not."""
-    from .checker import check
+    from .handwritten import check
 
     args.expr = None
     text = _read_expression(args)

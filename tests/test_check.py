@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 
+import numpy as np
 import pytest
 
 import symbp
@@ -215,10 +216,82 @@ def test_bad_input_is_a_clear_error(source, at, message):
         symbp.check(source, at=at)
 
 
-def test_arrays_are_not_supported_yet():
-    with pytest.raises(SymbpError, match="scalar code only"):
-        symbp.check("q = W @ x\nf = sum(q**2)\ndq = 2 * q\n", at={},
-                    shapes={"W": (2, 2), "x": (2,)})
+# --- vectorized code: worked example 5, f = ||W x||^2 with x a column ---------------------------
+
+VECTOR = "q = W @ x\nf = sum(q**2)\ndq = 2 * q\ndW = dq @ x.T\ndx = W.T @ dq\n"
+VECTOR_AT = {"W": np.array([[0.1, 0.5], [-0.3, 0.8]]), "x": np.array([[0.2], [0.4]])}
+VECTOR_SHAPES = {"W": (2, 2), "x": (2, 1)}
+
+
+def _vector_numeric(name: str) -> np.ndarray:
+    """Central differences of sum((W @ x)**2) with respect to W or x, float64."""
+    point = {k: v.copy() for k, v in VECTOR_AT.items()}
+    grad = np.empty_like(point[name])
+    for k in np.ndindex(grad.shape):
+        up = {n: v.copy() for n, v in point.items()}
+        down = {n: v.copy() for n, v in point.items()}
+        up[name][k] += 1e-6
+        down[name][k] -= 1e-6
+        grad[k] = (np.sum((up["W"] @ up["x"]) ** 2) - np.sum((down["W"] @ down["x"]) ** 2)) / 2e-6
+    return grad
+
+
+def test_vectorized_dW_is_2_q_x_transposed():
+    report = symbp.check(VECTOR, at=VECTOR_AT, shapes=VECTOR_SHAPES)
+    assert report.ok, str(report)
+    final = {line.variable: line.found for line in report.lines}
+    np.testing.assert_allclose(final["dW"], _vector_numeric("W"), rtol=1e-8)
+    np.testing.assert_allclose(final["dx"], _vector_numeric("x"), rtol=1e-8)
+    np.testing.assert_allclose(final["dW"], [[0.088, 0.176], [0.104, 0.208]], rtol=1e-12)
+    assert "matmul" in report.lines[1].local
+
+
+@pytest.mark.parametrize("old, new, number", [
+    ("dW = dq @ x.T", "dW = x @ dq.T", 4),  # swapped operands: the transpose of the truth
+    ("dq = 2 * q", "dq = q", 3),  # wrong local derivative
+    ("dx = W.T @ dq", "dx = W @ dq", 5),
+])
+def test_vectorized_mutations_are_caught_at_the_line(old, new, number):
+    report = symbp.check(VECTOR.replace(old, new), at=VECTOR_AT, shapes=VECTOR_SHAPES)
+    assert report.first_wrong_line == number
+    assert all(line.status == "follows" and line.cause == number
+               for line in report.lines if line.number > number and line.status != "ok")
+    assert str(report).startswith(f"line {number}: {new}")
+
+
+def test_vectorized_missing_line_and_fork():
+    report = symbp.check(VECTOR.replace("dx = W.T @ dq\n", ""), at=VECTOR_AT,
+                         shapes=VECTOR_SHAPES)
+    assert [(m.variable, m.line, m.fork) for m in report.missing] == [("dx", 1, False)]
+    fork = ("s = sigmoid(q)\nf = sum(q * s)\nds = q\ndq = s\ndq += s * (1 - s) * ds\n")
+    at = {"q": np.array([0.3, -1.2, 2.0])}
+    assert symbp.check(fork, at=at, shapes={"q": (3,)}).ok
+    report = symbp.check(fork.replace("dq +=", "dq ="), at=at, shapes={"q": (3,)})
+    assert report.first_wrong_line == 5 and "a fork" in report.lines[-1].message
+
+
+@pytest.mark.parametrize("at, shapes, message", [
+    ({"W": np.zeros((2, 3)), "x": np.zeros((2, 1))}, VECTOR_SHAPES, "shape"),
+    ({"W": np.zeros((2, 2)), "x": np.zeros((2, 1))}, {"W": ("B", 2), "x": (2, 1)},
+     "concrete shapes"),
+    ({"W": [["a", 1], [2, 3]], "x": np.zeros((2, 1))}, VECTOR_SHAPES, "array of numbers"),
+    ({"W": np.full((2, 2), np.inf), "x": np.zeros((2, 1))}, VECTOR_SHAPES, "finite"),
+])
+def test_vectorized_bad_input(at, shapes, message):
+    with pytest.raises(SymbpError, match=message):
+        symbp.check(VECTOR, at=at, shapes=shapes)
+
+
+def test_vectorized_hostile_lines_and_shape_errors():
+    with pytest.raises(ParseError, match="unknown name 'zz'"):
+        symbp.check(VECTOR.replace("dx = W.T @ dq", "dx = zz @ dq"), at=VECTOR_AT,
+                    shapes=VECTOR_SHAPES)
+    with pytest.raises(ParseError, match="attribute access"):
+        symbp.check(VECTOR.replace("dx = W.T @ dq", "dx = W.__class__"), at=VECTOR_AT,
+                    shapes=VECTOR_SHAPES)
+    with pytest.raises(ParseError, match="matmul"):  # (2, 1) @ (2, 1)
+        symbp.check(VECTOR.replace("dW = dq @ x.T", "dW = dq @ x"), at=VECTOR_AT,
+                    shapes=VECTOR_SHAPES)
 
 
 def test_cli_exit_codes(tmp_path, capsys):

@@ -15,13 +15,14 @@ import symbp
 # check, numbers); the gate table and the IR import no stage above them. `draw` needs no
 # Function (it is handed one), so it sits below it and `Function.draw` imports downwards. The
 # estimators are the package `nn`, its modules in their own order (`nn` is its `__init__`,
-# which loads the others lazily by name).
+# which loads the others lazily by name). The backprop checker is handed a Function (or, for
+# `symbp.check`, symbp.compile by `handwritten`), so `checker` sits below `function`.
 LAYERS = ("errors", "names", "shapes", "statements", "runtime", "arrays", "gates", "graph",
           "naming", "derive", "parse", "emit", "reverse", "checker", "jit", "draw", "export",
-          "function",
-          "__init__", "datasets", "nn", "nn._estimator", "nn._npz", "nn.split", "nn.threads",
-          "nn.loop", "nn.network", "nn.checks", "nn.compiled", "nn.solvers", "nn.persist",
-          "nn.base", "nn.estimators", "bench_train", "bench_startup", "bench", "cli")
+          "function", "handwritten", "__init__", "datasets", "nn", "nn._estimator", "nn._npz",
+          "nn.split", "nn.threads", "nn.loop", "nn.network", "nn.checks", "nn.compiled",
+          "nn.solvers", "nn.persist", "nn.base", "nn.estimators", "bench_train", "bench_startup",
+          "bench", "cli")
 
 PACKAGE = Path(symbp.__file__).parent
 
