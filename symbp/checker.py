@@ -469,6 +469,9 @@ class _Arrays(_Checker):
         inputs = graph.input_names
         self.names = inputs + tuple(s.targets[0].id for s in forward)
         self.index = {n: k for k, n in enumerate(self.names)}
+        unused = [n for n in self.names if n not in named]
+        if unused:
+            raise SymbpError(f"forward line(s) {', '.join(unused)} not used by the output")
         self.shapes = {n: tuple(named[n]) for n in self.names}
         for n, shape in self.shapes.items():
             if not all(isinstance(d, int) for d in shape):

@@ -20,6 +20,7 @@ last line is the output; blank lines and ``#`` comments are ignored.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -198,15 +199,28 @@ def _compile(args: argparse.Namespace, jit: bool):
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """``symbp check FILE --at ...``: 0 when the backward pass is right, 1 when it is not."""
+    import numpy as np  # loaded by the checker anyway
+
     from .handwritten import check
 
     args.expr = None
     text = _read_expression(args)
     values = _parse_at(args.at)
-    arrays = [name for name, value in values.items() if isinstance(value, list)]
-    if arrays:
-        raise CliError(f"--at {arrays[0]}: check takes one number per input (scalar code)")
-    report = check(text, at=values)
+    shapes = _parse_shapes("--shape", args.shape)
+    for name, value in values.items():
+        shape = shapes.get(name)
+        if shape is None:
+            if isinstance(value, list):
+                raise CliError(f"--at {name}: {name} is a scalar but got {len(value)} values "
+                               f"(declare its shape with --shape {name}=...)")
+            continue
+        if not all(isinstance(d, int) for d in shape):
+            raise CliError(f"--shape {name}: check needs numbers, not dimension names")
+        flat = value if isinstance(value, list) else [value]
+        if len(flat) != math.prod(shape):
+            raise CliError(f"--at {name}: {len(flat)} values do not fill shape {shape}")
+        values[name] = np.asarray(flat, dtype=np.float64).reshape(shape)
+    report = check(text, at=values, shapes=shapes or None)
     print(report)
     return 0 if report.ok else 1
 
@@ -586,7 +600,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", metavar="FILE", help="the forward and backward lines ('-': stdin)")
     check.add_argument("--at", nargs="+", metavar="NAME=VALUE", required=True,
-                       help="the point, one number per input")
+                       help="the point, one number per input; an array's elements "
+                       "comma-separated in row-major order (W=0.1,0.5,-0.3,0.8)")
+    check.add_argument("--shape", nargs="+", metavar="NAME=DIMS",
+                       help="declare an array input, e.g. --shape W=2,2 x=2,1")
     check.set_defaults(handler=_cmd_check)
 
     # `symbp bench ...` is dispatched before parsing (see `main`); this entry lists it in --help.

@@ -307,7 +307,22 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "missing y" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "none.py"), "--at", "x=3", "y=-4"]) == 2
     assert main(["check", str(right), "--at", "x=3,4", "y=-4"]) == 2
-    assert "one number per input" in capsys.readouterr().err
+    assert "declare its shape with --shape x=" in capsys.readouterr().err
+
+
+def test_cli_vectorized(tmp_path, capsys):
+    path = tmp_path / "vector.py"
+    path.write_text(VECTOR.replace("dW = dq @ x.T", "dW = x @ dq.T"))
+    at = ["--at", "W=0.1,0.5,-0.3,0.8", "x=0.2,0.4", "--shape", "W=2,2", "x=2,1"]
+    assert main(["check", str(path), *at]) == 1
+    assert "line 4: dW = x @ dq.T" in capsys.readouterr().out
+    path.write_text(VECTOR)
+    assert main(["check", str(path), *at]) == 0
+    assert main(["check", str(path), "--at", "W=0.1,0.5", "x=0.2,0.4", "--shape", "W=2,2",
+                 "x=2,1"]) == 2
+    assert "do not fill shape" in capsys.readouterr().err
+    assert main(["check", str(path), "--at", "W=0.1,0.5,-0.3,0.8", "x=0.2,0.4", "--shape",
+                 "W=B,2", "x=2,1"]) == 2
 
 
 # --- Function.check: the generated backward lines -----------------------------------------------
