@@ -23,10 +23,14 @@ from .shapes import show
 _JIT = '@numba.njit(cache=True, error_model="numpy"{})'
 
 
-def module_text(fn, expression: str) -> str:
-    """The standalone module of the compiled Function ``fn`` (``expression``: its text)."""
+def module_text(fn, expression: str, summary: str | None = None, notes: tuple = (),
+                imports: tuple = ()) -> str:
+    """The standalone module of the compiled Function ``fn`` (``expression``: its text): a
+    docstring opening with ``summary`` (if given) and ending with the lines ``notes``; the
+    statements ``imports`` join its imports."""
     tree = ast.parse(fn.source)
     lines = fn.source.splitlines()
+    extra_imports = imports
     helpers, imports, body = [], [], []
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module == f"{__package__}.runtime":
@@ -42,8 +46,8 @@ def module_text(fn, expression: str) -> str:
             raise ExportError(f"unexpected statement in the generated module: "
                               f"{ast.unparse(node)[:80]}")
     runtime_imports, runtime_code = _runtime(helpers)
-    head = _ordered({"import numba", *imports, *runtime_imports})
-    parts = [_docstring(fn, expression), "",
+    head = _ordered({"import numba", *imports, *runtime_imports, *extra_imports})
+    parts = [_docstring(fn, expression, summary, notes), "",
              f"# Written by symbp {__version__} (Function.export); needs NumPy and Numba only.",
              *head, "",
              f"INPUTS = {fn.inputs!r}", f"WRT = {fn.wrt!r}",
@@ -81,11 +85,12 @@ def _describe(fn) -> list[str]:
     return rows
 
 
-def _docstring(fn, expression: str) -> str:
+def _docstring(fn, expression: str, summary: str | None, notes: tuple) -> str:
     scalar = all(not shape for _, shape, _ in fn.signature)
     args = ", ".join(fn.inputs)
     grads = ", ".join(f"d{n}" for n in fn.wrt)
-    text = [f"Value and gradient of one expression, written by symbp {__version__}.", "",
+    first = summary or "Value and gradient of one expression"
+    text = [f"{first}, written by symbp {__version__}.", "", *notes, *([""] if notes else []),
             "Expression:", *(f"    {line}" for line in expression.strip().splitlines()), "",
             "Inputs (positional, in this order):", *_describe(fn), "",
             f"Gradients with respect to: {', '.join(fn.wrt) or 'nothing'}.", "",

@@ -227,3 +227,85 @@ def test_unwritable_folder(tmp_path):
             symbp.compile("x * y").export(folder / "f.py")
     finally:
         os.chmod(folder, 0o700)
+
+
+# -- a fitted estimator's forward pass ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def estimators(tmp_path_factory):
+    """Three fitted models exported and run in one isolated process: a 3-class classifier
+    (string labels, standardized), a two-class float32 maxout one, a standardized regressor
+    with a formula activation."""
+    from symbp.nn import MLPClassifier, MLPRegressor
+
+    folder = tmp_path_factory.mktemp("export_nn")
+    rng = np.random.default_rng(1)
+    X = rng.normal(2.0, 3.0, (80, 4))
+    labels = np.array(["ant", "bee", "cat"])[(X[:, 0] > 2).astype(int) + (X[:, 1] > 2)]
+    models = {
+        "three": MLPClassifier((7,), activation="tanh", standardize=True, max_iter=60,
+                               random_state=0).fit(X, labels),
+        "two": MLPClassifier((6,), activation="maxout", dtype="float32", max_iter=60,
+                             random_state=0).fit(X, (X[:, 2] > 2).astype(int) * 5),
+        "reg": MLPRegressor((5, 4), activation="x * sigmoid(1.702 * x)", standardize=True,
+                            max_iter=60, random_state=0).fit(X, 10 * X[:, 0] - X[:, 3] + 7),
+    }
+    for name, model in models.items():
+        model.export(folder / f"{name}_m.py")
+    Xt = rng.normal(2.0, 3.0, (33, 4))
+    np.save(folder / "X.npy", Xt)
+    result = run_isolated("""
+        import numpy as np
+        X = np.load("X.npy")
+        out = {}
+        for name in ("three", "two", "reg"):
+            m = load(f"{name}_m.py", name)
+            out[name] = {"predict": m.predict(X).tolist()}
+            if hasattr(m, "predict_proba"):
+                out[name]["proba"] = m.predict_proba(X).tolist()
+        try:
+            m.predict(X[:, :3])
+        except ValueError as exc:
+            out["error"] = str(exc)
+        out["symbp_loaded"] = any(k.split(".")[0] == "symbp" for k in sys.modules)
+        print(json.dumps(out))
+        """, folder)
+    return models, Xt, result, folder
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # ConvergenceWarning of the short fits
+def test_estimator_export_predicts_as_the_estimator(estimators):
+    models, X, result, _ = estimators
+    assert result["symbp_loaded"] is False
+    for name in ("three", "two"):
+        assert result[name]["predict"] == models[name].predict(X).tolist()
+        # float32: the same operations, summed in another order (a few float32 ulps)
+        rtol = 1e-12 if models[name].coefs_[0].dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(result[name]["proba"], models[name].predict_proba(X),
+                                   rtol=rtol, atol=1e-15)
+    np.testing.assert_allclose(result["reg"]["predict"], models["reg"].predict(X),
+                               rtol=1e-12, atol=1e-12)
+    assert np.asarray(result["reg"]["predict"]).ndim == 1  # a vector, as fitted
+    assert "4 features per row, got shape (33, 3)" in result["error"]
+
+
+def test_estimator_export_module(estimators):
+    *_, folder = estimators
+    text = (folder / "reg_m.py").read_text()
+    tree = ast.parse(text)
+    doc = ast.get_docstring(tree)
+    assert doc.startswith("The forward pass of a fitted symbp.nn.MLPRegressor")
+    assert "activation 'x * sigmoid(1.702 * x)'" in doc and "out = h2 @ W3 + b3" in doc
+    assert "def predict_proba" not in text and "TARGET_MEAN = np.frombuffer" in text
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                for a in n.names}
+    assert "symbp" not in imported and "sklearn" not in imported
+
+
+def test_estimator_export_errors(tmp_path):
+    from symbp.nn import MLPRegressor
+
+    model = MLPRegressor((3,))
+    with pytest.raises(symbp.SymbpError, match="not fitted"):
+        model.export(tmp_path / "m.py")

@@ -21,8 +21,8 @@ LAYERS = ("errors", "names", "shapes", "statements", "runtime", "arrays", "gates
           "naming", "derive", "parse", "emit", "reverse", "checker", "jit", "draw", "export",
           "function", "handwritten", "__init__", "datasets", "nn", "nn._estimator", "nn._npz",
           "nn.split", "nn.threads", "nn.loop", "nn.network", "nn.checks", "nn.compiled",
-          "nn.solvers", "nn.persist", "nn.base", "nn.estimators", "bench_train", "bench_startup",
-          "bench", "cli")
+          "nn.solvers", "nn.persist", "nn.export", "nn.base", "nn.estimators", "bench_train",
+          "bench_startup", "bench", "cli")
 
 PACKAGE = Path(symbp.__file__).parent
 

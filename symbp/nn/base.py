@@ -494,6 +494,25 @@ class MLP(BaseEstimator):
         folder, then ``os.replace``): an interrupted save never leaves a half-written file."""
         persist.save(self, path)
 
+    def export(self, path):
+        """Write the fitted forward pass as one Python module that needs NumPy and Numba only
+        (no symbp, no scikit-learn): ``predict(X)`` as this model's, ``predict_proba(X)``
+        for a cross-entropy classifier, ``outputs(X)`` the network's output rows; the
+        features (and a regressor's targets) scaled as ``standardize=True`` fitted them. The
+        weights are written exactly (base64 of their bytes), the network's layers as the
+        generated code of :meth:`symbp.Function.export`. Written atomically; returns the
+        absolute path.
+
+        Raises
+        ------
+        ExportError
+            For a path that is a folder, does not end in ``.py`` or lies in a missing folder,
+            or class labels that are not numbers or strings.
+        """
+        from .export import export
+
+        return export(self, path)
+
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`.
