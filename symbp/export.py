@@ -24,10 +24,10 @@ _JIT = '@numba.njit(cache=True, error_model="numpy"{})'
 
 
 def module_text(fn, expression: str, summary: str | None = None, notes: tuple = (),
-                imports: tuple = ()) -> str:
+                imports: tuple = (), gates: tuple = ()) -> str:
     """The standalone module of the compiled Function ``fn`` (``expression``: its text): a
-    docstring opening with ``summary`` (if given) and ending with the lines ``notes``; the
-    statements ``imports`` join its imports."""
+    docstring opening with ``summary`` (if given) and the lines ``notes``, the lines
+    ``gates`` after the expression; the statements ``imports`` join its imports."""
     tree = ast.parse(fn.source)
     lines = fn.source.splitlines()
     extra_imports = imports
@@ -47,7 +47,7 @@ def module_text(fn, expression: str, summary: str | None = None, notes: tuple = 
                               f"{ast.unparse(node)[:80]}")
     runtime_imports, runtime_code = _runtime(helpers)
     head = _ordered({"import numba", *imports, *runtime_imports, *extra_imports})
-    parts = [_docstring(fn, expression, summary, notes), "",
+    parts = [_docstring(fn, expression, summary, notes, gates), "",
              f"# Written by symbp {__version__} (Function.export); needs NumPy and Numba only.",
              *head, "",
              f"INPUTS = {fn.inputs!r}", f"WRT = {fn.wrt!r}",
@@ -85,13 +85,14 @@ def _describe(fn) -> list[str]:
     return rows
 
 
-def _docstring(fn, expression: str, summary: str | None, notes: tuple) -> str:
+def _docstring(fn, expression: str, summary: str | None, notes: tuple, gates: tuple) -> str:
     scalar = all(not shape for _, shape, _ in fn.signature)
     args = ", ".join(fn.inputs)
     grads = ", ".join(f"d{n}" for n in fn.wrt)
     first = summary or "Value and gradient of one expression"
     text = [f"{first}, written by symbp {__version__}.", "", *notes, *([""] if notes else []),
             "Expression:", *(f"    {line}" for line in expression.strip().splitlines()), "",
+            *gates, *([""] if gates else []),
             "Inputs (positional, in this order):", *_describe(fn), "",
             f"Gradients with respect to: {', '.join(fn.wrt) or 'nothing'}.", "",
             "Functions (compiled by Numba at their first call, cached next to this file):",
@@ -273,5 +274,31 @@ def write(path, text: str, what: str = "export") -> Path:
 
 def export(fn, path, expression: str) -> Path:
     """Write the standalone module of ``fn`` to ``path`` (see :meth:`Function.export`)."""
-    return write(path, module_text(fn, expression), "export")
+    return write(path, module_text(fn, expression, gates=_custom_gates(fn, expression)),
+                 "export")
+
+
+def _custom_gates(fn, expression: str) -> tuple[str, ...]:
+    """Docstring lines defining the custom gates ``expression`` calls (their formulas as
+    they were when ``fn`` was compiled): the expression alone does not say what they are."""
+    custom = fn.request[3] if fn.request is not None and len(fn.request) > 3 else []
+    used = {n.func.id for line in expression.splitlines() if line.strip()
+            for n in ast.walk(_tree(line)) if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)}
+    rows = []
+    for name, doc, params, _ in custom:
+        if name in used:
+            shown = ", ".join(f"{k}={v!r}" for k, v in params)
+            rows.append(f"    {name}{f' ({shown})' if shown else ''}: "
+                        f"{doc.removeprefix('custom: ')}")
+    return ("Custom gates (symbp.gate, as defined when compiled):", *rows) if rows else ()
+
+
+def _tree(line: str) -> ast.AST:
+    """One staged line (or expression) as a syntax tree; an empty one if it does not parse
+    alone (a comment, an assignment target symbp reads differently)."""
+    try:
+        return ast.parse(line.split("#", 1)[0].strip() or "0")
+    except SyntaxError:
+        return ast.parse("0")
 

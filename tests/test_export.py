@@ -185,6 +185,21 @@ def test_hostile_expression_text_stays_in_the_docstring(tmp_path):
     assert not any(isinstance(n, ast.Import) and n.names[0].name == "os" for n in tree.body)
 
 
+def test_custom_gates_are_defined_in_the_docstring(tmp_path):
+    from symbp.gates import GATES
+
+    symbp.gate("expt_scaled", "k * tanh(a)", params={"k": 2.0})
+    symbp.gate("expt_unused", "a * 2")
+    try:
+        f = symbp.compile("q = swish(x)\nf = q * expt_scaled(y, k=3.0)", jit=False)
+        doc = ast.get_docstring(ast.parse(f.export(tmp_path / "g.py").read_text()))
+    finally:  # the table-driven tests cover the suite's own custom gate only
+        GATES.pop("expt_scaled", None)
+        GATES.pop("expt_unused", None)
+    assert "    expt_scaled (k=2.0): k*tanh(a)\n    swish: a*sigmoid(a)\n" in doc
+    assert "expt_unused" not in doc
+
+
 def test_bad_paths(tmp_path):
     f = symbp.compile("x * y")
     with pytest.raises(ExportError, match="is a folder"):
