@@ -42,9 +42,8 @@ def module_text(fn, expression: str, summary: str | None = None, notes: tuple = 
             parallel = ", parallel=True" if node.name.endswith("_parallel") else ""
             body += ["", "", _JIT.format(parallel),
                      *lines[node.lineno - 1:node.end_lineno]]
-        else:  # pragma: no cover - emit writes imports and functions only
-            raise ExportError(f"unexpected statement in the generated module: "
-                              f"{ast.unparse(node)[:80]}")
+        else:  # a module-level constant or the like: as written
+            body += ["", *lines[node.lineno - 1:node.end_lineno]]
     runtime_imports, runtime_code = _runtime(helpers)
     head = _ordered({"import numba", *imports, *runtime_imports, *extra_imports})
     parts = [_docstring(fn, expression, summary, notes, gates), "",
@@ -106,7 +105,9 @@ def _docstring(fn, expression: str, summary: str | None, notes: tuple, gates: tu
         text += [f"    {KERNEL_NAME}_into(...): the same, writing into buffers made by",
                  f"        {KERNEL_NAME}_buffers({args}) (for training loops)",
                  "    Array inputs must be C-contiguous and share one float dtype; labels int64."]
-    text += ["", "Inputs are not checked here (symbp's Function checks them). Needs NumPy and",
+    text += ["", "Import this module by name; loading it from a path, put it in sys.modules first",
+             "(importlib's recipe): Numba's cache finds the module there in the next process.",
+             "", "Inputs are not checked here (symbp's Function checks them). Needs NumPy and",
              "Numba only; with SciPy installed, large matrix products use its BLAS, as Numba's",
              "own np.dot does."]
     return _literal("\n".join(text))

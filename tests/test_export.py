@@ -29,6 +29,7 @@ BLOCKER = textwrap.dedent("""\
     def load(path, name):
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # the importlib recipe: Numba's cache finds it there
         spec.loader.exec_module(module)
         return module
     """)
@@ -67,7 +68,7 @@ def exported(tmp_path_factory):
                      "b": rng.normal(size=9).tolist(), "V": rng.normal(size=(9, 4)).tolist(),
                      "y": rng.integers(0, 4, B).tolist()})
     (folder / "points.json").write_text(json.dumps({"scalar": points, "net": nets}))
-    result = run_isolated("""
+    code = """
         import numpy as np
         given = json.load(open("points.json"))
         s = load("scalar_f.py", "scalar_f")
@@ -87,18 +88,30 @@ def exported(tmp_path_factory):
         out["cli"] = [list(c.value_and_grad(*p)) for p in given["scalar"]]
         out["symbp_loaded"] = any(m.split(".")[0] == "symbp" for m in sys.modules)
         out["doc"] = [s.__doc__, n.__doc__]
+        out["cache"] = [[sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())]
+                        for k in (s.value_and_grad, n.value_and_grad)]  # loaded, compiled
         print(json.dumps(out))
-        """, folder)
-    return scalar, net, points, nets, result, folder
+        """
+    result = run_isolated(code, folder)
+    again = run_isolated(code, folder)  # Numba's cache=True: loaded, not compiled
+    return scalar, net, points, nets, result, folder, again
 
 
 def test_isolated_process_never_loads_symbp(exported):
-    *_, result, _ = exported
+    *_, result, folder, again = exported
     assert result["symbp_loaded"] is False
 
 
+def test_a_second_process_loads_numbas_cache(exported):
+    *_, result, folder, again = exported
+    assert list(folder.rglob("net_f.*.nbi"))  # cache=True wrote an index
+    assert result.pop("cache") == [[0, 1], [0, 2]]  # float64 and float32 for the network
+    assert again.pop("cache") == [[1, 0], [2, 0]]  # every one loaded, none compiled
+    assert again == result
+
+
 def test_scalar_values_and_gradients_match(exported):
-    scalar, _, points, _, result, _ = exported
+    scalar, _, points, _, result, _, _ = exported
     for (x, y), (value, dx, dy) in zip(points, result["scalar"]):
         want, grads = scalar.value_and_grad(x, y)
         assert value == pytest.approx(want, rel=1e-13, abs=1e-15)
@@ -116,7 +129,7 @@ def test_scalar_values_and_gradients_match(exported):
 
 
 def test_array_values_and_gradients_match(exported):
-    _, net, _, nets, result, _ = exported
+    _, net, _, nets, result, _, _ = exported
     for given, (value, grads), value32 in zip(nets, result["net"], result["net32"]):
         args = {k: np.array(v, np.int64 if k == "y" else np.float64) for k, v in given.items()}
         want, want_grads = net.value_and_grad(**args)
@@ -135,7 +148,7 @@ def test_array_values_and_gradients_match(exported):
 
 
 def test_cli_export(exported, tmp_path, capsys):
-    _, _, points, _, result, _ = exported
+    _, _, points, _, result, _, _ = exported
     f = symbp.compile(CLI)
     for (x, y), got in zip(points, result["cli"]):
         want, grads = f.value_and_grad(x, y)
@@ -150,7 +163,7 @@ def test_cli_export(exported, tmp_path, capsys):
 
 
 def test_docstring_says_what_it_computes(exported):
-    *_, result, _ = exported
+    *_, result, _, _ = exported
     scalar_doc, net_doc = result["doc"]
     assert "q = x * y + sigmoid(x)" in scalar_doc and f"symbp {symbp.__version__}" in scalar_doc
     assert "value_and_grad(x, y) -> (value, dx, dy)" in scalar_doc
@@ -160,7 +173,7 @@ def test_docstring_says_what_it_computes(exported):
 
 
 def test_only_the_helpers_used_are_copied(exported):
-    *_, folder = exported
+    *_, folder, _ = exported
     scalar = (folder / "scalar_f.py").read_text()
     net = (folder / "net_f.py").read_text()
     assert "def sigmoid(" in scalar and "def relu(" in scalar and "def tanh(" in scalar
