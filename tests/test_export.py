@@ -98,7 +98,7 @@ def exported(tmp_path_factory):
 
 
 def test_isolated_process_never_loads_symbp(exported):
-    *_, result, folder, again = exported
+    *_, result, _, _ = exported
     assert result["symbp_loaded"] is False
 
 
