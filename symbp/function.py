@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from . import __version__
+from . import blocks as _blocks
 from . import jit as _jit
 from .errors import CallError, ParseError, SymbpError
 from .names import KERNEL_NAME, screen_text
@@ -129,7 +130,7 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     return Function(signature, wrt_names, source, kernel, clock.laps, jit,
                     str(_jit.module_path(source)),
                     request=(expr, list(inputs) if inputs is not None else None, shapes,
-                             _custom_gates()))
+                             _custom_gates()), definitions=_custom_definitions())
 
 
 def _screen(expr) -> str:
@@ -175,6 +176,12 @@ def _custom_gates() -> list:
     there are none (a gate is defined through it), so the cached path need not load SymPy."""
     gates = sys.modules.get(f"{__package__}.gates")
     return gates.custom_signature() if gates is not None else []
+
+
+def _custom_definitions() -> list:
+    """How the custom gates defined now were defined (for pickling: see :mod:`symbp.travel`)."""
+    gates = sys.modules.get(f"{__package__}.gates")
+    return gates.custom_definitions() if gates is not None else []
 
 
 def _request_key(text: str, wrt, inputs, shapes) -> str | None:
@@ -255,12 +262,20 @@ class Function:
     compile_time : float
         Seconds spent in :func:`symbp.compile`; ``timings`` splits it by stage.
     path : str
-        The generated module's file.
+        The generated module's file (in this process's cache folder).
+
+    Notes
+    -----
+    A Function pickles as its request (expression text, inputs, shapes, ``wrt``, ``jit``, the
+    formula strings of the custom gates it calls), never as code: unpickling compiles it again
+    through :func:`symbp.compile`, once per process, and refuses if that process generates
+    different code (another symbp version). See :mod:`symbp.travel` for what cannot be
+    pickled (a custom gate defined by a Python callable, for one).
     """
 
     def __init__(self, signature: tuple, wrt: tuple[str, ...], source: str, kernel,
                  timings: dict[str, float], jit: bool, path: str,
-                 request: tuple | None = None) -> None:
+                 request: tuple | None = None, definitions: list | tuple = ()) -> None:
         self.signature = signature
         self.inputs = tuple(n for n, _, _ in signature)
         self.shapes = {n: (Ints(shape) if integer else shape) for n, shape, integer in signature}
@@ -272,7 +287,15 @@ class Function:
         self.jit = jit
         self.path = path
         self.request = request  # (expr, inputs, shapes, custom gates) of compile(): for draw()
+        self.definitions = tuple(definitions)  # the custom gates' definitions then: for pickle
         self._into = None
+        self._travel_text = None
+
+    def __reduce__(self):
+        """Pickle the request, not the compiled code (see the class notes)."""
+        from .travel import payload
+
+        return _rebuild, (payload(self, compile),)
 
     def __repr__(self) -> str:
         return (f"<symbp.Function inputs={self.inputs} wrt={self.wrt} "
@@ -443,6 +466,10 @@ class Function:
             return tuple(_scalar(n, given[n]) for n in self.inputs)
         return _arrays(self.signature, given)
 
+    @staticmethod
+    def _dask(given: dict) -> bool:
+        return any(_blocks.is_dask(v) for v in given.values())
+
     def _points_mode(self, given: dict) -> bool:
         """A scalar function given arrays: evaluate it at every point."""
         return all(not shape for _, shape, _ in self.signature) and any(
@@ -455,8 +482,12 @@ class Function:
         shape (or scalars) for the inputs of a scalar function, it returns arrays: the value
         and gradients at every point, computed by a compiled loop (parallel over cores for
         large inputs); ``out=(values, {name: array})`` receives them without allocating.
+        Given Dask arrays, it returns Dask arrays, computed block by block
+        (:mod:`symbp.blocks`; Dask is imported only then).
         """
         given = self._given(args, kwargs)
+        if self._dask(given):
+            return _blocks.points(self, given, out)
         if self._points_mode(given):
             if out is not None and not (isinstance(out, tuple) and len(out) == 2):
                 raise CallError("out= must be (values, {name: gradients}) here")
@@ -470,6 +501,8 @@ class Function:
         """The gradients, a dict ``name -> value`` in ``wrt`` order (``out``: a dict of arrays
         receiving them, for arrays of points)."""
         given = self._given(args, kwargs)
+        if self._dask(given):
+            return _blocks.points(self, given, out)[1]
         if self._points_mode(given):
             return self._points(given, None, out)[1]
         _no_out(out)
@@ -479,6 +512,8 @@ class Function:
         """The forward value. Positional arguments follow ``inputs``; keywords name them
         (also ``self`` or ``cls``; an input named ``out`` must be given positionally)."""
         given = self._given(args, kwargs)
+        if self._dask(given):
+            return _blocks.points(self, given, out)[0]
         if self._points_mode(given):
             return self._points(given, out, None)[0]
         _no_out(out)
@@ -525,6 +560,13 @@ class Function:
             if "label out of range" in str(exc):
                 raise CallError("a label is outside 0 .. (number of classes - 1)") from None
             raise
+
+
+def _rebuild(data):
+    """Unpickle a Function: compile its request here (see :mod:`symbp.travel`)."""
+    from .travel import rebuild
+
+    return rebuild(data, compile)
 
 
 PARALLEL_MIN_POINTS = 20_000

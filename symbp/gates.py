@@ -58,6 +58,9 @@ class Gate:
         Letter joining two short names for binary operators (``x`` ``p`` ``y`` -> ``xpy``).
     custom : bool
         Registered by the user through :func:`symbp.gate`.
+    text : str or None
+        A custom gate's formula as the string it was defined with (``None`` for a callable):
+        what a pickled :class:`symbp.Function` carries to define the gate in another process.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Gate:
     label: str = ""
     infix: str = ""
     custom: bool = False
+    text: str | None = None
     array: ArrayOp | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -419,3 +423,9 @@ def register(row: Gate) -> Gate:
 def custom_signature() -> list:
     """The custom gates as they are defined now (they decide the generated source too)."""
     return sorted((g.name, g.doc, g.params, g.arity) for g in GATES.values() if g.custom)
+
+
+def custom_definitions() -> list:
+    """How the custom gates were defined: ``(name, formula string or None, params, domain)``
+    each, for a pickled Function to define them again (see :mod:`symbp.travel`)."""
+    return sorted((g.name, g.text, g.params, g.domain) for g in GATES.values() if g.custom)

@@ -658,5 +658,6 @@ def gate(name: str, formula: str | Callable[..., sp.Expr], *,
             raise GateError(f"gate {name!r} has {arity} input(s) but {len(domain)} domain(s)")
     row = Gate(name, arity, build, f"custom: {sp.sstr(expr)}",
                params=tuple(defaults.items()),
-               domain=tuple(domain or ()), label=name[:4], custom=True)
+               domain=tuple(domain or ()), label=name[:4], custom=True,
+               text=formula if isinstance(formula, str) else None)
     return register(row)

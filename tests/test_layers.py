@@ -19,10 +19,10 @@ import symbp
 # `symbp.check`, symbp.compile by `handwritten`), so `checker` sits below `function`.
 LAYERS = ("errors", "names", "shapes", "statements", "runtime", "arrays", "gates", "graph",
           "naming", "derive", "parse", "emit", "reverse", "checker", "jit", "draw", "export",
-          "function", "handwritten", "__init__", "datasets", "nn", "nn._estimator", "nn._npz",
-          "nn.split", "nn.threads", "nn.loop", "nn.network", "nn.checks", "nn.compiled",
-          "nn.solvers", "nn.persist", "nn.export", "nn.base", "nn.estimators", "bench_train",
-          "bench_startup", "bench", "cli")
+          "travel", "blocks", "function", "handwritten", "__init__", "datasets", "nn",
+          "nn._estimator", "nn._npz", "nn.split", "nn.threads", "nn.loop", "nn.network",
+          "nn.checks", "nn.compiled", "nn.solvers", "nn.persist", "nn.export", "nn.base",
+          "nn.estimators", "bench_train", "bench_startup", "bench", "cli")
 
 PACKAGE = Path(symbp.__file__).parent
 
