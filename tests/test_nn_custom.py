@@ -154,3 +154,34 @@ def test_poisson_checks_its_targets():
         MLPRegressor(loss="poisson").fit(X[:10], TARGET[:10])
     with pytest.raises(ParameterError, match="standardize=False"):
         MLPRegressor(loss="poisson", standardize=True).fit(X[:10], np.abs(TARGET[:10]))
+
+
+@pytest.mark.parametrize("written", [f"{MAE}  # the mean absolute error", f"{MAE}\n",
+                                     "(mean(abs(out\n - t)))"])
+def test_loss_formula_is_one_line_before_the_penalty(written):
+    """A comment, a line break or a trailing newline in a loss formula neither swallows nor
+    detaches the L2 penalty that follows it in the loss line (the comment once did, silently
+    training without the penalty)."""
+    lines = symbp.nn.network_lines(1, "tanh", written, True, classifier=False)[0]
+    assert lines.splitlines()[-1] == f"loss = {MAE} + l2 * penalty"
+
+
+@pytest.mark.parametrize(("loss", "message"), [
+    ("sum(\u043eut)", "names '\u043eut'"),  # Cyrillic o: named as unknown, not read as a number
+    ("sum(out) + sum(B)", "names 'B'"),
+    ("mean(out); x = 1", "one expression"),
+    ("mean(out)\nloss = 1", "one expression"),
+    ("sum(" + "exp(" * 1000 + "out" + ")" * 1001, "nested"),
+])
+def test_loss_formula_mistakes_are_named(loss, message):
+    with pytest.raises(ParameterError, match=message):
+        symbp.nn.network_lines(1, "tanh", loss, True, classifier=False)
+
+
+def test_very_deep_formula_is_a_parameter_error():
+    """Deeper than Python's own parser goes: a ParameterError, not a RecursionError (also
+    when a model file holds it: load validates the strings with the same functions)."""
+    with pytest.raises(ParameterError, match=r"'x\+x\+.*\(10001 characters\).*nested"):
+        symbp.nn.network_lines(1, "x+" * 5000 + "x", "squared_error", True)
+    with pytest.raises(ParameterError):
+        symbp.nn.network_lines(1, "tanh", "sum(" + "out+" * 5000 + "out)", True)

@@ -49,10 +49,12 @@ _NAME_HINT = ("one of {choices}, the name of a one-input gate (built-in or regis
 _LOSS_SHAPES = {"out": ("B", "C"), "t": ("B", "C"), "y": ints("B"), "w": ("B",)}
 
 
-def _formula(text: str, what: str):
+def _formula(text: str, what: str, allowed=None):
     """The formula's syntax tree and its input names in order of first use, or a
     ParameterError saying what is wrong: an activation is read as a gate formula (numbers), a
-    loss as the line ``loss = <formula>`` over the arrays of :data:`_LOSS_SHAPES`."""
+    loss as the line ``loss = <formula>`` over the arrays of :data:`_LOSS_SHAPES`, after its
+    names are checked against ``allowed`` (so that an unknown name is named, not read as a
+    number)."""
     from ..names import MAX_LENGTH
     from ..parse import parse, parse_formula  # SymPy: only for a formula
 
@@ -60,21 +62,57 @@ def _formula(text: str, what: str):
         raise ParameterError(f"{what} formula is longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
-        tree = None  # the parser below says where
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = None  # the parser below says where (or that it is nested too deeply)
     try:
-        if what == "activation":
+        if what == "activation" or tree is None:  # a loss of several lines: one expression
             names = parse_formula(text)[1]
         else:
-            used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} if tree else set()
+            used = _variables(tree)
+            unknown = [n for n in used if allowed is not None and n not in allowed
+                       and not isinstance(tree, ast.Name)]  # a mistyped loss name
+            if unknown:
+                raise ParameterError(f"loss {text!r} names {', '.join(map(repr, unknown))}: a "
+                                     f"loss formula reads only {', '.join(allowed)}" +
+                                     ("; the labels y are a classifier's" if "y" in unknown
+                                      else ""))
             graph = parse(f"loss = {text.strip()}",
                           shapes={k: v for k, v in _LOSS_SHAPES.items() if k in used})
             names = list(graph.input_names)
+    except ParameterError:
+        raise
     except SymbpError as exc:
-        raise ParameterError(f"{what} {text!r} is not a formula symbp can read: {exc}") from None
-    if tree is None:  # pragma: no cover - the parsers refuse what ast cannot read
+        shown = repr(text) if len(text) <= 200 else f"{text[:80]!r}...({len(text)} characters)"
+        raise ParameterError(f"{what} {shown} is not a formula symbp can read: {exc}") from None
+    if tree is None:  # a statement, not an expression (the gate-formula parser takes it)
         raise ParameterError(f"{what} {text!r} is not one expression")
     return tree, names
+
+
+def _variables(tree) -> list[str]:
+    """The names a formula reads as values, in order of first use: not the gates called
+    (``sum(...)``) nor the modules (``np.exp``)."""
+    skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+             and isinstance(n.value, ast.Name) and n.attr != "T"}
+    found = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in skip]
+    return list(dict.fromkeys(found))
+
+
+def loss_formula(loss: str) -> str:
+    """The loss line's right-hand side: a built-in loss, or the formula as symbp read it, on
+    one line and without comments (so that a penalty can follow it)."""
+    if loss in LOSSES:
+        return LOSSES[loss]
+    tree = _formula(loss, "loss")[0]
+    text = ast.unparse(tree)
+    tight = (ast.Call, ast.Name, ast.Constant, ast.Attribute, ast.UnaryOp, ast.Subscript)
+    arithmetic = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
+                  ast.MatMult)
+    if isinstance(tree, tight) or isinstance(tree, ast.BinOp) and isinstance(tree.op,
+                                                                              arithmetic):
+        return text  # binds at least as tightly as the "+ l2 * penalty" that may follow
+    return f"({text})"
 
 
 def activation_template(activation) -> str | None:
@@ -149,16 +187,12 @@ def loss_target(loss: str, classifier: bool) -> str:
         return "y" if loss in LABEL_LOSSES else "t"
     if not isinstance(loss, str):
         raise ParameterError(f"loss must be a string, got {loss!r}")
-    tree, names = _formula(loss, "loss")
     allowed = ("out", "t", "y", "w") if classifier else ("out", "t", "w")
+    tree, names = _formula(loss, "loss", allowed)
     if isinstance(tree, ast.Name) or "out" not in names:
         raise ParameterError(f"unknown loss {loss!r}: one of {', '.join(LOSSES)}, or a formula "
                              f"over the output 'out' and {', '.join(allowed[1:])} such as "
                              "'mean(abs(out - t))'")
-    unknown = [n for n in names if n not in allowed]
-    if unknown:
-        raise ParameterError(f"loss {loss!r} names {', '.join(map(repr, unknown))}: a loss "
-                             f"formula reads only {', '.join(allowed)}")
     if "t" in names and "y" in names:
         raise ParameterError(f"loss {loss!r} reads both t (one-hot rows) and y (labels); use one")
     return "y" if "y" in names else "t"
@@ -215,7 +249,7 @@ def network_lines(depth: int, activation: str, loss: str, l2: bool, classifier: 
         previous = f"h{k}"
     shapes[target] = ints("B") if target == "y" else ("B", "C")
     shapes["w"] = ("B",)
-    data_loss = LOSSES.get(loss, loss)
+    data_loss = loss_formula(loss)
     if l2:  # first, so its gradient comes last: added to the matmul's, not the other way round
         weights = [p for p in params if p[0] in "WV"]  # (which would allocate a BLAS result)
         lines.insert(0, f"penalty = {' + '.join(f'sum({w}**2)' for w in weights)}")
