@@ -505,6 +505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                       "median s", "iterations", "evaluations", "ms per evaluation",
                       "final loss"], lbfgs_benchmark(rounds)))
         return 0
+    if "--dask" in argv:  # docs/scaling.md: a grid search and 10^7 points on Dask
+        from . import bench_dask
+
+        return bench_dask.main([a for a in argv if a != "--dask"])
     if "--blas-threads" in argv:
         from . import bench_startup
 
@@ -531,6 +535,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lbfgs", action="store_true",
                         help="solver='lbfgs' fit time on digits against scikit-learn's "
                         "(--rounds N, default 3)")
+    parser.add_argument("--dask", action="store_true",
+                        help="a grid search on 2 Dask workers and 10^7 points over Dask arrays "
+                        "(symbp bench --dask --help; needs symbp[dask])")
     parser.add_argument("--blas-threads", action="store_true",
                         help="cross_val_score with and without BLAS threads limited "
                         "(symbp bench --blas-threads --help)")

@@ -14,6 +14,8 @@ itself never needs Dask. The Function travels to the workers pickled (see
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .errors import CallError
@@ -22,6 +24,20 @@ from .errors import CallError
 def is_dask(value) -> bool:
     """A Dask collection, told by its type's module (no import of Dask)."""
     return type(value).__module__.partition(".")[0] == "dask"
+
+
+def in_dask_worker() -> bool:
+    """True inside a task of a ``dask.distributed`` worker (no import of Dask: only when it is
+    loaded). There a function of NumPy points runs its serial loop: the worker's ``nthreads``
+    task threads are its parallelism, so workers x threads stay within the cores."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:  # not in a worker's task
+        return False
+    return True
 
 
 def points(f, given: dict, out) -> tuple:

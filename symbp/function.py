@@ -543,7 +543,8 @@ class Function:
         if unknown:
             raise CallError(f"out names {', '.join(sorted(unknown))}, not in wrt {self.wrt}")
         out_grads = {n: _out_buffer(f"out[{n!r}]", grads.get(n), shape, dtype) for n in self.wrt}
-        kernel = self._points_kernel(flat[0].size >= PARALLEL_MIN_POINTS)
+        kernel = self._points_kernel(flat[0].size >= PARALLEL_MIN_POINTS
+                                     and not _blocks.in_dask_worker())
         kernel(*flat, out_value.reshape(-1), *[out_grads[n].reshape(-1) for n in self.wrt])
         return out_value, out_grads
 

@@ -204,6 +204,8 @@ def test_incremental_and_parallel_post_fit(client):
         local.partial_fit(XOR_X[start:start + 8], XOR_Y[start:start + 8], classes=[0, 1])
     for a, b in zip(incremental.estimator_.coefs_, local.coefs_):
         np.testing.assert_array_equal(a, b)
+    blob = pickle.dumps(local)  # parameters and weights; the kernels compile on the worker
+    assert len(blob) < 20_000 and b"Dispatcher" not in blob and b"numba" not in blob
     post = dask_ml.ParallelPostFit(local)
     predicted = post.predict(dX)
     assert isinstance(predicted, da.Array)
@@ -212,12 +214,18 @@ def test_incremental_and_parallel_post_fit(client):
 
 
 def _threads_on_worker():
+    from symbp.blocks import in_dask_worker
     from symbp.nn import threads
 
-    return threads.in_parallel_worker(), threads.should_limit(4096, (512, 512, 10))
+    return (threads.in_parallel_worker(), threads.should_limit(4096, (512, 512, 10)),
+            in_dask_worker())
 
 
-def test_a_worker_limits_blas_threads(client):
+def test_a_worker_limits_blas_and_numba_threads(client):
+    from symbp.blocks import in_dask_worker
+
+    assert not in_dask_worker()  # here: NumPy points may run the parallel loop
     for address in client.scheduler_info()["workers"]:
-        inside, reason = client.submit(_threads_on_worker, workers=[address], pure=False).result()
-        assert inside and reason == "parallel worker"
+        inside, reason, worker = client.submit(_threads_on_worker, workers=[address],
+                                               pure=False).result()
+        assert inside and reason == "parallel worker" and worker

@@ -22,7 +22,8 @@ LAYERS = ("errors", "names", "shapes", "statements", "runtime", "arrays", "gates
           "travel", "blocks", "function", "handwritten", "__init__", "datasets", "nn",
           "nn._estimator", "nn._npz", "nn.split", "nn.threads", "nn.loop", "nn.network",
           "nn.checks", "nn.compiled", "nn.solvers", "nn.persist", "nn.export", "nn.base",
-          "nn.estimators", "bench_train", "bench_startup", "bench", "cli")
+          "nn.estimators", "bench_train", "bench_startup", "bench_dask", "bench",
+          "cli")
 
 PACKAGE = Path(symbp.__file__).parent
 
