@@ -233,13 +233,16 @@ def write(path, text: str, what: str = "export") -> Path:
     """Write ``text`` to the ``.py`` file ``path`` atomically; its absolute path.
 
     Refuses a path that is not a string or path-like, that is a folder, that does not end in
-    ``.py``, or whose folder does not exist (:class:`ExportError`, naming the path)."""
+    ``.py``, or whose folder does not exist (:class:`ExportError`, naming the path). A
+    symbolic link is followed: the file it points to is replaced, the link kept."""
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
         raise ExportError(f"{what}: the path must be a string or a path-like object, got "
                           f"{type(path).__name__}")
     target = Path(os.path.abspath(os.fspath(path)))
     if not os.fspath(path):
         raise ExportError(f"{what}: the path is empty")
+    if target.is_symlink():  # write the file it points to, as open() would, not over the link
+        target = Path(os.path.realpath(target))
     if target.is_dir():
         raise ExportError(f"{what}: {target} is a folder; give the path of a .py file to write")
     if target.suffix != ".py":

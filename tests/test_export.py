@@ -244,6 +244,53 @@ def test_replaces_atomically_and_keeps_the_mode(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.py"]  # no temporary left
 
 
+def test_a_symlink_is_followed(tmp_path):
+    """Exporting to a link writes the file it points to (the link once became a regular
+    file, the file it pointed to left stale); a dangling link into a missing folder is refused
+    for that folder."""
+    f = symbp.compile("x * y")
+    (tmp_path / "real").mkdir()
+    real, link = tmp_path / "real" / "v3.py", tmp_path / "model.py"
+    real.write_text("old")
+    link.symlink_to(real)
+    assert f.export(link) == real
+    assert link.is_symlink() and "def value_and_grad(x, y)" in real.read_text()
+    dangling = tmp_path / "dangling.py"
+    dangling.symlink_to(tmp_path / "gone" / "f.py")
+    with pytest.raises(ExportError, match="gone does not exist"):
+        f.export(dangling)
+    assert dangling.is_symlink()
+
+
+def test_a_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
+    """ENOSPC while writing (as on a full tmpfs, tried by hand): an ExportError naming the
+    path, the old file intact and no temporary left."""
+    import errno
+
+    target = tmp_path / "f.py"
+    target.write_text("old")
+
+    class Full:
+        def __init__(self, fd, *args, **kwargs):
+            os.close(fd)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fdopen", Full)
+    with pytest.raises(ExportError, match=r"cannot write .*f\.py \(No space left on device\)"):
+        symbp.compile("x * y").export(target)
+    monkeypatch.undo()
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.py"]
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
                     reason="root writes read-only folders")
 def test_unwritable_folder(tmp_path):
