@@ -80,6 +80,36 @@ def test_gate_name_activation_is_its_formula(restore_gates):
     assert network(1, "softsign_test", "squared_error", True).source != before
 
 
+def test_a_gate_redefined_or_missing_after_fit_is_named(restore_gates, tmp_path):
+    """The weights were trained for the gate as it was: predicting after symbp.gate redefined
+    it (which once silently gave other predictions), loading the saved model or unpickling it
+    in a process without the gate each name the gate and its fitted definition."""
+    import pickle
+
+    symbp.gate("softsign_test", "a / (1 + abs(a))")  # the structure of the test above
+    model = quiet(MLPRegressor(hidden_layer_sizes=(8,), activation="softsign_test",
+                               max_iter=2, random_state=1, batch_size=50), X, TARGET)
+    expected = model.predict(X[:5])
+    model.save(tmp_path / "gate.npz")
+    pickled = pickle.dumps(model)
+    symbp.gate("softsign_test", "a / (1 + a**2)")
+    fitted = r"fitted with the gate 'softsign_test' defined as 'a / \(1 \+ abs\(a\)\)'"
+    with pytest.raises(symbp.SymbpError, match=fitted + r", which is now 'a / \(1 \+ a\*\*2\)"):
+        model.predict(X[:5])
+    with pytest.raises(symbp.SymbpError, match=fitted + ".*before loading"):
+        MLPRegressor.load(tmp_path / "gate.npz")
+    del symbp.gates.GATES["softsign_test"]
+    with pytest.raises(symbp.SymbpError, match=fitted + ", which is not defined in this "):
+        MLPRegressor.load(tmp_path / "gate.npz")
+    with pytest.raises(symbp.SymbpError, match=fitted + ", which is not defined in this "):
+        pickle.loads(pickled).predict(X[:5])
+    symbp.gate("softsign_test", "a / (1 + abs(a))")
+    np.testing.assert_array_equal(model.predict(X[:5]), expected)
+    np.testing.assert_array_equal(MLPRegressor.load(tmp_path / "gate.npz").predict(X[:5]),
+                                  expected)
+    np.testing.assert_array_equal(pickle.loads(pickled).predict(X[:5]), expected)
+
+
 def test_loss_formula_trains_and_validation_losses(mae_model):
     assert mae_model.score(X, TARGET) > 0.95
     assert mae_model.expression.splitlines()[-1] == f"loss = {MAE} + l2 * penalty"

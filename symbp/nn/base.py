@@ -17,11 +17,11 @@ import warnings
 import numpy as np
 
 from .. import jit as _jit
-from ..errors import DataError, ParameterError
+from ..errors import DataError, ParameterError, SymbpError
 from . import checks, persist, solvers
 from . import threads as _threads
 from .compiled import Network, flat, network
-from .network import loss_weights_samples
+from .network import gates_used, loss_weights_samples
 from .split import train_test_split
 
 try:  # with scikit-learn installed the estimators are real scikit-learn estimators
@@ -180,6 +180,7 @@ class MLP(BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self._fitted_loss = loss
         self._net_key = (X.shape[1], hidden, n_outputs, self.activation, loss, self.alpha > 0)
+        self._fitted_gates = gates_used(self.activation, loss)
         if self.solver != "lbfgs" and self.batch_size != "auto" and \
                 self.batch_size > X.shape[0]:  # scikit-learn's warning, word for word
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
@@ -286,6 +287,15 @@ class MLP(BaseEstimator):
         """The compiled structure of the fitted network (its depth, activation, loss and
         penalty: every width shares it)."""
         _, hidden, _, activation, loss, l2 = self._net_key
+        fitted = getattr(self, "_fitted_gates", None)  # None: pickled before it was recorded
+        if fitted is not None and gates_used(activation, loss) != fitted:
+            now = dict(gates_used(activation, loss))
+            name, text = next((n, t) for n, t in fitted if now.get(n) != t)
+            raise SymbpError(
+                f"the model was fitted with the gate {name!r} defined as {text!r}, which is " +
+                (f"now {now[name]!r}" if name in now else "not defined in this process") +
+                f": define it as it was (symbp.gate({name!r}, {text!r})) before using the "
+                "model, or fit it again")
         return network(len(hidden), activation, loss, l2, self._is_classifier)
 
     def _dims(self) -> np.ndarray:

@@ -203,6 +203,30 @@ def loss_weights_samples(loss: str) -> bool:
     return loss in LOSSES or "w" in _formula(loss, "loss")[1]
 
 
+def gates_used(activation: str, loss: str) -> tuple[tuple[str, str], ...]:
+    """The custom gates (:func:`symbp.gate`) that the activation and the loss call, as they
+    are defined now: ``(name, definition)`` pairs, sorted. A model records them when it is
+    fitted, so that a gate redefined or missing later is noticed (the weights were trained
+    for the old definition)."""
+    from ..gates import GATES  # the gate table: SymPy
+
+    called = set()
+    for text in (activation, loss):
+        if not isinstance(text, str) or text in ACTIVATIONS or text in LOSSES:
+            continue
+        if text.isidentifier():
+            called.add(text)
+            continue
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        called |= {n.func.id for n in ast.walk(tree)
+                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return tuple(sorted((name, GATES[name].text or GATES[name].doc) for name in called
+                        if name in GATES and GATES[name].custom))
+
+
 def dim_names(depth: int) -> list[str]:
     """The dimension names of a network with ``depth`` hidden layers, in layer order: ``F``
     (features), ``H1`` ... ``H<depth>`` (hidden widths), ``C`` (outputs)."""

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import SymbpError
 from . import _npz, checks
 from .checks import count, finite, positive_int
-from .network import activation_template, loss_target
+from .network import activation_template, gates_used, loss_target
 
 FORMAT = "symbp.nn/1"
 
@@ -57,6 +57,9 @@ def save(model, path) -> None:
             "validation_loss_curve": None if model.validation_loss_curve_ is None
             else list(map(float, model.validation_loss_curve_)),
             "standardized": model.feature_mean_ is not None}
+    gates = getattr(model, "_fitted_gates", None)
+    if gates:  # custom gates the network calls: load names one this process lacks
+        meta["gates"] = [list(g) for g in gates]
     if model._is_classifier:
         meta["accuracy_curve"] = list(map(float, model.train_accuracy_curve_))
         if getattr(model, "_multilabel", False):  # predict's indicator matrix keeps y's dtype
@@ -172,6 +175,7 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
     if state is not None and (not isinstance(state, int) or isinstance(state, bool)):
         raise SymbpError(f"{path}: damaged symbp model file (random_state {state!r})")
     model = cls(**params)
+    gates = _gates(meta, path)
     try:
         checked = checks.params(model)
     except SymbpError as exc:
@@ -265,6 +269,7 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
         model.train_accuracy_curve_ = [float(v) for v in accuracy]
     model._fitted_loss = loss
     model._net_key = (n_features, hidden, n_outputs, activation, loss, l2)
+    model._fitted_gates = gates if gates is not None else gates_used(activation, loss)
     # the weights' dtype: the file's (dtype=None follows the data), else the forced one
     weights = meta.get("weights_dtype", None if checked["dtype"] is None
                        else checked["dtype"].name)
@@ -272,6 +277,30 @@ def _from_meta(cls, meta: dict, path: Path) -> tuple:
         raise SymbpError(f"{path}: damaged symbp model file ('weights_dtype' must be "
                          f"'float32' or 'float64', got {weights!r})")
     return model, layout, np.dtype(weights)
+
+def _gates(meta: dict, path: Path):
+    """The custom gates the saved network calls (``(name, definition)`` pairs; None in files
+    written before they were recorded), each checked to be defined as it was when fitted."""
+    gates = meta.get("gates")
+    if gates is None:
+        return None
+    if not (isinstance(gates, list) and all(isinstance(g, list) and len(g) == 2 and
+                                            all(isinstance(v, str) for v in g) for g in gates)):
+        raise SymbpError(f"{path}: damaged symbp model file ('gates' must be a list of [name, "
+                         f"definition] pairs, got {gates!r})")
+    from ..gates import GATES
+
+    for name, text in gates:
+        gate = GATES.get(name)
+        now = None if gate is None or not gate.custom else gate.text or gate.doc
+        if now != text:
+            raise SymbpError(
+                f"{path}: the model was fitted with the gate {name!r} defined as {text!r}, "
+                "which is " + ("not defined in this process" if now is None else
+                               f"now {now!r}") +
+                f": define it as it was (symbp.gate({name!r}, {text!r})) before loading")
+    return tuple(tuple(g) for g in sorted(gates))
+
 
 def _formula(loss: str, classifier: bool) -> bool:
     """Whether ``loss`` is a loss formula (read by symbp's safe parser, never evaluated)."""
