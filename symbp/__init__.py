@@ -32,9 +32,10 @@ from .errors import (
 from .shapes import Ints, ints
 
 if TYPE_CHECKING:  # the names below, for type checkers and documentation tools
-    from .handwritten import check
     from .function import Function, compile
     from .gates import GATES
+    from .handwritten import check
+    from .higher import derivative
     from .parse import gate
 
 __all__ = [
@@ -52,16 +53,17 @@ __all__ = [
            "__version__",
            "check",
            "compile",
+           "derivative",
            "gate",
            "ints",
 ]
 
 _LAZY = {"Function": "function", "compile": "function", "GATES": "gates", "gate": "parse",
-         "check": "handwritten"}
+         "check": "handwritten", "derivative": "higher"}
 """Public name -> the module that defines it, imported at the first touch."""
 
-_SUBMODULES = frozenset({"arrays", "derive", "emit", "function", "gates", "graph", "jit",
-                         "names", "naming", "parse", "reverse", "runtime", "shapes",
+_SUBMODULES = frozenset({"arrays", "derive", "emit", "function", "gates", "graph", "higher",
+                         "jit", "names", "naming", "parse", "reverse", "runtime", "shapes",
                          "statements"})
 """Modules reachable as ``symbp.<name>`` after a bare ``import symbp`` (they were loaded by it
 before it became lazy); the others (``symbp.nn``, ``symbp.cli``...) are imported by name."""

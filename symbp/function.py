@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
             inputs: Sequence[str] | None = None, shapes: dict | None = None,
-            jit: bool = True) -> Function:
+            jit: bool = True, order: int = 1) -> Function:
     """Compile an expression to a function returning its value and gradients.
 
     Parameters
@@ -53,6 +53,13 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     jit : bool, default True
         Compile the generated source with Numba. ``jit=False`` runs the same source as plain
         Python (for debugging; the reference the Numba version is tested against).
+    order : {1, 2}, default 1
+        ``order=2`` also compiles the Hessian-vector product (the gradient of the directional
+        derivative ``sum_i v_i * d expr/d wrt_i``, staged by :mod:`symbp.higher`): the
+        function then has :meth:`Function.hvp` and :meth:`Function.hessian`, and its staged
+        lines and kernel are shown, as comments, at the end of ``source``. Scalar inputs only
+        for now. Non-smooth gates have second derivative 0 away from their kinks and the
+        first-order conventions at them (see :func:`symbp.derivative`).
 
     Returns
     -------
@@ -78,6 +85,10 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     >>> f.value_and_grad(x=-2.0, y=5.0, z=-4.0)
     (-12.0, {'x': -4.0, 'y': -4.0, 'z': 3.0})
     """
+    if order not in (1, 2) or isinstance(order, bool):
+        raise SymbpError(f"order must be 1 or 2, got {order!r}")
+    if order == 2:
+        return _second_order(expr, wrt, inputs, shapes, jit)
     clock = _Clock()
     text = _screen(expr)  # cheap checks first: a 10 MB string is refused before it is hashed
     inputs = checked_names(inputs, "inputs") if inputs is not None else None
@@ -131,6 +142,35 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
                     str(_jit.module_path(source)),
                     request=(expr, list(inputs) if inputs is not None else None, shapes,
                              _custom_gates()), definitions=_custom_definitions())
+
+
+def _second_order(expr, wrt, inputs, shapes, jit: bool) -> Function:
+    """compile(order=2): the function, and the gradient of its directional derivative."""
+    from .higher import directional
+
+    f = compile(expr, wrt=wrt, inputs=inputs, shapes=shapes, jit=jit)
+    arrays = [n for n, shape, _ in f.signature if shape]
+    if arrays:
+        raise SymbpError(f"order=2 needs scalar inputs for now; {', '.join(arrays)} "
+                         f"{'is an array' if len(arrays) == 1 else 'are arrays'} (the "
+                         "Hessian-vector product of array expressions is unfinished)")
+    taken = set(f.inputs)
+    directions = []
+    for w in f.wrt:
+        name = f"v_{w}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        directions.append(name)
+    staged = directional(expr, f.wrt, directions, inputs=list(f.inputs))
+    hvp = compile(staged, wrt=f.wrt, inputs=list(f.inputs) + directions, jit=jit)
+    f._hvp, f._directions, f.order = hvp, tuple(zip(f.wrt, directions)), 2
+    shown = staged + "\n" + hvp.kernel_source
+    f.source += ("\n\n# --- order=2: the Hessian-vector product is the gradient of these staged "
+                 "lines, compiled to ---\n" + "".join(f"# {line}\n" for line in
+                                                     shown.splitlines()))
+    f.compile_time += hvp.compile_time
+    return f
 
 
 def _screen(expr) -> str:
@@ -290,6 +330,9 @@ class Function:
         self.definitions = tuple(definitions)  # the custom gates' definitions then: for pickle
         self._into = None
         self._travel_text = None
+        self._hvp = None  # compile(order=2): the Function whose gradient is H v
+        self._directions = ()  # (wrt name, its direction input in _hvp)
+        self.order = 1  # compile(order=2) sets 2
 
     def __reduce__(self):
         """Pickle the request, not the compiled code (see the class notes)."""
@@ -444,6 +487,43 @@ class Function:
         from .checker import check_function
 
         return check_function(self, self._given(args, kwargs))
+
+    def hvp(self, v: dict, /, *args, **kwargs) -> dict:
+        """The Hessian-vector product ``H v`` at a point, a dict ``name -> value`` in ``wrt``
+        order (``compile(..., order=2)``).
+
+        ``v`` is a dict ``name -> value`` with one entry per ``wrt`` name; the point is given
+        as for a call. For ``scipy.optimize.minimize(..., hessp=...)`` see the tutorial.
+        """
+        if self._hvp is None:
+            raise CallError("hvp needs a second-order function: compile(..., order=2)")
+        if not isinstance(v, dict):
+            raise CallError(f"v must be a dict name -> value over {', '.join(self.wrt)}, got "
+                            f"{type(v).__name__}")
+        unknown = [n for n in v if n not in self.wrt]
+        missing = [n for n in self.wrt if n not in v]
+        if unknown or missing:
+            raise CallError("v must give every wrt name once: "
+                            + "; ".join(([f"unknown {', '.join(map(repr, unknown))}"] if unknown
+                                         else []) + ([f"missing {', '.join(missing)}"]
+                                                     if missing else []))
+                            + f" (wrt: {', '.join(self.wrt)})")
+        given = self._given(args, kwargs)
+        given.update({d: v[w] for w, d in self._directions})
+        return self._hvp.grad(**given)
+
+    def hessian(self, /, *args, **kwargs) -> np.ndarray:
+        """The Hessian at a point: a 2-D float64 array, rows and columns in ``wrt`` order
+        (``compile(..., order=2)``, scalar inputs). Column j is ``hvp`` of the j-th unit
+        vector."""
+        if self._hvp is None:
+            raise CallError("hessian needs a second-order function: compile(..., order=2)")
+        n = len(self.wrt)
+        h = np.empty((n, n))
+        for j, w in enumerate(self.wrt):
+            column = self.hvp({u: float(u == w) for u in self.wrt}, *args, **kwargs)
+            h[:, j] = [column[u] for u in self.wrt]
+        return h
 
     def _given(self, args: tuple, kwargs: dict) -> dict:
         if len(args) > len(self.inputs):

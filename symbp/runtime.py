@@ -40,6 +40,7 @@ __all__ = [
     "outer",
     "relu",
     "sigmoid",
+    "sign",
     "softmax",
     "softmax_backward",
     "softmax_cross_entropy",
@@ -55,6 +56,12 @@ def sigmoid(x):
     e = math.exp(-abs(x))  # never overflows; a select, not a branch, so loops vectorize
     r = 1.0 / (1.0 + e)
     return r if x >= 0.0 else e * r
+
+
+@register_jitable
+def sign(x):
+    """-1.0, 0.0 or 1.0 as x is negative, zero or positive (NaN stays NaN)."""
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x * 0.0)
 
 
 @register_jitable

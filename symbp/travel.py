@@ -1,7 +1,7 @@
 """Pickling a :class:`symbp.Function`: the request travels, never code (issue 14).
 
 A pickled Function holds only plain data: the expression text, the inputs, the array shapes,
-``wrt``, ``jit``, the custom gates it calls (their formula strings) and a digest of the
+``wrt``, ``jit``, ``order``, the custom gates it calls (their formula strings) and a digest of the
 generated source. Unpickling calls :func:`rebuild`, which compiles that request again through
 :func:`symbp.compile` and its safe parser (on a Dask worker that has never seen the
 expression: its own cache folder, Numba's cache there) and checks that the source it generates
@@ -57,7 +57,7 @@ def payload(f, compile) -> dict:
                              "it to other processes")
         gates.append((name, formula, tuple(params), tuple(domain)))
     return {"format": PAYLOAD, "version": __version__, "expr": text,
-            "inputs": tuple(f.inputs), "wrt": tuple(f.wrt), "jit": f.jit,
+            "inputs": tuple(f.inputs), "wrt": tuple(f.wrt), "jit": f.jit, "order": f.order,
             "shapes": tuple((n, tuple(shape), integer) for n, shape, integer in f.signature
                             if shape),
             "gates": tuple(gates), "source": digest(f.source)}
@@ -104,13 +104,14 @@ def rebuild(data, compile):
         return known
     try:
         expr, inputs, wrt, jit = data["expr"], data["inputs"], data["wrt"], data["jit"]
+        order = data.get("order", 1)
         shapes = _shapes(data["shapes"])
         gates = [(str(n), str(t), dict(p), tuple(d)) for n, t, p, d in data["gates"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise SymbpError(f"a damaged pickled symbp.Function ({exc})") from None
     if gates:
         _define(gates)
-    f = compile(expr, jit=jit, **_request(inputs, wrt, shapes))
+    f = compile(expr, jit=jit, order=order, **_request(inputs, wrt, shapes))
     if digest(f.source) != data["source"]:
         raise SymbpError(f"the pickled symbp.Function was made by symbp {data['version']} and "
                          f"this process (symbp {__version__}) generates different code for "

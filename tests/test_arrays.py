@@ -52,7 +52,7 @@ def sample(rng, shape, low=-2.0, high=2.0, batch=4):
 
 def _elementwise_case(name: str, shapes: tuple):
     gate = GATES[name]
-    names = ["X", "Y"][:gate.arity]
+    names = ["X", "Y", "Z"][:gate.arity]
     declared = dict(zip(names, shapes[:gate.arity]))
     out_shape = max(declared.values(), key=len)
     expr = f"sum({call_expression(gate, names)} * R)"
@@ -61,7 +61,8 @@ def _elementwise_case(name: str, shapes: tuple):
 
 
 CASES = [(name, shapes, batch) for name in ELEMENTWISE
-         for shapes in (BROADCASTS if GATES[name].arity == 2 else BROADCASTS[:1])
+         for shapes in (BROADCASTS if GATES[name].arity == 2 else BROADCASTS[:1]
+                        if GATES[name].arity == 1 else ((("B", 3),) * 3,))
          for batch in (1, 4)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import mpmath
@@ -15,7 +16,7 @@ from symbp.gates import GATES, OPERATORS
 
 _SYMBOL = {v: k for k, v in OPERATORS.items()}
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
-NAMES = ("x", "y")
+NAMES = ("x", "y", "z")
 
 
 def expression(gate) -> str:
@@ -95,7 +96,8 @@ def test_extreme_inputs_stay_finite(name):
     gate = GATES[name]
     f = compiled(expression(gate), True)
     grid = [(a,) for a in EXTREMES] if gate.arity == 1 else \
-        [(a, b) for a in EXTREMES[::2] for b in EXTREMES[::2]]
+        list(itertools.product(EXTREMES[::2] if gate.arity == 2 else EXTREMES[::5],
+                               repeat=gate.arity))
     checked = 0
     for point in grid:
         try:
@@ -152,7 +154,11 @@ def test_nan_propagates(name):
     gate = GATES[name]
     f = compiled(expression(gate), True)
     for k in range(gate.arity):
+        if name == "ifpos" and k == 0:
+            continue  # a NaN condition takes the else branch (documented), as relu' does
         point = [lo + 0.37 * (hi - lo) for lo, hi in gate.domains]  # not pow(nan, 0) = 1
+        if name == "ifpos":
+            point[0] = 1.0 if k == 1 else -1.0  # a NaN in the branch taken
         point[k] = float("nan")
         assert math.isnan(f(*point)), f"{name} at {point}"
 

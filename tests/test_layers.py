@@ -18,8 +18,8 @@ import symbp
 # which loads the others lazily by name). The backprop checker is handed a Function (or, for
 # `symbp.check`, symbp.compile by `handwritten`), so `checker` sits below `function`.
 LAYERS = ("errors", "names", "shapes", "statements", "runtime", "arrays", "gates", "graph",
-          "naming", "derive", "parse", "emit", "reverse", "checker", "jit", "draw", "export",
-          "travel", "blocks", "function", "handwritten", "__init__", "datasets", "nn",
+          "naming", "derive", "parse", "emit", "reverse", "checker", "higher", "jit", "draw",
+          "export", "travel", "blocks", "function", "handwritten", "__init__", "datasets", "nn",
           "nn._estimator", "nn._npz", "nn.split", "nn.threads", "nn.loop", "nn.network",
           "nn.checks", "nn.compiled", "nn.solvers", "nn.persist", "nn.export", "nn.base",
           "nn.estimators", "bench_train", "bench_startup", "bench_dask", "bench",
