@@ -70,7 +70,7 @@ def _sympy_text(f, expr, compile) -> str:
 
         text = sympy.sstr(expr, full_prec=True)
         try:
-            same = compile(text, **_request(f.inputs, f.wrt, _shapes(
+            same = compile(text, order=f.order, **_request(f.inputs, f.wrt, _shapes(
                 (n, s, i) for n, s, i in f.signature if s)), jit=False).source == f.source
         except SymbpError:
             same = False
