@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,10 +165,9 @@ def _close(a, b) -> bool:
 
 def _evaluate(expr: sp.Expr, values: dict, where: str) -> float:
     """``expr`` at ``values`` (name -> float), in floating point; SymbpError if not finite."""
-    number = expr.xreplace({s: sp.Float(values[s.name]) for s in expr.free_symbols})
-    try:
-        result = float(number)
-    except (TypeError, ValueError, OverflowError):
+    try:  # substituting Floats evaluates: exp(exp(50)) overflows SymPy's integers there
+        result = float(expr.xreplace({s: sp.Float(values[s.name]) for s in expr.free_symbols}))
+    except (TypeError, ValueError, OverflowError, MemoryError):
         result = math.nan
     if not math.isfinite(result):
         raise SymbpError(f"{where} has no finite value at this point")
@@ -177,7 +177,7 @@ def _evaluate(expr: sp.Expr, values: dict, where: str) -> float:
 def _point(at, names: tuple[str, ...], shapes: dict) -> dict:
     if not isinstance(at, dict):
         raise SymbpError(f"at must be a dict name -> number, got {type(at).__name__}")
-    unknown = [n for n in at if n not in names]
+    unknown = [n if isinstance(n, str) else repr(n) for n in at if n not in names]
     missing = [n for n in names if n not in at]
     if unknown or missing:
         raise SymbpError(f"at must give every input of the forward pass ({', '.join(names)}): "
@@ -195,10 +195,14 @@ def _point(at, names: tuple[str, ...], shapes: dict) -> dict:
                 raise SymbpError(f"at[{name!r}] must hold finite real numbers")
             point[name] = value
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value):
+        try:  # NumPy's scalars too; not bools, strings or 0-d arrays
+            number = float(value) if isinstance(value, numbers.Real) and not isinstance(
+                value, (bool, np.bool_)) else math.nan
+        except OverflowError:  # an int beyond float64
+            number = math.nan
+        if not math.isfinite(number):
             raise SymbpError(f"at[{name!r}] must be a finite real number, got {value!r}")
-        point[name] = float(value)
+        point[name] = number
     return point
 
 

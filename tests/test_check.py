@@ -199,6 +199,16 @@ def test_hostile_backward_lines_are_refused_with_a_caret(backward, message):
 def test_huge_values_are_refused():
     with pytest.raises(SymbpError, match="no finite value"):
         symbp.check(FORWARD + "dnum = x**1e300 * invden\n", at=AT)
+    # SymPy evaluates exp(exp(50)) while the point is substituted (an OverflowError once)
+    with pytest.raises(SymbpError, match="line 1 has no finite value"):
+        symbp.check("f = exp(exp(exp(exp(x))))\ndx = 1\n", at={"x": 50})
+
+
+def test_numpy_scalars_are_numbers():
+    report = symbp.check(SOURCE, at={"x": np.float32(3.0), "y": np.int64(-4)})
+    assert report.ok  # they were refused as "not a finite real number"
+    assert [line.found for line in report.lines] == \
+        [line.found for line in symbp.check(SOURCE, at=AT).lines]
 
 
 @pytest.mark.parametrize("source, at, message", [
@@ -206,6 +216,9 @@ def test_huge_values_are_refused():
     (SOURCE, {"x": 3.0, "y": -4.0, "w": 1.0}, "unknown w"),
     (SOURCE, {"x": math.nan, "y": -4.0}, "finite real number"),
     (SOURCE, {"x": "3", "y": -4.0}, "finite real number"),
+    (SOURCE, {"x": 10**400, "y": -4.0}, "finite real number"),  # an OverflowError once
+    (SOURCE, {"x": np.bool_(True), "y": -4.0}, "finite real number"),
+    (SOURCE, {"x": 3.0, "y": -4.0, 1: 2.0}, "unknown 1"),  # a TypeError once
     (SOURCE, [3.0, -4.0], "dict"),
     (FORWARD, AT, "no backward pass"),
     ("dx += 1\n", AT, "needs a forward pass"),
