@@ -109,7 +109,7 @@ class Report:
                 out.append(f"    wrong only because of {because}: {line.variable} = "
                            f"{_num(line.found)}, expected {_num(line.expected)}")
                 continue
-            out.append(f"    {line.message}")
+            out.extend(f"    {problem}" for problem in line.message.split("; "))
             out.append(f"    {line.variable} = {_num(line.found)}, expected "
                        f"{_num(line.expected)}; symbp's local derivative: {line.local}")
         for m in self.missing:
@@ -412,6 +412,14 @@ class _Checker:
             if not problems and found is not None and not _close(found, own):
                 problems.append(f"wrong local derivative: this line's term is {_num(found)}, "
                                 f"symbp's is {_num(own)}")
+            total = (user[dv] + found if found is not None and user.get(dv) is not None
+                     and isinstance(stmt, ast.AugAssign) else found)
+            if (problems and found is not None and not _close(found, own)
+                    and np.any(self.grad[v] != 0) and _close(total, self.grad[v])):
+                problems.append(f"{dv} = {_num(total)} is {self.names[v]}'s whole gradient, "
+                                "which is right, but each line must be one forward line's "
+                                "contribution (the line whose gradient it reads): this one "
+                                "takes a shortcut through several")  # e.g. dx = (y + 1) * db
             for u in sources:
                 covered[v].setdefault(u, number)
             if found is None:

@@ -171,6 +171,24 @@ def test_a_contribution_counted_twice():
     assert "already added" in report.lines[number + 1 - FIRST].message
 
 
+def test_a_shortcut_through_two_forward_lines_is_named():
+    number = _number("dxpy = ")  # (5) and (6) in one step: right in value, not line by line
+    report = symbp.check(_with(number, "dxpy = (2 * xpy) * dden"), at=AT)
+    assert report.first_wrong_line == number
+    line = report.lines[number - FIRST]
+    assert "xpy is not an input of line 6" in line.message
+    assert "dxpy = 1.58318689455 is xpy's whole gradient, which is right" in line.message
+    sigx, sigy = 1 / (1 + math.exp(-3.0)), 1 / (1 + math.exp(4.0))
+    numeric = numeric_gradient(lambda xpy: (3.0 + sigy) / (sigx + xpy ** 2), [-1.0])
+    assert line.found == pytest.approx(numeric[0], rel=1e-8)
+    assert all(later.status == "ok" for later in report.lines[number + 1 - FIRST:])
+    assert [m.line for m in report.missing] == [5]  # xpysqr's contribution to dxpy
+    text = str(report).splitlines()
+    assert text[1].strip().startswith("xpy is not an input") and "whole gradient" in text[2]
+    ok = symbp.check(_with(number, "dxpy = (1.5 * xpy) * dden"), at=AT)  # wrong, no shortcut
+    assert "whole gradient" not in ok.lines[number - FIRST].message
+
+
 def test_other_inputs_and_the_output_gradient():
     source = "q = x + y\nf = q * z\ndf = 1.0\ndq = z * df\ndz = q * df\ndx = dq\ndy = dq\n"
     assert symbp.check(source, at={"x": -2, "y": 5, "z": -4}).ok
