@@ -215,3 +215,15 @@ def test_very_deep_formula_is_a_parameter_error():
         symbp.nn.network_lines(1, "x+" * 5000 + "x", "squared_error", True)
     with pytest.raises(ParameterError):
         symbp.nn.network_lines(1, "tanh", "sum(" + "out+" * 5000 + "out)", True)
+
+
+def test_a_loss_not_finite_from_the_start_blames_no_learning_rate():
+    """NaN at the first batch, before any step (here inputs near float64's limit overflow the
+    first layer; 'log(x)' as the activation does it too): the message points at the formula
+    or the inputs, not at learning_rate_init."""
+    model = MLPClassifier(hidden_layer_sizes=(16,), activation=GELU, learning_rate_init=0.01,
+                          max_iter=2, random_state=0)  # the gelu_model structure
+    with pytest.raises(symbp.errors.TrainingError, match="starting weights already give it"
+                       ) as info:
+        model.fit(np.clip(X, -1.7, 1.7) * 1e308, Y)
+    assert "learning_rate_init" not in str(info.value)

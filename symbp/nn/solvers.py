@@ -17,6 +17,12 @@ except ImportError:  # pragma: no cover - exercised in environments without scik
     from ._estimator import ConvergenceWarning
 
 
+
+_FIRST_BATCH = ("The starting weights already give it, before any step: a formula activation "
+                "or loss may be undefined for some of these inputs (a log or sqrt of a "
+                "negative number, as 'log(x)' is), or the inputs are too large: scale them.")
+"""The hint when the very first loss of a fit is not finite (no learning rate is to blame)."""
+
 def optimizer_state(model, theta: np.ndarray, incremental: bool) -> dict:
     """The optimizer's state, kept on the model as ``_optimizer`` (scikit-learn's
     ``_optimizer``): ``first``/``second`` (sgd's velocities, adam's moments, flat like the
@@ -107,11 +113,13 @@ def stochastic(model, net: Network, X, T, S, rng, dtype, validation,
                         ConvergenceWarning, stacklevel=4)
                     break
                 model._store(params)
+                hint = (_FIRST_BATCH if model.t_ == 0 and done == 0 and status == 1 else
+                        f"Try a smaller learning_rate_init (now {model.learning_rate_init}) "
+                        "or scaled inputs.")
                 raise TrainingError(
                     f"training stopped: the {what} became NaN or infinite at epoch "
                     f"{model.n_iter_ + 1}, batch {done + 1} of {-(-n // batch)}; the model "
-                    f"keeps the last finite weights (from before that batch). Try a smaller "
-                    f"learning_rate_init (now {model.learning_rate_init}) or scaled inputs.")
+                    f"keeps the last finite weights (from before that batch). {hint}")
             model.n_iter_ += 1
             model.t_ += n  # samples seen, as scikit-learn counts t_
             loss = model.loss_ = total / n  # scikit-learn's loss_: the last epoch's
@@ -231,10 +239,12 @@ def lbfgs(model, net: Network, X, T, S, dtype) -> None:
         f.theta[:] = f.last
         model._store(f.params)
         what = {1: "loss", 2: "gradient"}.get(exc.status, "updated weights")
+        hint = _FIRST_BATCH if f.calls == 1 and exc.status == 1 else \
+            "Try scaled inputs or a larger alpha."
         raise TrainingError(
             f"training stopped: the {what} became NaN or infinite at lbfgs evaluation "
             f"{f.calls} (iteration {len(model.loss_curve_) + 1}); the model keeps the last "
-            f"finite weights. Try scaled inputs or a larger alpha.") from None
+            f"finite weights. {hint}") from None
     finally:
         model._epoch_seconds = time.perf_counter() - started
     f.theta[:] = result.x
