@@ -230,8 +230,13 @@ def check_source(source: str, at: dict, inputs, shapes, compile) -> Report:
     body = reader.statements()
     start = _backward_start(body, inputs)
     if start is None:
+        last = body[-1] if len(body) > 1 and isinstance(body[-1], ast.Assign) else None
+        guess = next((t.id for t in last.targets if isinstance(t, ast.Name)
+                      and t.id.startswith("d") and len(t.id) > 1), None) if last else None
+        hint = (f" (if line {last.lineno}, {guess} = ..., is a backward line: no forward value "
+                f"is named {guess[1:]})" if guess else "")
         raise SymbpError("no backward pass found: it starts at the first line assigning "
-                         "d<name> for a forward value (dnum = ...) or at the first +=")
+                         f"d<name> for a forward value (dnum = ...) or at the first +={hint}")
     if start == 0:
         raise reader.error("the backward pass needs a forward pass before it", body[0])
     text = reader.text.splitlines()

@@ -239,6 +239,8 @@ def test_numpy_scalars_are_numbers():
     (SOURCE, {"x": 3.0, "y": -4.0, 1: 2.0}, "unknown 1"),  # a TypeError once
     (SOURCE, [3.0, -4.0], "dict"),
     (FORWARD, AT, "no backward pass"),
+    (FORWARD + "dsgx = (1) * dden\n", AT,  # a typo in the first backward line
+     r"line 9, dsgx = \.\.\., is a backward line: no forward value is named sgx"),
     ("dx += 1\n", AT, "needs a forward pass"),
     (b"f = x\ndx = 1", AT, "must be a string"),
 ])
