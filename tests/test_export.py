@@ -262,6 +262,16 @@ def test_a_symlink_is_followed(tmp_path):
     assert dangling.is_symlink()
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="the umask from /proc")
+def test_a_new_file_follows_the_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        symbp.compile("x * y").export(tmp_path / "private.py")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "private.py").stat().st_mode & 0o777) == oct(0o600)  # was 0o644
+
+
 def test_a_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
     """ENOSPC while writing (as on a full tmpfs, tried by hand): an ExportError naming the
     path, the old file intact and no temporary left."""
