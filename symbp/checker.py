@@ -70,13 +70,15 @@ class Line:
 @dataclass(frozen=True)
 class Missing:
     """A contribution no line writes: forward line ``line`` passes ``variable`` a gradient.
-    ``fork`` when the variable gets other contributions (the missing ``+=`` at a fork)."""
+    ``fork`` when the variable gets other contributions (the missing ``+=`` at a fork);
+    ``written`` when lines assign the variable, all wrongly (no real contribution)."""
 
     variable: str
     line: int
     text: str
     suggestion: str
     fork: bool
+    written: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ class Report:
             out.append(f"    {line.variable} = {_num(line.found)}, expected "
                        f"{_num(line.expected)}; symbp's local derivative: {line.local}")
         for m in self.missing:
-            what = ("missing += at a fork" if m.fork else "never computed")
+            what = ("missing += at a fork" if m.fork else "missing" if m.written
+                    else "never computed")
             out.append(f"{m.variable}: {what}: no line adds the gradient from line {m.line} "
                        f"({m.text}); write {m.suggestion}")
         return "\n".join(out)
@@ -465,10 +468,12 @@ class _Checker:
                 term = None if u in covered[v] else self._term(u, v)
                 if term is None:
                     continue
+                fork = any(v in self.args[w] for w in covered[v])  # a real contribution
                 op = "+=" if covered[v] or v in suggested else "="
                 suggested.add(v)
                 found.append(Missing("d" + self.names[v], self.lineno[u], self._code(u),
-                                     f"d{self.names[v]} {op} {term}", bool(covered[v])))
+                                     f"d{self.names[v]} {op} {term}", fork,
+                                     bool(covered[v]) and not fork))
         return found
 
 

@@ -183,6 +183,8 @@ def test_a_shortcut_through_two_forward_lines_is_named():
     assert line.found == pytest.approx(numeric[0], rel=1e-8)
     assert all(later.status == "ok" for later in report.lines[number + 1 - FIRST:])
     assert [m.line for m in report.missing] == [5]  # xpysqr's contribution to dxpy
+    assert not report.missing[0].fork and report.missing[0].written  # xpy is used once
+    assert "dxpy: missing: no line adds the gradient from line 5" in str(report)
     text = str(report).splitlines()
     assert text[1].strip().startswith("xpy is not an input") and "whole gradient" in text[2]
     ok = symbp.check(_with(number, "dxpy = (1.5 * xpy) * dden"), at=AT)  # wrong, no shortcut
