@@ -96,6 +96,9 @@ def test_a_gate_redefined_or_missing_after_fit_is_named(restore_gates, tmp_path)
     fitted = r"fitted with the gate 'softsign_test' defined as 'a / \(1 \+ abs\(a\)\)'"
     with pytest.raises(symbp.SymbpError, match=fitted + r", which is now 'a / \(1 \+ a\*\*2\)"):
         model.predict(X[:5])
+    with pytest.raises(symbp.SymbpError, match=fitted):  # nor exported with the new one
+        model.export(tmp_path / "gate.py")
+    assert not (tmp_path / "gate.py").exists()
     with pytest.raises(symbp.SymbpError, match=fitted + ".*before loading"):
         MLPRegressor.load(tmp_path / "gate.npz")
     del symbp.gates.GATES["softsign_test"]

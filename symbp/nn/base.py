@@ -286,7 +286,14 @@ class MLP(BaseEstimator):
     def _network(self) -> Network:
         """The compiled structure of the fitted network (its depth, activation, loss and
         penalty: every width shares it)."""
+        self._check_gates()
         _, hidden, _, activation, loss, l2 = self._net_key
+        return network(len(hidden), activation, loss, l2, self._is_classifier)
+
+    def _check_gates(self) -> None:
+        """SymbpError if a custom gate the fitted network calls is defined otherwise now (or
+        not at all) than when the model was fitted: the weights were trained for that one."""
+        activation, loss = self._net_key[3:5]
         fitted = getattr(self, "_fitted_gates", None)  # None: pickled before it was recorded
         if fitted is not None and gates_used(activation, loss) != fitted:
             now = dict(gates_used(activation, loss))
@@ -296,7 +303,6 @@ class MLP(BaseEstimator):
                 (f"now {now[name]!r}" if name in now else "not defined in this process") +
                 f": define it as it was (symbp.gate({name!r}, {text!r})) before using the "
                 "model, or fit it again")
-        return network(len(hidden), activation, loss, l2, self._is_classifier)
 
     def _dims(self) -> np.ndarray:
         """The sizes of the network's dimensions: features, hidden widths, outputs."""

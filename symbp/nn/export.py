@@ -26,6 +26,7 @@ def export(model, path) -> Path:
     from ..function import compile
 
     model._check_fitted()
+    model._check_gates()  # the module would define a redefined gate as it is now
     n_features, hidden, n_outputs, activation, loss, _ = model._net_key
     depth = len(hidden)
     lines, shapes, params = network_lines(depth, activation, "squared_error", False,
