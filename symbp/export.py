@@ -257,7 +257,7 @@ def write(path, text: str, what: str = "export") -> Path:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.stem}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        mode = _new_file_mode()
+        mode = new_file_mode()
         try:
             mode = os.stat(target).st_mode & 0o777  # a file replaced keeps its permissions
         except OSError:
@@ -276,7 +276,7 @@ def write(path, text: str, what: str = "export") -> Path:
     return target
 
 
-def _new_file_mode() -> int:
+def new_file_mode() -> int:
     """The permissions open() would give a new file: ``0o666`` less the umask (read without
     setting it, from /proc where there is one; ``0o644`` elsewhere). mkstemp's own ``0o600``
     and a fixed ``0o644`` both ignore it (a umask of 077 got a world-readable module)."""

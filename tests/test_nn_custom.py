@@ -8,6 +8,7 @@ the docs page's (one hidden layer, float64), so the suite compiles them once.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -230,3 +231,24 @@ def test_a_loss_not_finite_from_the_start_blames_no_learning_rate():
                        ) as info:
         model.fit(np.clip(X, -1.7, 1.7) * 1e308, Y)
     assert "learning_rate_init" not in str(info.value)
+
+
+def test_save_follows_a_symlink_and_keeps_or_gets_the_permissions(gelu_model, tmp_path):
+    """save replaced a link by a regular file (the file it pointed to left stale) and wrote
+    every file 0o600 (mkstemp's), whatever the umask or the replaced file's mode."""
+    (tmp_path / "v1").mkdir()
+    real, link = tmp_path / "v1" / "m.npz", tmp_path / "m.npz"
+    real.write_bytes(b"old")
+    os.chmod(real, 0o640)
+    link.symlink_to(real)
+    gelu_model.save(link)
+    assert link.is_symlink() and oct(real.stat().st_mode & 0o777) == oct(0o640)
+    np.testing.assert_array_equal(MLPClassifier.load(link).predict(X[:5]),
+                                  gelu_model.predict(X[:5]))
+    old = os.umask(0o022)
+    try:
+        gelu_model.save(tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    if os.path.exists("/proc/self/status"):  # the umask is read from there
+        assert oct((tmp_path / "new.npz").stat().st_mode & 0o777) == oct(0o644)

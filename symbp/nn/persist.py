@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SymbpError
+from ..export import new_file_mode
 from . import _npz, checks
 from .checks import count, finite, positive_int
 from .network import activation_template, gates_used, loss_target
@@ -40,6 +41,8 @@ def save(model, path) -> None:
     folder, then ``os.replace``): an interrupted save never leaves a half-written file."""
     model._check_fitted()
     path = Path(path)
+    if path.is_symlink():  # replace the file it points to, as open() would, not the link
+        path = Path(os.path.realpath(path))
     params = {k: _plain(v) for k, v in model.get_params().items()
               if k != "random_state" or v is None or isinstance(v, numbers.Integral)}
     params["hidden_layer_sizes"] = list(np.atleast_1d(model.hidden_layer_sizes).tolist())
@@ -93,6 +96,11 @@ def save(model, path) -> None:
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+            try:  # a file replaced keeps its permissions; a new one follows the umask
+                mode = os.stat(path).st_mode & 0o777
+            except OSError:
+                mode = new_file_mode()
+            os.chmod(tmp, mode)  # (mkstemp's are 0o600 whatever the umask)
             os.replace(tmp, path)  # before the close: the lock is held to the end
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
