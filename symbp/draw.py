@@ -18,6 +18,7 @@ derivative, the one the sweep emitted, evaluated at those values.)
 from __future__ import annotations
 
 import html
+import re
 import shutil
 import sys
 from typing import TYPE_CHECKING
@@ -54,6 +55,13 @@ _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul
 _OUTPUT = "output value"  # node ids with a space never clash with a generated name
 
 
+def _called(signature: list, expr) -> list:
+    """The entries of a custom-gate signature whose gate ``expr`` calls (by name): gates the
+    expression does not call may change without changing its graph."""
+    text = expr if isinstance(expr, str) else sp.srepr(expr)
+    return [g for g in signature if re.search(rf"\b{re.escape(g[0])}\b", text)]
+
+
 def draw(f: Function, inputs: dict, values: bool = False, digits: int = 4, /):
     """The circuit diagram of ``f`` at ``inputs`` (a dict; empty: the structure only); see
     :meth:`symbp.Function.draw`."""
@@ -61,9 +69,9 @@ def draw(f: Function, inputs: dict, values: bool = False, digits: int = 4, /):
     if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= 17:
         raise SymbpError(f"digits must be an int from 1 to 17, got {digits!r}")
     expr, order, shapes, custom = f.request
-    if custom != custom_signature():  # the graph is parsed again, with today's gate table
-        raise SymbpError("a custom gate was defined again since this function was compiled: "
-                         "compile it again to draw it")
+    if _called(custom, expr) != _called(custom_signature(), expr):  # the graph is parsed
+        raise SymbpError("a custom gate this function calls was defined again since it was "
+                         "compiled: compile it again to draw it")  # again, with today's table
     graph = parse(expr, order, shapes)
     names = value_names(graph)
     grads = gradient_names(names)

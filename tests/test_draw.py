@@ -321,3 +321,21 @@ def test_a_redefined_custom_gate_is_refused_not_drawn_wrong():
     symbp.gate("draw_test_gate", "a * 3")
     with pytest.raises(symbp.SymbpError, match="compile it again"):
         f.draw(x=1.0, y=1.0)
+
+
+def test_a_redefined_gate_is_refused_only_when_called():
+    """Drawing parses the expression again with today's gate table: a custom gate the function
+    calls that was redefined since is refused; one it does not call does not matter."""
+    before = dict(symbp.gates.GATES)
+    try:
+        symbp.gate("bump_draw", "a * a + 1")
+        symbp.gate("other_draw", "a - 1")
+        f = symbp.compile("bump_draw(x) * y", jit=False)
+        symbp.gate("other_draw", "a - 2")  # not called by f
+        assert "bump_draw" in f.draw(x=1.0, y=2.0).source
+        symbp.gate("bump_draw", "a * a + 2")
+        with pytest.raises(symbp.SymbpError, match="calls was defined again"):
+            f.draw(x=1.0, y=2.0)
+    finally:
+        symbp.gates.GATES.clear()
+        symbp.gates.GATES.update(before)
