@@ -17,30 +17,18 @@ from symbp import ParseError, SymbpError, bench
 from symbp.cli import main
 from tests.conftest import compiled, numeric_gradient
 
-FORWARD = """\
-sigy = 1.0 / (1 + math.exp(-y))   # (1)
-num = x + sigy                    # (2)
-sigx = 1.0 / (1 + math.exp(-x))   # (3)
-xpy = x + y                       # (4)
-xpysqr = xpy**2                   # (5)
-den = sigx + xpysqr               # (6)
-invden = 1.0 / den                # (7)
-f = num * invden                  # (8)
-"""
-BACKWARD = """\
-dnum = invden                               # (8)
-dinvden = num                               # (8)
-dden = (-1.0 / (den**2)) * dinvden          # (7)
-dsigx = (1) * dden                          # (6)
-dxpysqr = (1) * dden                        # (6)
-dxpy = (2 * xpy) * dxpysqr                  # (5)
-dx = (1) * dxpy                             # (4)
-dy = (1) * dxpy                             # (4)
-dx += ((1 - sigx) * sigx) * dsigx           # (3)
-dx += (1) * dnum                            # (2)
-dsigy = (1) * dnum                          # (2)
-dy += ((1 - sigy) * sigy) * dsigy           # (1)
-"""
+
+def _notes_code() -> tuple[str, str]:
+    """The forward and the backward lines of the notes' staged code (worked examples, section
+    3) as ``bench.cs231n_by_hand`` writes them: its body after the docstring, one line each."""
+    body = inspect.getsource(bench.cs231n_by_hand).split('"""')[2]
+    forward, backward = body.split("# backward pass")
+    return tuple("".join(f"{line.strip()}\n" for line in part.splitlines()
+                         if line.strip() and not line.strip().startswith(("#", "return")))
+                 for part in (forward, backward))
+
+
+FORWARD, BACKWARD = _notes_code()
 SOURCE = FORWARD + BACKWARD
 AT = {"x": 3.0, "y": -4.0}
 FIRST = FORWARD.count("\n") + 1  # the number of the first backward line
@@ -78,11 +66,8 @@ def test_the_notes_code_is_right():
 
 
 def test_the_benchmarks_hand_written_pass_is_right():
-    body = inspect.getsource(bench.cs231n_by_hand).split('"""')[2]  # after the docstring
-    lines = [line.strip() for line in body.splitlines()
-             if line.strip() and not line.strip().startswith(("#", "return"))]
-    assert len(lines) == 20
-    assert symbp.check("\n".join(lines), at=AT).ok
+    assert (FORWARD.count("\n"), BACKWARD.count("\n")) == (8, 12)
+    assert symbp.check(SOURCE, at=AT).ok
 
 
 @pytest.mark.parametrize("k", range(len(LINES)))
