@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import ast
 import os
-import tempfile
 from pathlib import Path
 
-from . import __version__, runtime
+from . import __version__, files, runtime
 from .errors import ExportError
 from .names import KERNEL_NAME
 from .shapes import show
@@ -252,40 +251,11 @@ def write(path, text: str, what: str = "export") -> Path:
     if not folder.is_dir():
         raise ExportError(f"{what}: the folder {folder} does not exist"
                           if not folder.exists() else f"{what}: {folder} is not a folder")
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.stem}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mode = new_file_mode()
-        try:
-            mode = os.stat(target).st_mode & 0o777  # a file replaced keeps its permissions
-        except OSError:
-            pass
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-        tmp = None
+        files.replace(target, lambda handle: handle.write(text), binary=False)
     except OSError as exc:
         raise ExportError(f"{what}: cannot write {target} ({exc.strerror or exc})") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
     return target
-
-
-def new_file_mode() -> int:
-    """The permissions open() would give a new file: ``0o666`` less the umask (read without
-    setting it, from /proc where there is one; ``0o644`` elsewhere). mkstemp's own ``0o600``
-    and a fixed ``0o644`` both ignore it (a umask of 077 got a world-readable module)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        return 0o644
-    return 0o666 & ~umask
 
 
 def export(fn, path, expression: str) -> Path:

@@ -17,7 +17,7 @@ import symbp
 # estimators are the package `nn`, its modules in their own order (`nn` is its `__init__`,
 # which loads the others lazily by name). The backprop checker is handed a Function (or, for
 # `symbp.check`, symbp.compile by `handwritten`), so `checker` sits below `function`.
-LAYERS = ("errors", "names", "shapes", "statements", "runtime", "arrays", "gates", "graph",
+LAYERS = ("errors", "files", "names", "shapes", "statements", "runtime", "arrays", "gates", "graph",
           "naming", "derive", "parse", "emit", "reverse", "checker", "higher", "jit", "draw",
           "export", "travel", "blocks", "function", "handwritten", "__init__", "datasets", "nn",
           "nn._estimator", "nn._npz", "nn.split", "nn.threads", "nn.loop", "nn.network",

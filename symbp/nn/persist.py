@@ -10,14 +10,13 @@ import numbers
 import os
 import re
 import stat
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .. import files as _files
 from ..errors import SymbpError
-from ..export import new_file_mode
 from . import _npz, checks
 from .checks import count, finite, positive_int
 from .network import activation_template, gates_used, loss_target
@@ -89,22 +88,8 @@ def save(model, path) -> None:
         arrays["target_mean"] = np.asarray(model.target_mean_, np.float64)
         arrays["target_scale"] = np.asarray(model.target_scale_, np.float64)
     _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        _lock(fd)  # held until closed: tells a later save this file's writer is alive
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-            try:  # a file replaced keeps its permissions; a new one follows the umask
-                mode = os.stat(path).st_mode & 0o777
-            except OSError:
-                mode = new_file_mode()
-            os.chmod(tmp, mode)  # (mkstemp's are 0o600 whatever the umask)
-            os.replace(tmp, path)  # before the close: the lock is held to the end
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _files.replace(path, lambda handle: np.savez(handle, **arrays), binary=True, hold=_lock)
+    # the lock, held until the rename, tells a later save this file's writer is alive
 
 
 def _plain(value):
