@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import sympy as sp
+from mpmath.libmp import prec_to_dps
 
 from . import arrays as A
 from .errors import GateError
@@ -161,8 +162,16 @@ def _opaque_function(gate: Gate) -> type[sp.Function]:
             return gate.formula(*args)
         return None
 
+    def _eval_evalf(self, prec):
+        """A number from the formula, also when the arguments are numbers not yet evaluated
+        (``softplus(1.5*log(5/2))``: SymPy has no numeric softplus of its own)."""
+        if all(a.is_number for a in self.args):
+            return gate.formula(*self.args).evalf(prec_to_dps(prec))
+        return None
+
     return type(gate.name, (sp.Function,), {
         "nargs": gate.arity + len(gate.params), "fdiff": fdiff, "eval": classmethod(eval),
+        "_eval_evalf": _eval_evalf,
         "_eval_is_real": lambda self: True, "symbp_gate": gate})
 
 

@@ -220,3 +220,16 @@ def test_registering_gates_while_threads_compile():
         for name in names:
             GATES.pop(name, None)
     assert not errors, f"{len(errors)} failures, the first: {errors[0]!r}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in GATES if GATES[n].call and
+                                         GATES[n].array is None))
+def test_opaque_gates_evaluate_on_numbers_sympy_left_symbolic(name):
+    """``softplus(1.5*log(5/2))`` (a number SymPy keeps symbolic) evaluates numerically, to the
+    formula's value: the property test's reference (``float(tree.evalf())``) failed on it."""
+    gate = GATES[name]
+    args = [sp.Float(1.5) * sp.log(sp.Rational(5, 2 + k)) for k in range(gate.arity)]
+    args += [sp.Float(v) for _, v in gate.params]
+    value = gate.function(*args).evalf()
+    assert value.is_Float
+    assert float(value) == pytest.approx(float(gate.formula(*args).evalf()), rel=1e-14)
