@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import __version__, runtime
@@ -339,7 +339,8 @@ def _emit(program: Program, title: str) -> str:
                   f"def {into}({', '.join(params)}, backward=True):",
                   (f'    """Write the gradients into {", ".join(sorted(array_grads))} and every '
                    f'intermediate into its buffer; return ({_tuple(scalar_returns)}).'),
-                  '    With backward False, the forward pass alone (the gradients are not written)."""',
+                  '    With backward False, the forward pass alone (the gradients are not '
+                  'written)."""',
                   *render([*forward, (0, "if not backward:", ""),
                            (1, f"return {_tuple(scalar_returns)}", "the forward pass alone"),
                            *body[split:]]),

@@ -24,11 +24,30 @@ import sympy as sp
 
 from .derive import check_derivatives
 from .errors import GateError, ParseError
-from .gates import (ALIASES, CONSTANTS, GATES, MODULE_ALIASES, OPERATORS, Domain, Gate,
-                    callable_gates, lookup, register)
+from .gates import (
+    ALIASES,
+    CONSTANTS,
+    GATES,
+    MODULE_ALIASES,
+    OPERATORS,
+    Domain,
+    Gate,
+    callable_gates,
+    lookup,
+    register,
+)
 from .graph import Graph, GraphBuilder, GraphError
-from .names import (MAX_DEPTH, MAX_GATES, MAX_INT, MAX_LENGTH, MAX_LINE_DEPTH,  # noqa: F401
-                    MAX_LINE_OPS, number, problem, screen_text)
+from .names import (  # noqa: F401
+    MAX_DEPTH,
+    MAX_GATES,
+    MAX_INT,
+    MAX_LENGTH,
+    MAX_LINE_DEPTH,
+    MAX_LINE_OPS,
+    number,
+    problem,
+    screen_text,
+)
 from .names import check as check_identifier
 
 _MODULE_ALIASES = MODULE_ALIASES

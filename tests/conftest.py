@@ -40,7 +40,10 @@ def gradient_matches(analytic, numeric, rtol: float = 1e-5, atol: float = 1e-7) 
 def check_gradient(f: symbp.Function, point, rtol: float = 1e-5, atol: float = 1e-7):
     """Assert ``f``'s gradient at ``point`` equals central differences of its value."""
     result = f.kernel(*[float(p) for p in point])
-    value = lambda *p: f.kernel(*p)[0]
+
+    def value(*p):
+        return f.kernel(*p)[0]
+
     numeric = numeric_gradient(value, point)
     index = [f.inputs.index(w) for w in f.wrt]
     analytic = np.array(result[1:], dtype=np.float64)
@@ -56,7 +59,7 @@ def jit(request) -> bool:
 
 def vjp_check(f: symbp.Function, values: dict, eps=1e-6, rtol=1e-5, atol=1e-7) -> None:
     """Assert every array gradient of ``f`` at ``values`` equals central differences."""
-    value, grads = f.value_and_grad(**values)
+    _, grads = f.value_and_grad(**values)
     for name in f.wrt:
         x = np.asarray(values[name], dtype=np.float64)
         numeric = np.zeros_like(x)

@@ -24,7 +24,7 @@ ARRAY = sorted(n for n, g in GATES.items() if g.array is not None)
 BROADCASTS = ((("B", 3), ("B", 3)), (("B", 3), (3,)), (("B", 3), ()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(expr: str, shapes: tuple, jit: bool, wrt: tuple) -> symbp.Function:
     return symbp.compile(expr, shapes=dict(shapes), jit=jit, wrt=list(wrt))
 
@@ -301,11 +301,12 @@ def test_kernel_into_writes_buffers_without_allocating():
     head = f.source.split("def value_and_grad_into(")[1].split(")")[0].split(", ")
     assert head[-1] == "backward=True"  # every gradient is an array: the forward-only flag
     head = head[:-1]
-    args = [values[n] if n in values else None for n in head]
+    args = [values.get(n) for n in head]
     buffers = {}
     for k, n in enumerate(head):
         if args[k] is None:  # a buffer: shapes from the allocating wrapper's np.empty line
-            line = next(l for l in f.source.splitlines() if l.strip().startswith(f"{n} = np.empty"))
+            line = next(s for s in f.source.splitlines()
+                        if s.strip().startswith(f"{n} = np.empty"))
             shape = eval(line.split("np.empty(")[1].split(", dtype")[0],  # noqa: S307 our source
                          {"B": 4})
             buffers[n] = np.full(shape, np.nan)

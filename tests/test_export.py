@@ -394,3 +394,21 @@ def test_estimator_export_errors(tmp_path):
     model = MLPRegressor((3,))
     with pytest.raises(symbp.SymbpError, match="not fitted"):
         model.export(tmp_path / "m.py")
+
+
+def test_export_removes_what_a_killed_export_left(tmp_path):
+    """An export killed mid-write leaves ``.f.py.XXXXXXXX.tmp``: the next export of ``f.py``
+    removes it once it is stale (old, unlocked) and keeps a live writer's (locked)."""
+    import fcntl
+
+    old = os.path.getmtime(tmp_path) - 3600
+    stale, live = tmp_path / ".f.py.abcd1234.tmp", tmp_path / ".f.py.live0000.tmp"
+    for path in (stale, live):
+        path.write_text("partial")
+        os.utime(path, (old, old))
+    f = symbp.compile("x * y", jit=False)
+    with open(live, "rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        f.export(tmp_path / "f.py")
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".f.py.live0000.tmp", "f.py"]

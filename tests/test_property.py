@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy as sp
 from conftest import check_gradient, gradient_matches, numeric_gradient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbp
-import sympy as sp
 from symbp.gates import GATES
 
 NAMES = ("x", "y", "z")
-_POSITIVE = lambda e: f"(1.5 + ({e})**2)"
+
+
+def _POSITIVE(e):
+    return f"(1.5 + ({e})**2)"
 
 
 def _call(name: str, args: list[str]) -> str:

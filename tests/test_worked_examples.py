@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from conftest import check_gradient, compiled
-from symbp.bench import EXPR, STAGED
 
 import symbp
+from symbp.bench import EXPR, STAGED
 
 REL = 1e-9
 GOLDEN = Path(__file__).parent / "golden"

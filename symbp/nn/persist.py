@@ -8,9 +8,6 @@ import json
 import math
 import numbers
 import os
-import re
-import stat
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +29,6 @@ LABEL_DTYPES = tuple(np.dtype(t).name for t in (
 """The dtypes a multilabel model's ``y`` may have had (predict returns the indicator matrix in
 it); a file naming another is refused."""
 
-STALE_SECONDS = 60.0
-"""A save's temporary file older than this whose writer holds no lock on it is stale."""
 
 def save(model, path) -> None:
     """Write the fitted model to an ``.npz`` file atomically (a temporary file in the same
@@ -87,9 +82,7 @@ def save(model, path) -> None:
     if getattr(model, "target_mean_", None) is not None:
         arrays["target_mean"] = np.asarray(model.target_mean_, np.float64)
         arrays["target_scale"] = np.asarray(model.target_scale_, np.float64)
-    _remove_stale_temporaries(path)
-    _files.replace(path, lambda handle: np.savez(handle, **arrays), binary=True, hold=_lock)
-    # the lock, held until the rename, tells a later save this file's writer is alive
+    _files.replace(path, lambda handle: np.savez(handle, **arrays), binary=True)
 
 
 def _plain(value):
@@ -378,63 +371,3 @@ def _read_meta(archive, entries, path):
                          f"({type(exc).__name__}: {exc})") from None
 
 
-def _lock(fd: int) -> None:
-    """An exclusive advisory lock on ``fd`` (POSIX ``flock``; released when the file is closed
-    or its process dies); nothing where the platform or filesystem has none."""
-    try:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except (ImportError, OSError):
-        pass
-
-
-def _unlocked(fd: int) -> bool:
-    """True when nobody holds a lock on ``fd``'s file (the lock is taken, and kept until the
-    caller closes ``fd``); False when a writer holds it or locks cannot be told."""
-    try:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except (ImportError, OSError):
-        return False
-    return True
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete the temporary files that killed saves of ``path`` left behind.
-
-    Only files of the exact name :func:`save` creates (``.NAME.`` + mkstemp's 8
-    characters + ``.tmp``) are touched, only regular files (not symlinks) owned by the current
-    user, older than :data:`STALE_SECONDS`, and only when no lock is held on them: a live save
-    holds an ``flock`` on its temporary file from its creation to its rename, and the kernel
-    drops that lock when the writer dies. (The age keeps the moment between ``mkstemp`` and the
-    lock safe; the lock keeps a slow writer's file safe however old it is.) Any error leaves
-    the file alone: cleaning up never makes a save fail.
-    """
-    pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
-    uid = getattr(os, "getuid", lambda: None)()
-    now = time.time()
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return
-    for entry in entries:
-        if not pattern.fullmatch(entry.name):
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-            if not stat.S_ISREG(info.st_mode) or (uid is not None and info.st_uid != uid) \
-                    or now - info.st_mtime < STALE_SECONDS:
-                continue
-            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-                         | getattr(os, "O_NONBLOCK", 0))
-            try:
-                opened = os.fstat(fd)
-                if (opened.st_dev, opened.st_ino) == (info.st_dev, info.st_ino) \
-                        and _unlocked(fd):
-                    os.unlink(entry.path)
-            finally:
-                os.close(fd)
-        except OSError:
-            continue
