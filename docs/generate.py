@@ -174,22 +174,29 @@ def _array_row(gate) -> str:
     site = Site(out="out", args=names, shapes=shapes, out_shape=out_shape, params=params,
                 dout="dout", dargs=grads, add=False, saved=op.saves or None)
     forward = _render(op.forward(site))
-    adjoint = []
+    adjoint, staged = [], []
     for position in range(gate.arity):
-        if position not in op.labels:
+        if position not in op.labels + op.shape_only:
             adjoint += _render(op.adjoint(site, position))
+            named = {}
+            for label, text in op.staged(site, position):
+                target = grads[position] if label is None else label
+                staged.append(f"{target} = {text.format(**named)}")
+                named[label] = label
     example = ", ".join(f"{n}: {_shape(s)}" for n, s in zip(names, shapes))
     example += f" → out: {_shape(out_shape)}"
     if any(v is not None for v in params.values()):
         example += " (" + ", ".join(f"{p}={v}" for p, v in params.items()) + ")"
     notes = [f"{names[k]}: integer labels, not differentiated" for k in op.labels]
+    notes += [f"{names[k]}: read for its shape only, no gradient" for k in op.shape_only]
     if op.view:
         notes.append("a view: no buffer of its own")
     if op.saves:
         notes.append(f"keeps `{op.saves}` from the forward pass for the backward pass")
     cells = [_code(gate.name), "<br>".join(_code(s) for s in _spellings(gate)), example,
              "<br>".join(_code(line) for line in forward),
-             "<br>".join(_code(line) for line in adjoint),
+             "<br>".join(_code(line) for line in adjoint) or "(none)",
+             "<br>".join(_code(line) for line in staged) or "(none)",
              "; ".join([gate.doc] + notes)]
     return "| " + " | ".join(cells) + " |"
 
@@ -234,10 +241,13 @@ def gates_page() -> str:
         "statements each emits for its first test example (`B` is the batch dimension, `dout` "
         "the gradient arriving at the output, `da` the one passed to input `a`; helpers are "
         "those of `symbp.runtime`). The last flag of a helper call says whether it adds into "
-        "the gradient (`True` when the input already received a contribution).",
+        "the gradient (`True` when the input already received a contribution). The *staged "
+        "adjoint* column is the same adjoint written as symbp input, with gates, the way "
+        "`symbp.derivative` and `compile(..., order=2)` print it to differentiate it again; "
+        "`expand` and `onehot` are the gates those texts need.",
         "",
-        "| gate | use | example shapes | forward | adjoint | description |",
-        "|---|---|---|---|---|---|",
+        "| gate | use | example shapes | forward | adjoint | staged adjoint | description |",
+        "|---|---|---|---|---|---|---|",
         *[_array_row(g) for g in array],
         "",
     ]

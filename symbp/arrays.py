@@ -1,10 +1,20 @@
 """Shape rules and code of the array gates of the table (matmul, transpose, sum, softmax...).
 
-Each array gate gives three functions, used by its row in :mod:`symbp.gates`:
+Each array gate gives four functions, used by its row in :mod:`symbp.gates`:
 ``shape(shapes, params)`` (raises ValueError with a message naming both shapes), ``forward(c)``
-and ``adjoint(c, position)``, which return statements (:mod:`symbp.statements`). ``c`` is a
-:class:`Site`: the names, shapes and parameters of one use of the gate. An adjoint writes the
-gradient of input ``position`` (``c.add``: accumulate into it instead of overwriting it).
+and ``adjoint(c, position)``, which return statements (:mod:`symbp.statements`), and
+``staged(c, position)``, the same adjoint written as symbp input (for :mod:`symbp.higher`,
+which differentiates it again). ``c`` is a :class:`Site`: the names, shapes and parameters of
+one use of the gate. An adjoint writes the gradient of input ``position`` (``c.add``:
+accumulate into it instead of overwriting it).
+
+A staged adjoint is a list of ``(label, text)`` lines: the text of the gradient contribution of
+input ``position``, in terms of the gate's inputs, its output ``c.out`` and the upstream
+gradient ``c.dout`` (a name), written with gates only, so that it has adjoints of its own. The
+last line's label is None; an earlier line is an intermediate the later texts refer to as
+``{label}`` (hinge's violated margins). ``expand`` and ``onehot`` exist for these texts:
+``expand(g, like, axis=k)`` spreads ``g`` back along the axis a sum removed (the adjoint of
+sum; its own adjoint is sum), and ``onehot(labels, like)`` is softmax cross-entropy's target.
 """
 
 from __future__ import annotations
@@ -74,6 +84,21 @@ def matmul_forward(c: Site) -> list:
              (1, 1): Code(f"{c.out} = dot({a}, {b})")}[ranks]]
 
 
+def matmul_staged(c: Site, position: int) -> list:
+    a, b = c.args
+    g = c.dout
+    ranks = tuple(len(s) for s in c.shapes)
+    text = {
+        (0, (2, 2)): f"{g} @ {b}.T", (1, (2, 2)): f"{a}.T @ {g}",
+        (0, (2, 1)): f"expand({g}, {a}, axis=1) * {b}",  # dW[i, j] = dq[i] x[j]
+        (1, (2, 1)): f"{a}.T @ {g}",
+        (0, (1, 2)): f"{b} @ {g}",
+        (1, (1, 2)): f"expand({a}, {b}, axis=1) * {g}",  # dW[i, j] = x[i] dq[j]
+        (0, (1, 1)): f"{g} * {b}", (1, (1, 1)): f"{g} * {a}",
+    }[position, ranks]
+    return [(None, text)]
+
+
 def matmul_adjoint(c: Site, position: int) -> list:
     a, b = c.args
     d, g, add = c.dout, c.dargs[position], c.add
@@ -113,6 +138,10 @@ def transpose_adjoint(c: Site, position: int) -> list:
     return [_loop(shape, Ref(c.dargs[0], axes), lambda u: u, [Ref(c.dout, axes[::-1])], c.add)]
 
 
+def transpose_staged(c: Site, position: int) -> list:
+    return [(None, f"{c.dout}.T")]
+
+
 # -- sum and mean ---------------------------------------------------------------------------
 
 
@@ -133,9 +162,13 @@ def reduce_shape(shapes, params) -> Shape:
     return () if axis is None else a[:axis] + a[axis + 1:]
 
 
-def _count(c: Site, axis) -> str:
-    a = c.args[0]
+def _count(c: Site, axis, array: int = 0) -> str:
+    a = c.args[array]
     return f"{a}.size" if axis is None else f"{a}.shape[{axis}]"
+
+
+def _axis_text(params) -> str:
+    return "" if params.get("axis") is None else f", axis={params['axis']}"
 
 
 def _reduce_forward(c: Site, mean: bool) -> list:
@@ -176,6 +209,60 @@ def mean_adjoint(c: Site, position: int) -> list:
     return _reduce_adjoint(c, mean=True)
 
 
+def sum_staged(c: Site, position: int) -> list:
+    return [(None, f"expand({c.dout}, {c.args[0]}{_axis_text(c.params)})")]
+
+
+def mean_staged(c: Site, position: int) -> list:
+    return [(None, f"expand({c.dout}, {c.args[0]}{_axis_text(c.params)}, mean=1)")]
+
+
+# -- expand: the adjoint of sum and mean, as a gate -----------------------------------------
+
+
+def expand_shape(shapes, params) -> Shape:
+    g, like = shapes
+    if len(like) == 0:
+        raise ValueError("expand needs an array to take the shape of, got a scalar")
+    if params.get("mean", 0) not in (0, 1):
+        raise ValueError("mean must be 0 (spread g) or 1 (spread g divided by the count)")
+    kept = reduce_shape([like], params)
+    if tuple(g) != tuple(kept):
+        where = "all axes" if params.get("axis") is None else f"axis {params['axis']}"
+        raise ValueError(f"expand: g has shape {show(g)}, but {show(like)} summed over {where} "
+                         f"has shape {show(kept)}")
+    return like
+
+
+def _expand_axes(c: Site):
+    like = c.shapes[1]
+    axis = _axis(like, c.params)
+    kept = () if axis is None else tuple(k for k in range(len(like)) if k != axis)
+    count = sp.Symbol(_count(c, axis, 1), real=True)
+    return like, axis, kept, (lambda u: u / count) if c.params.get("mean") else (lambda u: u)
+
+
+def expand_forward(c: Site) -> list:
+    like, _, kept, scale = _expand_axes(c)
+    return [_loop(like, Ref(c.out, _ident(like)), scale, [Ref(c.args[0], kept)], False)]
+
+
+def expand_adjoint(c: Site, position: int) -> list:
+    like, axis, kept, scale = _expand_axes(c)
+    g = c.dargs[0]
+    if axis is None:
+        total = f"np.sum({c.dout})" + (f" / {_count(c, axis, 1)}" if c.params.get("mean")
+                                       else "")
+        return [Code(f"{g} {'+=' if c.add else '='} {total}")]
+    loop = _loop(like, Ref(g, kept), scale, [Ref(c.dout, _ident(like))], True)
+    return ([] if c.add else [Code(f"{g}[:] = 0.0")]) + [loop]
+
+
+def expand_staged(c: Site, position: int) -> list:
+    reduce = "mean" if c.params.get("mean") else "sum"
+    return [(None, f"{reduce}({c.dout}{_axis_text(c.params)})")]
+
+
 # -- along the last axis: softmax, log_softmax, logsumexp --------------------------------------
 
 
@@ -214,6 +301,26 @@ softmax_forward, softmax_adjoint = _row_wise("softmax", "s * (ds - sum(ds * s))"
 log_softmax_forward, log_softmax_adjoint = _row_wise("log_softmax", "dls - exp(ls) * sum(dls)")
 
 
+def _along_rows(g: str, like: str) -> str:
+    """``g`` (one value per row) spread along the last axis of ``like``."""
+    return f"expand({g}, {like}, axis=-1)"
+
+
+def softmax_staged(c: Site, position: int) -> list:
+    s, z, g = c.out, c.args[0], c.dout
+    return [(None, f"{s} * ({g} - {_along_rows(f'sum({g} * {s}, axis=-1)', z)})")]
+
+
+def log_softmax_staged(c: Site, position: int) -> list:
+    z, g = c.args[0], c.dout
+    return [(None, f"{g} - softmax({z}) * {_along_rows(f'sum({g}, axis=-1)', z)}")]
+
+
+def logsumexp_staged(c: Site, position: int) -> list:
+    z = c.args[0]
+    return [(None, f"softmax({z}) * {_along_rows(c.dout, z)}")]
+
+
 def logsumexp_forward(c: Site) -> list:
     z, s = c.args[0], c.shapes[0]
     if len(s) == 1:
@@ -250,6 +357,37 @@ def softmax_cross_entropy_adjoint(c: Site, position: int) -> list:
     y = c.args[1]
     return [Code(f"softmax_cross_entropy_backward({c.saved}, {y}, {c.dout}, {c.dargs[0]}, "
                  f"{c.add})", f"({c.saved} - onehot(y)) * dloss")]
+
+
+def softmax_cross_entropy_staged(c: Site, position: int) -> list:
+    z, y = c.args
+    return [(None, f"(softmax({z}) - onehot({y}, {z})) * {_along_rows(c.dout, z)}")]
+
+
+def hinge_staged(c: Site, position: int) -> list:
+    z, y = c.args
+    hot = f"onehot({y}, {z})"
+    margin = f"{z} - {_along_rows(f'sum({z} * {hot}, axis=-1)', z)} + 1"
+    return [("viol", f"ifpos({margin}, 1, 0) * (1 - {hot})"),  # 1 where a margin is violated
+            (None, f"({{viol}} - {hot} * {_along_rows('sum({viol}, axis=-1)', z)}) * "
+                   f"{_along_rows(c.dout, z)}")]
+
+
+def onehot_shape(shapes, params) -> Shape:
+    y, like = shapes
+    if len(like) != 2 or len(y) != 1 or not same_dim(like[0], y[0]):
+        raise ValueError(f"needs labels of shape (B,) and an array of shape (B, C), got "
+                         f"{show(y)} and {show(like)}")
+    return like
+
+
+def onehot_forward(c: Site) -> list:
+    return [Code(f"onehot({c.args[0]}, {c.out})", "1 where the class is the label, else 0")]
+
+
+def no_adjoint(c: Site, position: int) -> list:
+    """A gate none of whose inputs receives a gradient (labels, shapes) is never asked."""
+    raise AssertionError("no input of this gate is differentiated")
 
 
 def hinge_forward(c: Site) -> list:

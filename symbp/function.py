@@ -57,9 +57,10 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
         ``order=2`` also compiles the Hessian-vector product (the gradient of the directional
         derivative ``sum_i v_i * d expr/d wrt_i``, staged by :mod:`symbp.higher`): the
         function then has :meth:`Function.hvp` and :meth:`Function.hessian`, and its staged
-        lines and kernel are shown, as comments, at the end of ``source``. Scalar inputs only
-        for now. Non-smooth gates have second derivative 0 away from their kinks and the
-        first-order conventions at them (see :func:`symbp.derivative`).
+        lines and kernel are shown, as comments, at the end of ``source``. Array inputs have
+        ``hvp`` (a dict of arrays) but no ``hessian``. Non-smooth gates have second
+        derivative 0 away from their kinks and the first-order conventions at them (see
+        :func:`symbp.derivative`).
 
     Returns
     -------
@@ -149,11 +150,6 @@ def _second_order(expr, wrt, inputs, shapes, jit: bool) -> Function:
     from .higher import directional
 
     f = compile(expr, wrt=wrt, inputs=inputs, shapes=shapes, jit=jit)
-    arrays = [n for n, shape, _ in f.signature if shape]
-    if arrays:
-        raise SymbpError(f"order=2 needs scalar inputs for now; {', '.join(arrays)} "
-                         f"{'is an array' if len(arrays) == 1 else 'are arrays'} (the "
-                         "Hessian-vector product of array expressions is unfinished)")
     taken = set(f.inputs)
     directions = []
     for w in f.wrt:
@@ -162,8 +158,11 @@ def _second_order(expr, wrt, inputs, shapes, jit: bool) -> Function:
             name += "_"
         taken.add(name)
         directions.append(name)
-    staged = directional(expr, f.wrt, directions, inputs=list(f.inputs))
-    hvp = compile(staged, wrt=f.wrt, inputs=list(f.inputs) + directions, jit=jit)
+    declared = {n: shape for n, shape in f.shapes.items() if shape}
+    staged = directional(expr, f.wrt, directions, inputs=list(f.inputs), shapes=declared)
+    declared.update({d: f.shapes[w] for w, d in zip(f.wrt, directions) if f.shapes[w]})
+    hvp = compile(staged, wrt=f.wrt, inputs=list(f.inputs) + directions, shapes=declared,
+                  jit=jit)
     f._hvp, f._directions, f.order = hvp, tuple(zip(f.wrt, directions)), 2
     shown = staged + "\n" + hvp.kernel_source
     f.source += ("\n\n# --- order=2: the Hessian-vector product is the gradient of these staged "
@@ -490,10 +489,11 @@ class Function:
 
     def hvp(self, v: dict, /, *args, **kwargs) -> dict:
         """The Hessian-vector product ``H v`` at a point, a dict ``name -> value`` in ``wrt``
-        order (``compile(..., order=2)``).
+        order (``compile(..., order=2)``); an array input's entry is an array of its shape.
 
-        ``v`` is a dict ``name -> value`` with one entry per ``wrt`` name; the point is given
-        as for a call. For ``scipy.optimize.minimize(..., hessp=...)`` see the tutorial.
+        ``v`` is a dict ``name -> value`` with one entry per ``wrt`` name (an array of the
+        input's shape for an array input); the point is given as for a call. For
+        ``scipy.optimize.minimize(..., hessp=...)`` see the tutorial.
         """
         if self._hvp is None:
             raise CallError("hvp needs a second-order function: compile(..., order=2)")
@@ -518,6 +518,12 @@ class Function:
         vector."""
         if self._hvp is None:
             raise CallError("hessian needs a second-order function: compile(..., order=2)")
+        arrays = [w for w in self.wrt if self.shapes[w]]
+        if arrays:
+            raise CallError(f"hessian is for scalar inputs; {', '.join(arrays)} "
+                            f"{'is an array' if len(arrays) == 1 else 'are arrays'}: use "
+                            "f.hvp(v, ...), the Hessian times a direction v (a dict of arrays), "
+                            "as Newton-CG and trust-region methods do")
         n = len(self.wrt)
         h = np.empty((n, n))
         for j, w in enumerate(self.wrt):

@@ -138,7 +138,9 @@ class ArrayOp:
     shape: Callable
     forward: Callable
     adjoint: Callable
+    staged: Callable | None = None  # the adjoint as symbp input (symbp.higher differentiates it)
     labels: tuple[int, ...] = ()  # inputs that are integer labels (never differentiated)
+    shape_only: tuple[int, ...] = ()  # inputs read for their shape only: no gradient to them
     view: bool = False  # the output is a view of the input: no buffer of its own
     saves: str = ""  # names a buffer shaped like input 0 the forward pass fills for the backward
     examples: tuple = ()  # (input shapes, params) the generic tests run, "B" a batch size
@@ -283,7 +285,8 @@ _BUILTIN = (
 )
 
 _LABELS = {"matmul": "mm", "transpose": "T", "softmax": "probs", "log_softmax": "logp",
-           "logsumexp": "lse", "softmax_cross_entropy": "loss", "hinge": "loss"}
+           "logsumexp": "lse", "softmax_cross_entropy": "loss", "hinge": "loss",
+           "expand": "spread", "onehot": "hot"}
 
 
 def _array(name, arity, doc, shape, forward, adjoint, params=(), **options):
@@ -296,31 +299,49 @@ _MATRIX = ((("B", 3),), {})
 _AXES = tuple(((("B", 3),), {"axis": a}) for a in (None, 0, 1, -1)) + (((("B",),), {}),)
 _ROWS = ((("B", 4),), {}), (((4,),), {})
 _LABELLED = ((("B", 4), ("B",)), {}),
+_LABELLED_FIRST = (((("B",), ("B", 4)), {}),)
 
 _ARRAY = (
     _array("matmul", 2, "a @ b: matrix-matrix, matrix-vector, vector-matrix, dot; dA = dC B^T, "
            "dB = A^T dC", A.matmul_shape, A.matmul_forward, A.matmul_adjoint,
+           staged=A.matmul_staged,
            examples=(((("B", 3), (3, 2)), {}), ((("B", 3), (3,)), {}),
                      (((3,), (3, 2)), {}), (((3,), (3,)), {}),
                      (((3, 40), (40, 50)), {}))),  # the last one large enough for BLAS
     _array("transpose", 1, "a.T of a matrix (a view); da = dout^T", A.transpose_shape,
-           A.transpose_forward, A.transpose_adjoint, view=True, examples=(_MATRIX,)),
+           A.transpose_forward, A.transpose_adjoint, staged=A.transpose_staged, view=True,
+           examples=(_MATRIX,)),
     _array("sum", 1, "sum of all elements, or along axis=", A.reduce_shape, A.sum_forward,
-           A.sum_adjoint, params=(("axis", None),), examples=_AXES),
+           A.sum_adjoint, params=(("axis", None),), staged=A.sum_staged, examples=_AXES),
     _array("mean", 1, "mean of all elements, or along axis=", A.reduce_shape, A.mean_forward,
-           A.mean_adjoint, params=(("axis", None),), examples=_AXES),
+           A.mean_adjoint, params=(("axis", None),), staged=A.mean_staged, examples=_AXES),
     _array("softmax", 1, "softmax along the last axis (max-shifted)", A.last_axis_shape,
-           A.softmax_forward, A.softmax_adjoint, examples=_ROWS),
+           A.softmax_forward, A.softmax_adjoint, staged=A.softmax_staged, examples=_ROWS),
     _array("log_softmax", 1, "log of softmax along the last axis", A.last_axis_shape,
-           A.log_softmax_forward, A.log_softmax_adjoint, examples=_ROWS),
+           A.log_softmax_forward, A.log_softmax_adjoint, staged=A.log_softmax_staged,
+           examples=_ROWS),
     _array("logsumexp", 1, "log(sum(exp(z))) along the last axis (max-shifted)",
-           A.logsumexp_shape, A.logsumexp_forward, A.logsumexp_adjoint, examples=_ROWS),
+           A.logsumexp_shape, A.logsumexp_forward, A.logsumexp_adjoint,
+           staged=A.logsumexp_staged, examples=_ROWS),
     _array("softmax_cross_entropy", 2, "per row: logsumexp(z) - z[label] (integer labels)",
            A.labelled_shape, A.softmax_cross_entropy_forward, A.softmax_cross_entropy_adjoint,
-           saves="probs",
+           staged=A.softmax_cross_entropy_staged, saves="probs",
            labels=(1,), examples=_LABELLED),
     _array("hinge", 2, "per row: sum over j != label of max(0, s_j - s_label + 1)",
-           A.labelled_shape, A.hinge_forward, A.hinge_adjoint, labels=(1,), examples=_LABELLED),
+           A.labelled_shape, A.hinge_forward, A.hinge_adjoint, staged=A.hinge_staged,
+           labels=(1,), examples=_LABELLED),
+    # the gates the staged adjoints above are written with (symbp.derivative prints them)
+    _array("expand", 2, "expand(g, like, axis=None, mean=0): g spread back over the axis (all "
+           "axes for None) a sum of like removes, to like's shape, divided by the count for "
+           "mean=1 (the adjoint of sum and mean; its own is sum or mean); no gradient to like",
+           A.expand_shape, A.expand_forward, A.expand_adjoint,
+           params=(("axis", None), ("mean", 0)), staged=A.expand_staged, shape_only=(1,),
+           examples=(((("B",), ("B", 3)), {"axis": 1}), (((3,), ("B", 3)), {"axis": 0}),
+                     (((), ("B", 3)), {"mean": 1}), (((), (4,)), {"axis": 0, "mean": 1}),
+                     ((("B",), ("B", 3)), {"axis": -1, "mean": 1}))),
+    _array("onehot", 2, "onehot(labels, like): 1.0 where the column is the row's label, else "
+           "0.0, shaped like like (B, C); no gradient", A.onehot_shape, A.onehot_forward,
+           A.no_adjoint, labels=(0,), shape_only=(1,), examples=_LABELLED_FIRST),
 )
 
 class GateTable(MutableMapping):

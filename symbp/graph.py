@@ -155,8 +155,10 @@ class GraphBuilder:
         for k, o in enumerate(operands):
             is_int = isinstance(o, int) and self.nodes[o].integer
             if is_int and k not in labels:
+                takers = ", ".join(g.name for g in GATES.values()
+                                   if g.array is not None and g.array.labels)
                 raise GraphError(f"{self.nodes[o].name!r} holds integer labels; only "
-                                 "softmax_cross_entropy and hinge take labels")
+                                 f"{takers} take labels")
             if k in labels and not is_int:
                 raise GraphError(f"{gate.name} takes integer labels as input {k + 1}: declare "
                                  "them with symbp.ints(shape)")

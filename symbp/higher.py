@@ -23,12 +23,15 @@ from collections.abc import Sequence
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
+from .arrays import Site
+from .derive import OUT, local_derivatives, placeholder
 from .errors import SymbpError
 from .gates import ALIASES, CONSTANTS, GATES, MODULE_ALIASES
 from .naming import gradient_names, value_names
-from .parse import parse
-from .reverse import sweep
-from .statements import Accumulate, Assign
+from .parse import check_name, parse
+from .reverse import depends_on, sweep
+from .shapes import broadcast, show
+from .statements import Accumulate
 
 __all__ = ["derivative", "directional"]
 
@@ -107,20 +110,30 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
             raise SymbpError(f"cannot differentiate with respect to {w!r}: not an input "
                              f"(inputs: {', '.join(input_names)})")
         node = graph.nodes[graph.inputs[input_names.index(w)]]
-        if node.shape:
-            raise SymbpError(f"{w!r} is an array: its derivative is not staged yet "
-                             "(symbp.derivative differentiates with respect to scalar inputs; "
-                             "arrays are unfinished)")
+        if node.integer:
+            raise SymbpError(f"cannot differentiate with respect to {w!r}: it holds integer "
+                             "labels")
+        if node.shape and directions is None:
+            raise SymbpError(f"{w!r} is an array: its derivative is an array, not one staged "
+                             "value; name a direction, derivative(..., direction='v'), for the "
+                             f"scalar sum(d/d{w} * v) (v a new input of {w}'s shape)")
     if len(set(wrt)) != len(wrt):
         raise SymbpError(f"wrt lists a name twice: {list(wrt)}")
+    if directions is not None:
+        for d in directions:
+            check_name(d, lambda m: SymbpError(f"direction: {m}"))
+        clash = sorted(set(directions) & set(input_names)) or (
+            [d for d in directions if directions.count(d) > 1])
+        if clash:
+            raise SymbpError(f"direction {clash[0]!r} must be a new input's name, not an input "
+                             "of the expression or another direction")
     wrt_nodes = tuple(graph.inputs[input_names.index(w)] for w in wrt)
     names = tuple(_fresh(n + "_", set(input_names)) if n in _TAKEN and k not in graph.inputs
                   else n for k, n in enumerate(value_names(graph)))
     grads = gradient_names(names)
+    if any(node.shape for node in graph.nodes):
+        return names[graph.output], _array_lines(graph, names, grads, wrt_nodes, directions)
     program = sweep(graph, names, grads, wrt_nodes)
-    if any(not isinstance(s, (Assign, Accumulate)) for s in program.forward + program.backward):
-        raise SymbpError("symbp.derivative stages scalar code only; this expression has array "
-                         "values (unfinished)")
     lines: list[tuple[str, str, str]] = []  # (target, right side, comment)
     for s in program.forward:
         lines.append((s.target, _rhs(s.value), s.comment))
@@ -159,6 +172,144 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
         lines.append((target, " + ".join(used) or "0",
                       f"sum of d{names[graph.output]}/d(input) times its direction"))
     return names[graph.output], _needed(lines, target)
+
+
+def _array_lines(graph, names, grads, wrt, directions):
+    """The staged lines through array values: the forward lines, then, node by node from the
+    output back, each input's gradient contribution: an elementwise gate's local derivative
+    times the upstream gradient (summed over the axes its input was broadcast along), an
+    array gate's staged adjoint from the gate table. Contributions to one gradient are summed
+    on one line; a gradient that is another's array (``dmm = dsum``) is not copied, and one
+    that is a constant is folded into its uses (or named, for an array gate's adjoint)."""
+    needed = depends_on(graph, wrt)
+    taken = set(names) | set(grads) | set(directions or ())
+    clash = sorted(set(directions or ()) & (set(names) | set(grads)))
+    if clash:
+        raise SymbpError(f"direction {clash[0]!r} is a name the derivative's lines use; "
+                         "choose another")
+    lines: list[tuple[str, str, str]] = []
+    step: dict[int, int] = {}
+    for k, node in enumerate(graph.nodes):
+        if node.gate != "input":
+            step[k] = len(step) + 1
+            label = "" if node.gate == "line" else f" {node.gate}"
+            shape = f": {show(node.shape)}" if node.shape else ""
+            lines.append((names[k], _forward_text(graph, names, k), f"({step[k]}){label}{shape}"))
+    sym = tuple(sp.Symbol(n, real=True) for n in names)
+    parts: dict[int, list] = {graph.output: [(sp.Integer(1), "")]}
+    grad: dict[int, str | sp.Expr] = {}
+
+    def gather(k: int):
+        """The gradient of node ``k`` from its contributions: a name or a SymPy number."""
+        items = parts.get(k, [])
+        if all(isinstance(t, sp.Basic) for t, _ in items):
+            total = sum((t for t, _ in items), sp.Integer(0))
+            if total.is_Number:
+                return total
+        texts = [_rhs(t) if isinstance(t, sp.Basic) else t for t, _ in items]
+        if len(texts) == 1 and texts[0].isidentifier():
+            return texts[0]  # that same array
+        lines.append((grads[k], " + ".join(texts).replace("+ -", "- "),
+                      "; ".join(c for _, c in items if c)))
+        return grads[k]
+
+    for k in range(len(graph.nodes) - 1, -1, -1):
+        node = graph.nodes[k]
+        if node.gate == "input" or not needed[k] or k not in parts:
+            continue
+        g = grad[k] = gather(k)
+        gate = GATES.get(node.gate)
+        what = f"({step[k]}) {'' if node.gate == 'line' else node.gate + ': '}"
+        if gate is not None and gate.array is not None:
+            if isinstance(g, sp.Basic):  # an adjoint needs the upstream as a name
+                lines.append((grads[k], _rhs(g), "a constant, named for the adjoint"))
+                g = grads[k]
+            site = Site(out=names[k], args=tuple(names[a] for a in node.args),
+                        shapes=tuple(graph.nodes[a].shape for a in node.args),
+                        out_shape=node.shape, params=dict(zip([n for n, _ in gate.params],
+                                                              node.params)), dout=g)
+            for p, a in enumerate(node.args):
+                if not needed[a] or p in gate.array.labels + gate.array.shape_only:
+                    continue
+                staged = gate.array.staged(site, p)
+                named: dict[str, str] = {}
+                for label, text in staged[:-1]:
+                    named[label] = _fresh(label, taken)
+                    taken.add(named[label])
+                    lines.append((named[label], text.format(**named), f"{what}{label}"))
+                parts.setdefault(a, []).append((staged[-1][1].format(**named),
+                                                f"{what}d{names[k]}/d{names[a]}"))
+            continue
+        locals_ = local_derivatives(node.formula, len(node.args))
+        bind = {placeholder(p): sym[a] for p, a in enumerate(node.args)}
+        bind[OUT] = sym[k]
+        maps = broadcast([graph.nodes[a].shape for a in node.args])[1]
+        summed: dict[int, sp.Expr] = {}  # x * x: one contribution, 2*x, not two
+        for p, a in enumerate(node.args):
+            if needed[a]:
+                summed[a] = summed.get(a, sp.Integer(0)) + locals_[p].xreplace(bind)
+        for a, local in summed.items():
+            p = node.args.index(a)
+            if local == 0:
+                continue
+            comment = f"{what}d{names[k]}/d{names[a]}"
+            if isinstance(g, sp.Basic):  # a scalar node: scalar inputs
+                parts.setdefault(a, []).append((local * g, comment))
+                continue
+            term = _term(Accumulate("", local, g, False), {})
+            parts.setdefault(a, []).append(
+                (_summed(term, graph.nodes[a].shape, node.shape, maps[p], names[a]), comment))
+
+    out_grads = {i: gather(i) if i in parts else None for i in wrt}
+    if directions is None:
+        (i,) = wrt
+        value = out_grads[i]
+        if value is None or isinstance(value, sp.Basic):
+            why = "a constant" if value is not None else "no path from the output reaches it"
+            return [(grads[i], _rhs(value if value is not None else sp.Integer(0)), why)]
+        if value != grads[i]:
+            lines.append((grads[i], value, f"the same array as {value}"))
+        return _needed(lines, grads[i])
+    target = _fresh("dot", taken)
+    used = []
+    for i, v in zip(wrt, directions):
+        value, array = out_grads[i], bool(graph.nodes[i].shape)
+        if value is None:
+            continue
+        text = _rhs(value) if isinstance(value, sp.Basic) else value
+        used.append(f"sum({text} * {v})" if array else f"{text} * {v}")
+    lines.append((target, " + ".join(used) or "0",
+                  f"sum of d{names[graph.output]}/d(input) times its direction"))
+    return _needed(lines, target)
+
+
+def _forward_text(graph, names, k: int) -> str:
+    """Node ``k``'s value as the right side of a staged line."""
+    node = graph.nodes[k]
+    args = [names[a] for a in node.args]
+    gate = GATES.get(node.gate)
+    if gate is None or gate.array is None:
+        return _rhs(node.formula.xreplace({placeholder(p): sp.Symbol(a, real=True)
+                                           for p, a in enumerate(args)}))
+    if node.gate == "matmul":
+        return f"{args[0]} @ {args[1]}"
+    if node.gate == "transpose":
+        return f"{args[0]}.T"
+    params = [f"{n}={v}" for (n, default), v in zip(gate.params, node.params)
+              if v is not None and v != default]
+    return f"{node.gate}({', '.join(args + params)})"
+
+
+def _summed(term: str, shape, out_shape, axes, name: str) -> str:
+    """A contribution of ``out_shape`` summed to the ``shape`` of the input it goes to (which
+    was broadcast along ``axes``, its index map)."""
+    if None in axes:
+        raise SymbpError(f"{name!r} of shape {show(shape)} is broadcast along a dimension of "
+                         f"length 1 to {show(out_shape)}; symbp.derivative stages broadcasting "
+                         "of a scalar, or of a vector along a matrix's rows, only")
+    if len(shape) == len(out_shape):
+        return term
+    return f"sum({term})" if not shape else f"sum({term}, axis=0)"
 
 
 def _term(s: Accumulate, known: dict) -> str:
@@ -225,12 +376,14 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
     expr : str or sympy.Expr
         A scalar expression or staged lines, as :func:`symbp.compile` reads them.
     wrt : str
-        The scalar input to differentiate with respect to.
+        The input to differentiate with respect to.
     inputs, shapes : optional
         As in :func:`symbp.compile`.
     direction : str, optional
-        For an array ``wrt``: a new input of its shape, the lines computing
-        ``sum(d expr/d wrt * direction)``. Not implemented yet (arrays raise SymbpError).
+        The name of a new input of ``wrt``'s shape: the lines then end in the scalar
+        ``dot = sum(d<wrt> * direction)``, the derivative along that direction. Required
+        for an array ``wrt`` (its derivative is an array); compile the lines with ``shapes``
+        giving the direction ``wrt``'s shape. Its gradient is a Hessian-vector product.
 
     Returns
     -------
@@ -246,25 +399,39 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
     abs'(0) = 0, ties split 0.5/0.5). elu' is ``ifpos(x, 1, alpha*exp(x))``: elu'' is
     ``alpha*exp(x)`` for x <= 0 and 0 above.
 
+    Arrays: an array gate's adjoint is its gate-table row's staged adjoint, written with gates
+    (``dA = dC @ B.T``; sum's is ``expand(dsum, x, axis=1)``; softmax cross-entropy's
+    ``(softmax(z) - onehot(y, z)) * expand(dloss, z, axis=-1)``); a vector added to each row of
+    a matrix gets its gradient summed over the rows (``sum(dz, axis=0)``). Hinge's violated
+    margins are ``ifpos`` masks: its second derivative is 0.
+
     Examples
     --------
     >>> print(derivative("x**3", "x"))  # doctest: +NORMALIZE_WHITESPACE
     # derivative of xpow with respect to x
     dx = 3*x**2  # (1) pow: dxpow/dx
+    >>> print(derivative("sum(w * w)", "w", shapes={"w": (3,)}, direction="v"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    # derivative of f with respect to w along v
+    dw = 2*w               # (1) pow: dwsqr/dw
+    dot = sum(dw * v)      # sum of df/d(input) times its direction
     """
     if not isinstance(wrt, str):
         raise SymbpError(f"wrt must be one input's name (a str), got {type(wrt).__name__}")
-    if direction is not None:
-        raise SymbpError("direction= is for an array wrt, and array derivatives are not "
-                         "staged yet (unfinished); for scalars leave it out")
-    output, lines = _lines(expr, (wrt,), inputs, shapes, None)
-    return _render(f"derivative of {output} with respect to {wrt}", lines)
+    if direction is not None and not isinstance(direction, str):
+        raise SymbpError(f"direction must be a new input's name (a str), got "
+                         f"{type(direction).__name__}")
+    directions = None if direction is None else (direction,)
+    output, lines = _lines(expr, (wrt,), inputs, shapes, directions)
+    along = "" if direction is None else f" along {direction}"
+    return _render(f"derivative of {output} with respect to {wrt}{along}", lines)
 
 
 def directional(expr, wrt: Sequence[str], directions: Sequence[str], *, inputs=None,
                 shapes=None) -> str:
-    """Staged lines of ``sum_i d expr/d wrt_i * directions_i`` (scalar inputs): its gradient
-    with respect to ``wrt`` is the Hessian-vector product (used by ``compile(order=2)``)."""
+    """Staged lines of ``sum_i d expr/d wrt_i * directions_i`` (``sum(...)`` of the product for
+    an array): its gradient with respect to ``wrt`` is the Hessian-vector product (used by
+    ``compile(order=2)``)."""
     output, lines = _lines(expr, tuple(wrt), inputs, shapes, tuple(directions))
     return _render(f"directional derivative of {output} along "
                    f"({', '.join(directions)})", lines)

@@ -56,7 +56,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             described = f"{comment}: {_describe(graph, names, k)}"
             forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False, described),)))
 
-    needed = graph.depends_on(wrt)
+    needed = depends_on(graph, wrt)
     uses = [0] * len(graph.nodes)  # consumers of each node that pass gradients back
     for k, node in enumerate(graph.nodes):
         if needed[k]:
@@ -79,7 +79,8 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
         upstream = None if k == output and k not in assigned else grads[k]
         if gate is not None and gate.array is not None:
             for position, a in enumerate(node.args):
-                if not needed[a] or position in gate.array.labels:
+                if not needed[a] or position in gate.array.labels \
+                        or position in gate.array.shape_only:
                     continue
                 site = _site(graph, names, k, upstream, grads, a in assigned, saved)
                 backward += _commented(gate.array.adjoint(site, position),
@@ -105,6 +106,21 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
                 for k, name in saved.items()),
         dtype_source=next((names[i] for i in graph.inputs if graph.nodes[i].shape
                            and not graph.nodes[i].integer), None))
+
+
+def depends_on(graph: Graph, wrt: tuple[int, ...]) -> list[bool]:
+    """For each node, whether a gradient flows from it to ``wrt``: as
+    :meth:`Graph.depends_on`, but not through the inputs of an array gate that are labels or
+    read for their shape only (``onehot(y, z)`` is constant in ``z``)."""
+    needed = [False] * len(graph.nodes)
+    for i in wrt:
+        needed[i] = True
+    for k, node in enumerate(graph.nodes):
+        gate = GATES.get(node.gate)
+        skip = (gate.array.labels + gate.array.shape_only) if gate is not None \
+            and gate.array is not None else ()
+        needed[k] = needed[k] or any(needed[a] for p, a in enumerate(node.args) if p not in skip)
+    return needed
 
 
 def _scalar_backward(graph, names, grads, k, needed, assigned, upstream, step, sym) -> list:

@@ -37,6 +37,7 @@ __all__ = [
     "matvec",
     "maximum",
     "minimum",
+    "onehot",
     "outer",
     "relu",
     "sigmoid",
@@ -445,6 +446,16 @@ def softmax_cross_entropy_backward(probs, labels, dloss, out, add):
         for j in range(probs.shape[1]):
             g = (-others if j == labels[i] else probs[i, j]) * dloss[i]
             out[i, j] = out[i, j] + g if add else g
+
+
+@register_jitable
+def onehot(labels, out):
+    """out[i, j] = 1 where j is labels[i], else 0 (softmax cross-entropy's target)."""
+    for i in range(out.shape[0]):
+        _check_label(labels[i], out.shape[1])
+        for j in range(out.shape[1]):
+            out[i, j] = 0.0
+        out[i, labels[i]] = 1.0
 
 
 @register_jitable

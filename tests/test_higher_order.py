@@ -213,10 +213,18 @@ def test_first_order_conventions_at_the_kinks():
 def test_errors_are_clear():
     with pytest.raises(symbp.SymbpError, match="not an input"):
         symbp.derivative("x*y", "z")
-    with pytest.raises(symbp.SymbpError, match="array"):
+    with pytest.raises(symbp.SymbpError, match=r"is an array.*direction="):
         symbp.derivative("sum(w*w)", "w", shapes={"w": (3,)})
-    with pytest.raises(symbp.SymbpError, match="scalar inputs"):
-        symbp.compile("sum(w*w)", shapes={"w": (3,)}, order=2, jit=False)
+    with pytest.raises(symbp.SymbpError, match="new input's name"):
+        symbp.derivative("sum(w*v)", "w", shapes={"w": (3,), "v": (3,)}, direction="v")
+    with pytest.raises(symbp.SymbpError, match="integer labels"):
+        symbp.derivative("sum(softmax_cross_entropy(z, y))", "y",
+                         shapes={"z": (2, 3), "y": symbp.ints((2,))}, direction="v")
+    with pytest.raises(symbp.SymbpError, match="length 1"):
+        symbp.derivative("sum(sin(a + b))", "b", shapes={"a": (3, 2), "b": (1, 2)},
+                         direction="v")
+    with pytest.raises(symbp.CallError, match="hvp"):
+        symbp.compile("sum(w*w)", shapes={"w": (3,)}, order=2, jit=False).hessian(np.ones(3))
     with pytest.raises(symbp.SymbpError, match="order must be 1 or 2"):
         symbp.compile("x*x", order=3)
     f = symbp.compile("x*y", jit=False)
@@ -242,3 +250,189 @@ def test_a_second_order_function_pickles_with_its_hvp():
     g = pickle.loads(pickle.dumps(f))
     assert g.order == 2
     np.testing.assert_array_equal(g.hessian(1.5, 0.5), f.hessian(1.5, 0.5))
+
+
+# --- arrays ------------------------------------------------------------------------------------
+
+MLP = "mean(softmax_cross_entropy(relu(X @ W1 + b1) @ W2 + b2, y))"
+MLP_SHAPES = {"X": ("B", 6), "y": symbp.ints(("B",)), "W1": (6, 5), "b1": (5,), "W2": (5, 3),
+              "b2": (3,)}
+MLP_WRT = ("W1", "b1", "W2", "b2")
+
+
+def _mlp_point(rng, batch=8):
+    return {"X": rng.normal(size=(batch, 6)), "y": rng.integers(0, 3, batch),
+            "W1": rng.normal(size=(6, 5)), "b1": rng.normal(size=5),
+            "W2": rng.normal(size=(5, 3)), "b2": rng.normal(size=3)}
+
+
+@pytest.fixture(scope="module")
+def mlp_hvp():
+    """The MLP loss with its Hessian-vector product, compiled by Numba (the one array
+    compile of this file), and the same first-order function in plain Python."""
+    f = symbp.compile(MLP, shapes=MLP_SHAPES, wrt=list(MLP_WRT), order=2)
+    return f, symbp.compile(MLP, shapes=MLP_SHAPES, wrt=list(MLP_WRT), jit=False)
+
+
+def _central_hvp(grad, point: dict, v: dict, h=1e-5) -> dict:
+    """Central differences of the gradient along v: (g(p + h v) - g(p - h v)) / 2h."""
+    plus = grad(**{**point, **{n: point[n] + h * d for n, d in v.items()}})
+    minus = grad(**{**point, **{n: point[n] - h * d for n, d in v.items()}})
+    return {n: (plus[n] - minus[n]) / (2 * h) for n in v}
+
+
+def test_mlp_hvp_matches_central_differences_of_the_gradient(mlp_hvp):
+    f, reference = mlp_hvp
+    rng = np.random.default_rng(2)
+    for batch in (1, 8):
+        point = _mlp_point(rng, batch)
+        v = {n: rng.normal(size=np.shape(point[n])) for n in MLP_WRT}
+        got = f.hvp(v, **point)
+        numeric = _central_hvp(reference.grad, point, v)
+        assert list(got) == list(MLP_WRT)
+        for n in MLP_WRT:
+            assert got[n].shape == point[n].shape and got[n].dtype == np.float64
+            np.testing.assert_allclose(got[n], numeric[n], rtol=1e-6, atol=1e-7)
+
+
+def test_mlp_hvp_inner_product_test(mlp_hvp):
+    """<H u, w> == <u, H w> on random directions over all four arrays, and H is linear."""
+    f, _ = mlp_hvp
+    rng = np.random.default_rng(3)
+    point = _mlp_point(rng)
+
+    def dot(a, b):
+        return sum(float(np.sum(a[n] * b[n])) for n in MLP_WRT)
+
+    for _ in range(4):
+        u = {n: rng.normal(size=np.shape(point[n])) for n in MLP_WRT}
+        w = {n: rng.normal(size=np.shape(point[n])) for n in MLP_WRT}
+        hu, hw = f.hvp(u, **point), f.hvp(w, **point)
+        assert abs(dot(hu, w) - dot(u, hw)) <= 1e-12 * (1 + abs(dot(hu, w)))
+        both = f.hvp({n: 2 * u[n] - 3 * w[n] for n in MLP_WRT}, **point)
+        for n in MLP_WRT:
+            np.testing.assert_allclose(both[n], 2 * hu[n] - 3 * hw[n], rtol=1e-12,
+                                       atol=1e-12)
+
+
+def test_mlp_hvp_is_shown_in_the_source_and_python_agrees(mlp_hvp):
+    f, _ = mlp_hvp
+    tail = f.source.split("# --- order=2", 1)[1]
+    assert "# dsum2 = (softmax(sum2) - onehot(y, sum2)) * expand(dloss, sum2, axis=-1)" in tail
+    assert "# dW1 = X.T @ dsum_" in tail and "# db1 = sum(dsum_, axis=0)" in tail
+    assert "def value_and_grad_into(" in tail
+    slow = symbp.compile(MLP, shapes=MLP_SHAPES, wrt=list(MLP_WRT), order=2, jit=False)
+    rng = np.random.default_rng(4)
+    point = _mlp_point(rng)
+    v = {n: rng.normal(size=np.shape(point[n])) for n in MLP_WRT}
+    fast, python = f.hvp(v, **point), slow.hvp(v, **point)
+    for n in MLP_WRT:
+        np.testing.assert_allclose(fast[n], python[n], rtol=1e-12, atol=1e-14)
+
+
+def test_smooth_mlp_hvp_with_weight_decay():
+    """tanh and sigmoid layers, a scalar weight-decay input broadcast into the loss."""
+    expr = ("h = tanh(X @ W1 + b1)\n"
+            "z = sigmoid(h) @ W2 + b2\n"
+            "loss = mean(softmax_cross_entropy(z, y)) + lam * sum(W1 * W1)")
+    shapes = dict(MLP_SHAPES)
+    f = symbp.compile(expr, shapes=shapes, order=2, jit=False)
+    assert f.wrt == ("X", "W1", "b1", "W2", "b2", "lam")
+    rng = np.random.default_rng(5)
+    point = {**_mlp_point(rng, 5), "lam": 0.3}
+    v = {n: rng.normal(size=np.shape(point[n])) if np.shape(point[n]) else 0.7 for n in f.wrt}
+    got = f.hvp(v, **point)
+    numeric = _central_hvp(f.grad, point, v)
+    for n in f.wrt:
+        np.testing.assert_allclose(got[n], numeric[n], rtol=1e-6, atol=1e-7)
+    assert isinstance(got["lam"], float)
+
+
+# Expressions through every array gate (and broadcasting), each with a nonlinearity around it
+# so that its second derivative is not zero: (expression, shapes).
+_R = {"R": (3, 4), "r": (3,), "q": (4,)}
+ARRAY_CASES = [
+    ("sum(sin(A @ M) * S)", {"A": (3, 4), "M": (4, 2), "S": (3, 2)}),
+    ("sum(tanh(A @ q) * r)", {"A": (3, 4), "q": (4,), "r": (3,)}),
+    ("sum(tanh(r @ A) * q)", {"r": (3,), "A": (3, 4), "q": (4,)}),
+    ("tanh(q @ p) * sum(p * p)", {"q": (4,), "p": (4,)}),
+    ("sum(exp(A.T) * T)", {"A": (3, 4), "T": (4, 3)}),
+    ("sum(sin(sum(A, axis=0)) * q) + sum(A) ** 2", {"A": (3, 4), "q": (4,)}),
+    ("sum(sin(mean(A, axis=-1)) * r) + mean(A * A * A)", {"A": (3, 4), "r": (3,)}),
+    ("sum(softmax(A) * R)", {"A": (3, 4), "R": (3, 4)}),
+    ("sum(softmax(q) * p)", {"q": (4,), "p": (4,)}),
+    ("sum(log_softmax(A) * R) + sum(log_softmax(q) ** 2)", {"A": (3, 4), "R": (3, 4),
+                                                           "q": (4,)}),
+    ("sum(logsumexp(A) * r) + logsumexp(q) ** 2", {"A": (3, 4), "r": (3,), "q": (4,)}),
+    ("mean(softmax_cross_entropy(A * A, y)) + sum(softmax_cross_entropy(A, y) * r)",
+     {"A": (3, 4), "y": symbp.ints((3,)), "r": (3,)}),
+    ("sum(hinge(A * A, y) * r)", {"A": (3, 4), "y": symbp.ints((3,)), "r": (3,)}),
+    ("sum(tanh(A + q) * R) + sum(sin(A * s)) + sum(cos(r * s))",
+     {"A": (3, 4), "q": (4,), "R": (3, 4), "r": (3,)}),
+]
+
+
+def _array_point(f, rng) -> dict:
+    point = {}
+    for n in f.inputs:
+        shape = f.shapes[n]
+        if isinstance(shape, symbp.Ints):
+            point[n] = rng.integers(0, 4, size=shape.shape)
+        else:
+            point[n] = rng.uniform(-1.5, 1.5, size=shape) if shape else rng.uniform(-1, 1)
+    return point
+
+
+@pytest.mark.parametrize("expr, shapes", ARRAY_CASES, ids=[c[0][:40] for c in ARRAY_CASES])
+def test_array_hvp_against_central_differences(expr, shapes):
+    f = symbp.compile(expr, shapes=shapes, order=2, jit=False)
+    rng = np.random.default_rng(len(expr))
+    point = _array_point(f, rng)
+    for _ in range(2):
+        v = {n: rng.normal(size=f.shapes[n]) if f.shapes[n] else rng.normal()
+             for n in f.wrt}
+        got = f.hvp(v, **point)
+        numeric = _central_hvp(f.grad, point, v)
+        for n in f.wrt:
+            assert np.shape(got[n]) == np.shape(point[n])
+            np.testing.assert_allclose(got[n], numeric[n], rtol=1e-6, atol=1e-7,
+                                       err_msg=f"(H v)[{n}] of {expr}")
+
+
+@pytest.mark.parametrize("expr, shapes", ARRAY_CASES, ids=[c[0][:40] for c in ARRAY_CASES])
+def test_array_derivative_along_a_direction_and_again(expr, shapes):
+    """derivative(expr, A, direction="V") is sum(dexpr/dA * V): its value is the central
+    difference of expr along V; differentiated again along U (through the staged adjoints'
+    own gates, expand and onehot), the central difference of that along U."""
+    wrt = next(n for n, s in shapes.items() if not isinstance(s, symbp.Ints))
+    f = symbp.compile(expr, shapes=shapes, jit=False)
+    once = symbp.derivative(expr, wrt, shapes=shapes, direction="V")
+    assert once.splitlines()[0].endswith(f"with respect to {wrt} along V")
+    assert once.splitlines()[-1].startswith(f"dot = sum(d{wrt} * V)")
+    shapes_v = {**shapes, "V": shapes[wrt]}
+    d1 = symbp.compile(once, shapes=shapes_v, inputs=[*f.inputs, "V"], jit=False)
+    twice = symbp.derivative(once, wrt, shapes=shapes_v, inputs=[*f.inputs, "V"],
+                             direction="U")
+    d2 = symbp.compile(twice, shapes={**shapes_v, "U": shapes[wrt]},
+                       inputs=[*f.inputs, "V", "U"], jit=False)
+    rng = np.random.default_rng(len(expr) + 1)
+    point = _array_point(f, rng)
+    V, U = rng.normal(size=shapes[wrt]), rng.normal(size=shapes[wrt])
+    h = 1e-5
+    along = (f(**{**point, wrt: point[wrt] + h * V})
+             - f(**{**point, wrt: point[wrt] - h * V})) / (2 * h)
+    assert d1(**point, V=V) == pytest.approx(along, rel=1e-7, abs=1e-8)
+    second = (d1(**{**point, wrt: point[wrt] + h * U}, V=V)
+              - d1(**{**point, wrt: point[wrt] - h * U}, V=V)) / (2 * h)
+    assert d2(**point, V=V, U=U) == pytest.approx(second, rel=1e-6, abs=1e-7)
+
+
+def test_array_derivative_reads_like_the_notes():
+    text = symbp.derivative(MLP, "W2", shapes=MLP_SHAPES, direction="V")
+    lines = text.splitlines()
+    assert lines[0] == "# derivative of f with respect to W2 along V"
+    code = [line.split("  #")[0].strip() for line in lines[1:]]
+    assert "mm = relusum @ W2" in code
+    assert "dsum2 = (softmax(sum2) - onehot(y, sum2)) * expand(dloss, sum2, axis=-1)" in code
+    assert "dW2 = relusum.T @ dsum2" in code and code[-1] == "dot = sum(dW2 * V)"
+    assert not any(c.startswith("dW1") for c in code)  # only what dW2 needs
