@@ -13,11 +13,13 @@ the end: a missing ``+=`` at a fork is named as such.
 :func:`check_function` (``Function.check``) compares each generated backward line's local
 derivative, evaluated in float64, with a central difference of its forward line in 50-digit
 arithmetic, worst first: a precision loss or a kink shows on the line where it happens.
+Functions of arrays are checked statement by statement by :mod:`symbp.checkarrays`, a
+layer above this one.
 
 Nothing runs user text. Scalar lines are read by the parser's whitelist into SymPy expressions
 and evaluated by substituting numbers; array lines (``shapes=``) go through ``symbp.compile``
 (``sum((rhs) * seed)``, whose gradients are the line's value and its vector-Jacobian
-products). ``Function.check`` handles scalar functions only.
+products).
 """
 
 from __future__ import annotations
@@ -126,24 +128,46 @@ class Report:
 class Local:
     """One generated backward line of :func:`check_function`: ``line`` as generated, its local
     derivative ``local`` and its ``value`` in float64, the central difference ``numeric`` of its
-    forward line (50 digits) and their relative difference ``error``."""
+    forward line (50 digits) and their relative difference ``error``.
+
+    Array functions (:mod:`symbp.checkarrays`): ``index`` is the element where the line is
+    worst (the element of the loop for a local derivative, of the gradient written for a
+    vector-Jacobian product); ``what`` says what ``value`` is (``"local"``, ``"sum"`` for a sum
+    over broadcast axes, ``"vector-Jacobian product"`` for an array gate's adjoint),
+    ``reference`` how ``numeric`` was found. ``ok``: ``error`` within ``tolerance``, the
+    reference's own accuracy (1e-12 for 50 digits, 1e-8 for float64 Richardson)."""
 
     line: str
     local: str
     value: float
     numeric: float
     error: float
+    index: tuple | None = None
+    what: str = "local"
+    reference: str = "central difference"
+    tolerance: float = 1e-12
+
+    @property
+    def ok(self) -> bool:
+        return self.error <= self.tolerance
 
 
 @dataclass(frozen=True)
 class LocalReport:
-    """The generated backward lines, worst first."""
+    """The generated backward lines, worst first; ``ok`` when every one is within its
+    tolerance."""
 
     lines: tuple[Local, ...]
 
+    @property
+    def ok(self) -> bool:
+        return all(x.ok for x in self.lines)
+
     def __str__(self) -> str:
-        rows = [f"{x.error:10.2e}  {x.line}\n{'':12}local {x.local} = {x.value:.17g}; central "
-                f"difference {x.numeric:.17g}" for x in self.lines]
+        rows = [f"{x.error:10.2e}  {x.line}\n{'':12}"
+                + (f"at {list(x.index)}: " if x.index else "")
+                + f"{x.what} {x.local} = {x.value:.17g}; {x.reference} {x.numeric:.17g}"
+                for x in self.lines]
         return "\n".join(["rel. error  generated backward line (worst first)"] + rows)
 
 
@@ -593,9 +617,11 @@ def _names(value: ast.expr) -> list[str]:
 
 def check_function(f, given: dict) -> LocalReport:
     """``f.check(...)``: each generated backward line's local derivative at the point."""
+    if f.request is None:
+        raise SymbpError("this Function was not made by symbp.compile: nothing to check")
+    if any(s for _, s, _ in f.signature):
+        raise SymbpError("check_function checks scalar functions; symbp.checkarrays arrays")
     expr, inputs, shapes, _ = f.request
-    if shapes or any(s for _, s, _ in f.signature):
-        raise SymbpError("Function.check handles scalar functions only for now")
     graph = parse(expr, inputs, shapes)
     names = value_names(graph)
     grads = gradient_names(names)

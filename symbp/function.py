@@ -472,20 +472,43 @@ class Function:
     def check(self, /, *args, **kwargs):
         """Each generated backward line's local derivative against a central difference.
 
-        The local derivative is evaluated in float64 at the point (inputs as for a call), the
-        central difference of its forward line in 50-digit arithmetic; the result lists the
-        generated lines worst first, so a precision loss or a kink shows where it happens.
-        Scalar functions only, for now.
+        The point is given as for a call. Scalar functions: each line's local derivative is
+        evaluated in float64, the central difference of its forward line in 50-digit
+        arithmetic. Functions of arrays: every generated backward statement runs on its own,
+        as the plain Python it prints as (float64; float32 inputs are checked in float64). An
+        elementwise loop line's local derivative is checked at every element against a
+        50-digit central difference of its gate's formula (a line summing over broadcast axes
+        also as a whole), an array gate's adjoint (matmul, softmax, mean...) as the
+        vector-Jacobian product it writes, for the actual upstream gradient and a random one,
+        against float64 central differences of the gate's forward code with a Richardson step
+        (see :mod:`symbp.checkarrays` for why float64 there). The result lists the lines worst
+        first, an array line at its worst element, so a precision loss or a kink shows where
+        it happens. About 0.1 s for an MLP of 20x5 inputs and 8 hidden units.
 
         Returns
         -------
         symbp.checker.LocalReport
             ``.lines``: :class:`symbp.checker.Local` entries (``line``, ``local``, ``value``,
-            ``numeric``, ``error``, the relative difference); ``print()`` shows a table.
+            ``numeric``, ``error``, the relative difference, and for arrays ``index``, the
+            worst element); ``.ok`` when every line is within its reference's tolerance;
+            ``print()`` shows a table.
+
+        Raises
+        ------
+        CallError
+            For missing, unknown, misshapen or non-finite inputs, labels out of range, and a
+            line that cannot be evaluated as Python at the point (``math.exp(1000)``).
+        SymbpError
+            When the Function's code is not what symbp derives now (a gate redefined since).
         """
+        given = self._given(args, kwargs)
+        if any(shape for _, shape, _ in self.signature):
+            from .checkarrays import check_arrays
+
+            return check_arrays(self, given)
         from .checker import check_function
 
-        return check_function(self, self._given(args, kwargs))
+        return check_function(self, given)
 
     def hvp(self, v: dict, /, *args, **kwargs) -> dict:
         """The Hessian-vector product ``H v`` at a point, a dict ``name -> value`` in ``wrt``

@@ -372,7 +372,9 @@ def test_function_check_shows_precision_loss_and_kinks_worst_first():
     assert "worst first" in str(report) and "sigmoid" in str(report)
 
 
-def test_function_check_refuses_arrays():
+def test_function_check_takes_arrays_too():  # more in tests/test_check_arrays.py
     f = symbp.compile("sum(x**2)", shapes={"x": (2,)}, jit=False)
-    with pytest.raises(SymbpError, match="scalar functions only"):
-        f.check(x=[1.0, 2.0])
+    report = f.check(x=[1.0, 2.0])
+    assert report.ok and len(report.lines) == 2
+    local = next(x for x in report.lines if x.what == "local")
+    assert local.line.startswith("dx[i] = (2*x[i]) * dxsqr[i]") and local.index in {(0,), (1,)}

@@ -16,9 +16,11 @@ import symbp
 # Function (it is handed one), so it sits below it and `Function.draw` imports downwards. The
 # estimators are the package `nn`, its modules in their own order (`nn` is its `__init__`,
 # which loads the others lazily by name). The backprop checker is handed a Function (or, for
-# `symbp.check`, symbp.compile by `handwritten`), so `checker` sits below `function`.
+# `symbp.check`, symbp.compile by `handwritten`), so `checker` sits below `function`
+# (`checkarrays`, its array part, too).
 LAYERS = ("errors", "files", "names", "shapes", "statements", "runtime", "arrays", "gates", "graph",
-          "naming", "derive", "parse", "emit", "reverse", "checker", "higher", "jit", "draw",
+          "naming", "derive", "parse", "emit", "reverse", "checker",
+          "checkarrays", "higher", "jit", "draw",
           "export", "travel", "blocks", "function", "handwritten", "__init__", "datasets", "nn",
           "nn._estimator", "nn._npz", "nn.split", "nn.threads", "nn.loop", "nn.network",
           "nn.checks", "nn.compiled", "nn.solvers", "nn.persist", "nn.export", "nn.base",
