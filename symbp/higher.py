@@ -14,6 +14,17 @@ ties split 0.5/0.5).
 
 Several contributions to one gradient (a value used twice) are summed into one line, written
 where the last one is, since staged lines assign each name once.
+
+Arrays: the reverse sweep emits loops and helper calls for array values, which are not symbp
+input, so an expression with arrays is swept here, on the graph (:func:`_array_lines`). An
+elementwise node passes its SymPy local derivative times the upstream gradient, summed over the
+axes an input was broadcast along (a bias added to every row gets ``sum(dz, axis=0)``); an
+array gate passes its gate-table row's *staged adjoint* (:mod:`symbp.arrays`: ``dA = dC @ B.T``,
+``expand(dsum, x, axis=1)`` for a sum, ``(softmax(z) - onehot(y, z)) * expand(dloss, z,
+axis=-1)`` for softmax cross-entropy), written with gates that have adjoints of their own, so
+the lines differentiate again. The derivative with respect to an array is an array, so an array
+``wrt`` needs a ``direction`` (a new input of its shape): the lines end in the scalar
+``dot = sum(dW * V)``, whose gradient is the Hessian-vector product ``compile(order=2)`` uses.
 """
 
 from __future__ import annotations
@@ -408,13 +419,18 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
     Examples
     --------
     >>> print(derivative("x**3", "x"))  # doctest: +NORMALIZE_WHITESPACE
-    # derivative of xpow with respect to x
-    dx = 3*x**2  # (1) pow: dxpow/dx
+    # derivative of f with respect to x
+    dx = 3*x**2  # (1) pow: df/dx
+    <BLANKLINE>
     >>> print(derivative("sum(w * w)", "w", shapes={"w": (3,)}, direction="v"))
     ... # doctest: +NORMALIZE_WHITESPACE
     # derivative of f with respect to w along v
-    dw = 2*w               # (1) pow: dwsqr/dw
-    dot = sum(dw * v)      # sum of df/d(input) times its direction
+    wtw = w**2              # (1) mul: (3,)
+    df = 1                  # a constant, named for the adjoint
+    dwtw = expand(df, wtw)  # (2) sum: df/dwtw
+    dw = (2*w) * dwtw       # (1) mul: dwtw/dw
+    dot = sum(dw * v)       # sum of df/d(input) times its direction
+    <BLANKLINE>
     """
     if not isinstance(wrt, str):
         raise SymbpError(f"wrt must be one input's name (a str), got {type(wrt).__name__}")

@@ -436,3 +436,21 @@ def test_array_derivative_reads_like_the_notes():
     assert "dsum2 = (softmax(sum2) - onehot(y, sum2)) * expand(dloss, sum2, axis=-1)" in code
     assert "dW2 = relusum.T @ dsum2" in code and code[-1] == "dot = sum(dW2 * V)"
     assert not any(c.startswith("dW1") for c in code)  # only what dW2 needs
+
+
+def test_an_array_second_order_function_pickles_and_keeps_float32():
+    import pickle
+
+    shapes = {"X": ("B", 2), "y": symbp.ints(("B",)), "W": (2, 3)}
+    f = symbp.compile("mean(softmax_cross_entropy(X @ W, y))", shapes=shapes, wrt=["W"],
+                      order=2, jit=False)
+    g = pickle.loads(pickle.dumps(f))
+    rng = np.random.default_rng(6)
+    X, y, W, V = rng.normal(size=(5, 2)), rng.integers(0, 3, 5), rng.normal(size=(2, 3)), \
+        rng.normal(size=(2, 3))
+    exact = f.hvp({"W": V}, X=X, y=y, W=W)["W"]
+    np.testing.assert_array_equal(g.hvp({"W": V}, X=X, y=y, W=W)["W"], exact)
+    low = f.hvp({"W": V.astype(np.float32)}, X=X.astype(np.float32), y=y,
+                W=W.astype(np.float32))
+    assert low["W"].dtype == np.float32
+    np.testing.assert_allclose(low["W"], exact, rtol=1e-4, atol=1e-5)
