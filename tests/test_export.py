@@ -333,8 +333,9 @@ def estimators(tmp_path_factory):
                                random_state=0).fit(X, labels),
         "two": MLPClassifier((6,), activation="maxout", dtype="float32", max_iter=60,
                              random_state=0).fit(X, (X[:, 2] > 2).astype(int) * 5),
-        "reg": MLPRegressor((5, 4), activation="x * sigmoid(1.702 * x)", standardize=True,
-                            max_iter=60, random_state=0).fit(X, 10 * X[:, 0] - X[:, 3] + 7),
+        "reg": MLPRegressor(hidden_layer_sizes=(5, 4), activation="x * sigmoid(1.702 * x)",
+                            standardize=True, max_iter=60, random_state=0
+                            ).fit(X, 10 * X[:, 0] - X[:, 3] + 7),
     }
     for name, model in models.items():
         model.export(folder / f"{name}_m.py")
@@ -391,7 +392,7 @@ def test_estimator_export_module(estimators):
 def test_estimator_export_errors(tmp_path):
     from symbp.nn import MLPRegressor
 
-    model = MLPRegressor((3,))
+    model = MLPRegressor(hidden_layer_sizes=(3,))
     with pytest.raises(symbp.SymbpError, match="not fitted"):
         model.export(tmp_path / "m.py")
 

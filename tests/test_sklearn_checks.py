@@ -43,3 +43,28 @@ def test_no_check_left_out(estimator):
     theirs = _names(getattr(neural_network, kind)(max_iter=100))
     ours = _names(estimator)
     assert ours == theirs
+
+
+@pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
+def test_signature_is_scikit_learns(name):
+    """scikit-learn's parameters in its order, kinds and defaults (MLPRegressor's ``loss`` is
+    first and positional, ``'squared_error'``); symbp's extras come after, keyword-only."""
+    import inspect
+
+    ours = dict(inspect.signature(getattr(__import__("symbp.nn", fromlist=[name]), name))
+                .parameters)
+    theirs = list(inspect.signature(getattr(neural_network, name)).parameters.values())
+    assert [(p.name, p.kind, p.default) for p in list(ours.values())[:len(theirs)]] == \
+        [(p.name, p.kind, p.default) for p in theirs]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(ours.values())[len(theirs):])
+
+
+def test_regressor_sizes_given_as_its_first_parameter_are_named():
+    """``MLPRegressor((3,))`` sets ``loss`` (scikit-learn's order): the error says so."""
+    import numpy as np
+
+    from symbp.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"first positional parameter is loss.*"
+                                             r"hidden_layer_sizes=\(3,\)"):
+        MLPRegressor((3,)).fit(np.ones((4, 2)), np.ones(4))

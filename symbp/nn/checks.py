@@ -35,6 +35,11 @@ def params(model) -> dict:
     activation_template(model.activation)  # a name, a gate or a formula in one variable
     choice("solver", model.solver, ("lbfgs", "sgd", "adam"))
     choice("learning_rate", model.learning_rate, ("constant", "invscaling", "adaptive"))
+    if not model._is_classifier and isinstance(model.loss, (tuple, list, numbers.Integral)):
+        raise ParameterError(  # MLPRegressor((64,)): scikit-learn 1.7+ reads it as the loss
+            f"loss must be one of 'squared_error', 'poisson' or a formula, got "
+            f"{model.loss!r}: MLPRegressor's first positional parameter is loss, as in "
+            f"scikit-learn; write hidden_layer_sizes={model.loss!r}")
     if not isinstance(model.loss, str) or model.loss in LOSSES:
         choice("loss", model.loss, ("auto", *model._losses))
     elif model.loss != "auto":

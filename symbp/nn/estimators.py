@@ -31,7 +31,8 @@ class MLPClassifier(ClassifierMixin, MLP):
         cross-entropy for more. ``predict_proba`` exists for the cross-entropies only. Also a
         formula for the batch's loss over the output ``out``, the one-hot rows ``t`` or labels
         ``y`` and the sample weights ``w`` (docs/mlp.md). MLPRegressor: ``'squared_error'``
-        (``'auto'``), ``'poisson'`` or a formula over ``out``, ``t`` and ``w``.
+        (its default, and its first parameter, as in scikit-learn; ``'auto'`` is the same),
+        ``'poisson'`` or a formula over ``out``, ``t`` and ``w``.
     dtype : {None, 'float32', 'float64'}, default None
         Precision of weights and arithmetic. None follows ``X`` as scikit-learn does:
         float32 ``X`` trains in float32 (the fast path), anything else in float64; a warm
@@ -267,6 +268,24 @@ class MLPRegressor(RegressorMixin, MLP):
 
     _is_classifier = False
     _losses = ("squared_error", "poisson")
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, standardize=False):
+        # scikit-learn's signature (1.7+): loss first and positional, 'squared_error' by default
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, loss=loss,
+            dtype=dtype, standardize=standardize)
 
     @stochastic_only
     def partial_fit(self, X, y, sample_weight=None):
