@@ -684,3 +684,16 @@ def test_float32_regressor_keeps_float32_from_sparse_and_frames():
     assert model.predict(sp.csc_matrix(X32)).dtype == np.float32
     with pytest.raises(symbp.errors.DataError, match="sample_weight holds 1 value"):
         model.fit(X32, Y_REG, sample_weight=np.r_[1e39, np.ones(39)])
+
+
+def test_float32_model_returns_float64_for_float64_input_as_scikit_learn():
+    """A float32 model (``dtype='float32'`` or fitted on float32 X) computes in float32 and
+    returns float64 for float64 (or integer) X, float32 for float32 X: scikit-learn's dtypes."""
+    model = fit(MLPRegressor(**NET, dtype="float32"), X, Y_REG)
+    assert model.coefs_[0].dtype == np.float32
+    p64, p32 = model.predict(X), model.predict(X.astype(np.float32))
+    assert (p64.dtype, p32.dtype) == (np.float64, np.float32)
+    np.testing.assert_array_equal(p64, p32.astype(np.float64))  # the same float32 arithmetic
+    assert model.predict(np.rint(X).astype(int)).dtype == np.float64
+    ours = MLPRegressor(**NET, dtype="float32").fit(X, Y_REG).predict(X.tolist())
+    assert ours.dtype == np.float64

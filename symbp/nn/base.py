@@ -407,7 +407,10 @@ class MLP(BaseEstimator):
     # -- prediction -----------------------------------------------------------------------
 
     def _outputs(self, X) -> np.ndarray:
-        """The network's output rows (before the output function) for checked input ``X``."""
+        """The network's output rows (before the output function) for checked input ``X``:
+        float32 when the model and ``X`` are both float32, float64 otherwise, as
+        scikit-learn's (a float32 model computes in float32 and returns float64 for float64
+        ``X``)."""
         self._check_fitted()
         net = self._network()
         dtype = np.asarray(self.coefs_[0]).dtype
@@ -415,8 +418,11 @@ class MLP(BaseEstimator):
             raise DataError(f"coefs_ hold {dtype}; they must be float32 or float64 arrays")
         checks.check_feature_names(self, checks.feature_names(X))
         X = checks.features(X, self.n_features_in_, type(self).__name__)
+        given = X.dtype
         X = checks.prepared(X, dtype, self._scaling("feature"))
         out = self._forward(net, X, dtype)
+        if given != np.float32:
+            out = out.astype(np.float64, copy=False)
         bad = ~np.isfinite(out)
         if bad.any():  # finite weights can still overflow on some inputs: never a NaN answer
             row = int(np.argwhere(bad)[0][0])
