@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
 
 import symbp
+
+try:  # the property tests: the same examples on every run unless asked to explore
+    from hypothesis import settings
+
+    settings.register_profile("repeatable", derandomize=True, database=None)
+    settings.register_profile("explore", derandomize=False)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+except ImportError:  # hypothesis is in the test extra; without it test_property skips
+    pass
 
 # A custom gate registered for the whole suite, so the table-driven tests cover custom gates too.
 symbp.gate("swish", "a * sigmoid(a)")

@@ -1,4 +1,10 @@
-"""Property-based: random expression trees over the gate table, gradients vs numerical ones."""
+"""Property-based: random expression trees over the gate table, gradients vs numerical ones.
+
+The examples are the same on every run (conftest.py's ``repeatable`` profile: a red CI is a
+change's fault, not the draw's); ``HYPOTHESIS_PROFILE=explore python -m pytest
+tests/test_property.py`` draws new random ones on each run (as many per test as its
+``max_examples``).
+"""
 
 from __future__ import annotations
 
