@@ -225,8 +225,8 @@ def _describe(graph: Graph, names, k: int) -> str:
         return f"{names[k]} = {args[0]} @ {args[1]}"
     if node.gate == "transpose":
         return f"{names[k]} = {args[0]}.T"
-    params = [f"{n}={v}" for (n, _), v in zip(GATES[node.gate].params, node.params)
-              if v is not None] if node.gate in GATES else []
+    params = [f"{n}={v}" for (n, default), v in zip(GATES[node.gate].params, node.params)
+              if v is not None and v != default] if node.gate in GATES else []
     if node.formula is not None:  # elementwise: the scalar formula, by name
         formula = node.formula.xreplace({placeholder(p): sp.Symbol(a, real=True)
                                          for p, a in enumerate(args)})
