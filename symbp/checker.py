@@ -135,7 +135,7 @@ class Local:
     vector-Jacobian product); ``what`` says what ``value`` is (``"local"``, ``"sum"`` for a sum
     over broadcast axes, ``"vector-Jacobian product"`` for an array gate's adjoint),
     ``reference`` how ``numeric`` was found. ``ok``: ``error`` within ``tolerance``, the
-    reference's own accuracy (1e-12 for 50 digits, 1e-8 for float64 Richardson)."""
+    reference's own accuracy (1e-12 for 50 digits, 1e-8 for float64 Ridders)."""
 
     line: str
     local: str

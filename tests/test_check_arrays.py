@@ -1,7 +1,7 @@
 """Function.check on functions of arrays: every generated backward statement at a point.
 
 Elementwise lines are checked per element against 50-digit central differences, array gates'
-adjoints as vector-Jacobian products against float64 Richardson differences of their forward
+adjoints as vector-Jacobian products against float64 Ridders differences of their forward
 code (symbp.checkarrays). All Functions here are jit=False: Numba is not the point.
 """
 
@@ -70,7 +70,7 @@ def test_a_right_mlp_is_within_tolerance_on_every_generated_line():
     assert len(matmuls) == 4 and all(x.error < 1e-10 for x in matmuls)
     text = str(report)
     assert text.startswith("rel. error  generated backward line (worst first)")
-    assert "vector-Jacobian product" in text and "Richardson" in text
+    assert "vector-Jacobian product" in text and "Ridders" in text
 
 
 def test_a_relu_kink_shows_at_its_element():
@@ -239,3 +239,22 @@ def test_float32_inputs_are_checked_in_float64():
     point = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v)
              for k, v in _point().items()}
     assert mlp().check(**point).ok
+
+
+def test_the_ridders_reference_on_linear_smooth_and_kinked_functions():
+    from symbp.checkarrays import _ridders
+
+    calls = []
+
+    def central_of(f, x):
+        def central(h):
+            calls.append(h)
+            return np.array([(f(x + h) - f(x - h)) / ((x + h) - (x - h))])
+        return central
+
+    assert _ridders(central_of(lambda t: 3.0 * t - 1.0, 0.7), 0.25)[0] == pytest.approx(3.0,
+                                                                                     rel=1e-15)
+    assert len(calls) == 2  # linear: settled at the second step
+    assert _ridders(central_of(np.exp, 0.3), 0.25)[0] == pytest.approx(np.exp(0.3), rel=1e-13)
+    hinge = lambda t: max(0.0, t - 0.75) + 0.5 * t  # noqa: E731  a kink 0.05 from x
+    assert _ridders(central_of(hinge, 0.7), 0.25)[0] == pytest.approx(0.5, rel=1e-14)
