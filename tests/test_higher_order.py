@@ -422,9 +422,29 @@ def test_array_derivative_along_a_direction_and_again(expr, shapes):
     along = (f(**{**point, wrt: point[wrt] + h * V})
              - f(**{**point, wrt: point[wrt] - h * V})) / (2 * h)
     assert d1(**point, V=V) == pytest.approx(along, rel=1e-7, abs=1e-8)
+    exact = float(np.sum(f.grad(**point)[wrt] * V))  # the kernel's own gradient
+    assert d1(**point, V=V) == pytest.approx(exact, rel=1e-12, abs=1e-13)
     second = (d1(**{**point, wrt: point[wrt] + h * U}, V=V)
               - d1(**{**point, wrt: point[wrt] - h * U}, V=V)) / (2 * h)
     assert d2(**point, V=V, U=U) == pytest.approx(second, rel=1e-6, abs=1e-7)
+
+
+def test_array_derivatives_keep_the_first_order_conventions_at_kinks():
+    """At a relu input of exactly 0 and a hinge margin of exactly 0 the staged lines give what
+    the compiled gradient gives (relu'(0) = 0; a margin of 0 is not violated)."""
+    cases = [("sum(relu(A - B) * R)", {"A": (2, 3), "B": (2, 3), "R": (2, 3)}),
+             ("sum(hinge(A - B, y) * r)", {"A": (2, 3), "B": (2, 3), "y": symbp.ints((2,)),
+                                            "r": (2,)})]
+    A = np.array([[1.0, 0.0, 2.0], [-1.0, 3.0, 2.0]])
+    point = {"A": A, "B": np.zeros((2, 3)), "R": np.arange(6.0).reshape(2, 3) + 1,
+             "y": np.array([0, 2]), "r": np.array([1.5, -0.5])}
+    V = np.array([[0.3, -1.1, 0.7], [2.0, 0.4, -0.9]])
+    for expr, shapes in cases:
+        f = symbp.compile(expr, shapes=shapes, jit=False)
+        d = symbp.compile(symbp.derivative(expr, "A", shapes=shapes, direction="V"),
+                          shapes={**shapes, "V": (2, 3)}, inputs=[*f.inputs, "V"], jit=False)
+        given = {n: point[n] for n in f.inputs}
+        assert d(**given, V=V) == float(np.sum(f.grad(**given)["A"] * V))
 
 
 def test_array_derivative_reads_like_the_notes():
