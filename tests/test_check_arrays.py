@@ -235,6 +235,15 @@ def test_a_numba_function_is_checked_through_its_python_twin():
     assert kink.index == (0, 1) and kink.numeric == pytest.approx(0.5)
 
 
+def test_a_custom_gate_and_a_second_order_function():
+    f = symbp.compile("sum(swish(x) * w)", shapes={"x": (2, 3), "w": (3,)}, jit=False, order=2)
+    x = np.array([[0.5, -1.0, 2.0], [3.0, 0.0, -0.25]])
+    report = f.check(x=x, w=np.array([1.0, 2.0, -1.0]))
+    assert report.ok, str(report)
+    swish = next(x for x in report.lines if "swish" in x.line)
+    assert swish.what == "local" and len(swish.index) == 2
+
+
 def test_float32_inputs_are_checked_in_float64():
     point = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v)
              for k, v in _point().items()}
