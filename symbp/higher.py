@@ -39,7 +39,7 @@ from .derive import OUT, local_derivatives, placeholder
 from .errors import SymbpError
 from .gates import ALIASES, CONSTANTS, GATES, MODULE_ALIASES
 from .naming import gradient_names, value_names
-from .parse import check_name, parse
+from .parse import _BARE_CONSTANTS, check_name, parse
 from .reverse import depends_on, sweep
 from .shapes import broadcast, show
 from .statements import Accumulate
@@ -133,6 +133,9 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
     if directions is not None:
         for d in directions:
             check_name(d, lambda m: SymbpError(f"direction: {m}"))
+            if d in _BARE_CONSTANTS:  # the lines would multiply by the constant, not the input
+                raise SymbpError(f"direction {d!r} is read as the constant {d} in symbp input; "
+                                 "choose another name")
         clash = sorted(set(directions) & set(input_names)) or (
             [d for d in directions if directions.count(d) > 1])
         if clash:
