@@ -533,12 +533,20 @@ class Function:
                             + f" (wrt: {', '.join(self.wrt)})")
         given = self._given(args, kwargs)
         given.update({d: v[w] for w, d in self._directions})
-        return self._hvp.grad(**given)
+        try:
+            return self._hvp.grad(**given)
+        except CallError as exc:  # name v's entry, not the direction input it is given as
+            message = str(exc)
+            for w, d in self._directions:
+                message = message.replace(f"input {d!r}", f"v[{w!r}]").replace(
+                    repr(d), f"v[{w!r}]")
+            raise CallError(message) from None
 
     def hessian(self, /, *args, **kwargs) -> np.ndarray:
         """The Hessian at a point: a 2-D float64 array, rows and columns in ``wrt`` order
         (``compile(..., order=2)``, scalar inputs). Column j is ``hvp`` of the j-th unit
-        vector."""
+        vector. Given arrays of points, as for a call, an array of shape
+        ``(*points, n, n)``: the Hessian at every point."""
         if self._hvp is None:
             raise CallError("hessian needs a second-order function: compile(..., order=2)")
         arrays = [w for w in self.wrt if self.shapes[w]]
@@ -547,12 +555,10 @@ class Function:
                             f"{'is an array' if len(arrays) == 1 else 'are arrays'}: use "
                             "f.hvp(v, ...), the Hessian times a direction v (a dict of arrays), "
                             "as Newton-CG and trust-region methods do")
-        n = len(self.wrt)
-        h = np.empty((n, n))
-        for j, w in enumerate(self.wrt):
-            column = self.hvp({u: float(u == w) for u in self.wrt}, *args, **kwargs)
-            h[:, j] = [column[u] for u in self.wrt]
-        return h
+        columns = [self.hvp({u: float(u == w) for u in self.wrt}, *args, **kwargs)
+                   for w in self.wrt]
+        h = np.array([[column[u] for column in columns] for u in self.wrt])
+        return np.moveaxis(h, (0, 1), (-2, -1)) if h.ndim > 2 else h  # points first
 
     def _given(self, args: tuple, kwargs: dict) -> dict:
         if len(args) > len(self.inputs):
@@ -730,6 +736,7 @@ def _arrays(signature: tuple, given: dict) -> tuple:
             out.append(_scalar(name, value))
             continue
         array = _as_array(name, value)
+        given_shape = array.shape  # ascontiguousarray makes a 0-d array 1-d
         if 0 in array.shape:
             raise CallError(f"input {name!r} is empty (shape {array.shape})")
         if integer:
@@ -741,8 +748,8 @@ def _arrays(signature: tuple, given: dict) -> tuple:
             if array.dtype.kind not in "fiu" or array.dtype.kind == "b":
                 raise CallError(f"input {name!r} must be a float array, got {array.dtype}")
             array = np.ascontiguousarray(array, dtype=dtype)
-        if array.ndim != len(shape):
-            raise CallError(f"input {name!r} must have shape {show(shape)}, got {array.shape}")
+        if len(given_shape) != len(shape):
+            raise CallError(f"input {name!r} must have shape {show(shape)}, got {given_shape}")
         for axis, (want, got) in enumerate(zip(shape, array.shape)):
             if isinstance(want, int) and want != got:
                 raise CallError(f"input {name!r} must have shape {show(shape)}, got "

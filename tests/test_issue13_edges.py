@@ -22,3 +22,58 @@ def test_a_direction_named_pi_is_refused_not_read_as_the_constant():
     lines = symbp.derivative("sum(W*W)", "W", shapes={"W": (2,)}, direction="exp")
     f = symbp.compile(lines, shapes={"W": (2,), "exp": (2,)}, jit=False)
     assert f(W=np.array([1.0, 2.0]), exp=np.array([3.0, 4.0])) == 2 * (1 * 3 + 2 * 4)
+
+
+@pytest.fixture(scope="module")
+def scalar2():
+    """A second-order scalar function (plain Python) and its exact Hessian."""
+    f = symbp.compile("x**3 * y + exp(x*y)", order=2, jit=False)
+
+    def exact(x, y):
+        e = np.exp(x * y)
+        return np.array([[6 * x * y + y * y * e, 3 * x * x + e + x * y * e],
+                         [3 * x * x + e + x * y * e, x * x * e]])
+    return f, exact
+
+
+def test_hessian_at_arrays_of_points(scalar2):
+    # hvp evaluates at every point of arrays, as calls do; hessian raised a raw ValueError
+    f, exact = scalar2
+    xs, ys = np.array([0.3, -1.2, 2.0]), np.array([0.5, 1.0, -0.7])
+    h = f.hessian(x=xs, y=ys)
+    assert h.shape == (3, 2, 2)
+    for k in range(3):
+        np.testing.assert_allclose(h[k], exact(xs[k], ys[k]), rtol=1e-13)
+        np.testing.assert_array_equal(h[k], f.hessian(xs[k], ys[k]))
+    grid = f.hessian(xs.reshape(3, 1), ys.reshape(1, 3))  # broadcast: a 3x3 grid of points
+    assert grid.shape == (3, 3, 2, 2)
+    np.testing.assert_allclose(grid[0, 2], exact(xs[0], ys[2]), rtol=1e-13)
+
+
+def test_hvp_names_the_entry_of_v_that_is_wrong(scalar2):
+    # the messages named the direction input the HVP is compiled with ('v_x'), never seen
+    f, _ = scalar2
+    with pytest.raises(symbp.CallError, match=r"v\['x'\] must be a real number, got str"):
+        f.hvp({"x": "1", "y": 0.0}, 0.3, 0.5)
+    g = symbp.compile("sum(W * W * b)", shapes={"W": (2, 3), "b": (3,)}, order=2, jit=False)
+    point = {"W": np.ones((2, 3)), "b": np.ones(3)}
+    with pytest.raises(symbp.CallError, match=r"v\['W'\] must have shape \(2, 3\), got \(3, 2\)"):
+        g.hvp({"W": np.ones((3, 2)), "b": np.ones(3)}, **point)
+    with pytest.raises(symbp.CallError, match=r"v\['b'\] must be a float array, got bool"):
+        g.hvp({"W": np.ones((2, 3)), "b": np.ones(3, bool)}, **point)
+    with pytest.raises(symbp.CallError, match="v_W"):
+        g.hvp({"W": np.ones((2, 3)), "b": np.ones(3)}, v_W=np.ones((2, 3)), **point)
+    with pytest.raises(symbp.CallError, match=r"input 'W' must have shape \(2, 3\), got \(3, 2\)"):
+        g.hvp({"W": np.ones((2, 3)), "b": np.ones(3)}, W=np.ones((3, 2)), b=np.ones(3))
+
+
+def test_a_number_given_for_an_array_input_is_reported_with_its_own_shape():
+    # np.ascontiguousarray made a 0-d array 1-d: 'got (1,)' for a number
+    f = symbp.compile("sum(W * W)", shapes={"W": (2, 3)}, jit=False)
+    for value in (1.0, np.array(1.0)):
+        with pytest.raises(symbp.CallError, match=r"shape \(2, 3\), got \(\)"):
+            f(W=value)
+    g = symbp.compile("mean(softmax_cross_entropy(Z, y))",
+                      shapes={"Z": (2, 3), "y": symbp.ints((2,))}, jit=False)
+    with pytest.raises(symbp.CallError, match=r"'y' must have shape \(2,\), got \(\)"):
+        g(Z=np.ones((2, 3)), y=np.array(1))
