@@ -102,6 +102,29 @@ def test_a_precision_loss_shows_at_its_element():
     assert report.lines[1].ok
 
 
+def test_a_precision_loss_in_an_array_gate_shows_at_its_element(monkeypatch):
+    f = symbp.compile("mean(softmax_cross_entropy(z, y))",
+                      shapes={"z": (3, 3), "y": symbp.ints((3,))}, jit=False)
+    z = np.array([[0.0, -40.0, -40.0], [0.5, -1.0, 2.0], [1.0, 1.0, 0.0]])  # row 0 dominant
+    y = np.array([0, 2, 1])
+    assert f.check(z=z, y=y).ok  # the runtime's adjoint is exact there: -(p1 + p2)
+
+    def naive(probs, labels, dloss, out, add):  # probs - onehot: 1 - 1 = 0 at row 0
+        for i in range(probs.shape[0]):
+            for j in range(probs.shape[1]):
+                g = (probs[i, j] - (j == labels[i])) * dloss[i]
+                out[i, j] = out[i, j] + g if add else g
+
+    monkeypatch.setitem(f.kernel.__globals__, "softmax_cross_entropy_backward", naive)
+    report = f.check(z=z, y=y)
+    worst = report.lines[0]
+    assert worst.line.startswith("softmax_cross_entropy_backward(probs, y, dloss, dz, False)")
+    assert worst.index == (0, 0) and worst.value == 0.0 and worst.error == pytest.approx(1.0)
+    truth = -2 * np.exp(-40.0) / (1 + 2 * np.exp(-40.0)) / 3  # -(p1 + p2) * dloss
+    assert worst.numeric == pytest.approx(truth, rel=1e-10)
+    assert [x for x in report.lines if not x.ok] == [worst]
+
+
 def test_scalars_broadcasts_and_reductions():
     f = symbp.compile("c * sum(tanh(x * c + b)) + c**2", shapes={"x": (4, 3), "b": (3,)},
                       jit=False)
@@ -263,7 +286,8 @@ def test_the_ridders_reference_on_linear_smooth_and_kinked_functions():
 
     assert _ridders(central_of(lambda t: 3.0 * t - 1.0, 0.7), 0.25)[0] == pytest.approx(3.0,
                                                                                      rel=1e-15)
-    assert len(calls) == 2  # linear: settled at the second step
+    assert _ridders(central_of(lambda t: 3.0 * t - 1.0, 0.7), 0.25)[2] == 0.125
+    assert len(calls) == 4  # linear: settled at the second step (twice)
     assert _ridders(central_of(np.exp, 0.3), 0.25)[0] == pytest.approx(np.exp(0.3), rel=1e-13)
     hinge = lambda t: max(0.0, t - 0.75) + 0.5 * t  # noqa: E731  a kink 0.05 from x
     assert _ridders(central_of(hinge, 0.7), 0.25)[0] == pytest.approx(0.5, rel=1e-14)
