@@ -36,10 +36,11 @@ from .derive import OUT, local_derivatives, placeholder
 from .emit import SourcePrinter, statement
 from .errors import SymbpError
 from .gates import MODULE_ALIASES
-from .graph import GraphError
+from .graph import GraphBuilder, GraphError
 from .naming import gradient_names, value_names
 from .parse import _Reader, _SympyBuilder, parse
 from .reverse import sweep
+from .shapes import Ints, ints, show
 from .statements import Accumulate, Assign
 
 RTOL = 1e-9
@@ -213,6 +214,13 @@ def _point(at, names: tuple[str, ...], shapes: dict) -> dict:
     point = {}
     for name in names:
         value = at[name]
+        if isinstance(shapes.get(name), Ints):
+            value = np.asarray(value)
+            if value.dtype.kind not in "iu":
+                raise SymbpError(f"at[{name!r}] holds labels: give an integer array, got "
+                                 f"{value.dtype}")
+            point[name] = value.astype(np.int64)
+            continue
         if shapes.get(name):
             try:
                 value = np.asarray(value, dtype=np.float64)
@@ -353,6 +361,10 @@ class _Checker:
     def _value(self, parsed, v: int, env: dict, number: int):
         return _evaluate(parsed, env, f"line {number}")
 
+    def _shape_problem(self, parsed, v: int) -> str | None:
+        """Why a line's right side cannot be ``v``'s gradient by its shape (None: it can)."""
+        return None
+
     # --- shared ----------------------------------------------------------------------------
 
     def _code(self, k: int) -> str:
@@ -362,11 +374,13 @@ class _Checker:
     def _where(self, k: int) -> str:
         return f"line {self.lineno[k]} ({self._code(k)})"
 
+    labels: frozenset[str] | set[str] = frozenset()  # integer inputs: they have no gradient
+
     def _gradient_of(self, name: str) -> str | None:
         """The value whose gradient ``name`` is, or None."""
         if name in self.index or not name.startswith("d"):
             return None
-        return name[1:] if name[1:] in self.index else None
+        return name[1:] if name[1:] in self.index and name[1:] not in self.labels else None
 
     def _read(self, stmt) -> tuple[str, object, list[str]]:
         r = self.reader
@@ -381,7 +395,8 @@ class _Checker:
                           stmt)
         if not isinstance(target, ast.Name) or self._gradient_of(target.id) is None:
             raise r.error("a backward line assigns the gradient d<name> of a forward value "
-                          f"({', '.join('d' + n for n in self.names)})", target)
+                          f"({', '.join('d' + n for n in self.names if n not in self.labels)})",
+                          target)
         r.check_line(stmt)
 
         def known(name: str) -> None:
@@ -420,6 +435,9 @@ class _Checker:
                 elif u in covered[v]:
                     problems.append(f"the gradient from {self._where(u)} was already added to "
                                     f"{dv} on line {covered[v][u]}")
+            shape = self._shape_problem(expr, v)
+            if shape is not None:
+                problems.append(shape)
             if isinstance(stmt, ast.AugAssign) and dv not in user:
                 problems.append(f"adds to {dv} before any line assigns it (a NameError in "
                                 "Python): the first contribution is '=', later ones '+='")
@@ -519,6 +537,7 @@ class _Arrays(_Checker):
         if unused:
             raise SymbpError(f"forward line(s) {', '.join(unused)} not used by the output")
         self.shapes = {n: tuple(named[n]) for n in self.names}
+        self.labels = {n.name for n in graph.nodes if n.integer}  # no gradient, int64
         for n, shape in self.shapes.items():
             if not all(isinstance(d, int) for d in shape):
                 raise SymbpError(f"check needs concrete shapes: {n} has shape {shape}")
@@ -526,7 +545,7 @@ class _Arrays(_Checker):
         self.output = len(self.names) - 1
         self.values = {}
         for n in inputs:
-            value = np.asarray(point[n], dtype=np.float64)
+            value = np.asarray(point[n], dtype=np.int64 if n in self.labels else np.float64)
             if value.shape != self.shapes[n]:
                 raise SymbpError(f"at[{n!r}] has shape {value.shape}, declared "
                                  f"{self.shapes[n]}")
@@ -534,7 +553,7 @@ class _Arrays(_Checker):
         args, self.functions = [()] * len(inputs), {}
         for k, stmt in enumerate(forward, start=len(inputs)):
             reads = [n for n in _names(stmt.value) if n in self.index]
-            args.append(tuple(self.index[n] for n in reads))
+            args.append(tuple(self.index[n] for n in reads if n not in self.labels))
             seed = "d" + self.names[k]
             self.functions[k] = (self._compile(stmt, reads, seed, self.shapes[self.names[k]]),
                                  reads, seed)
@@ -546,7 +565,8 @@ class _Arrays(_Checker):
     def _compile(self, stmt, reads: list[str], seed: str, shape: tuple):
         rhs = ast.get_source_segment(self.reader.text, stmt.value)
         expr = f"sum(({rhs}) * {seed})" if shape else f"({rhs}) * {seed}"
-        shapes = {n: self._shape(n) for n in reads + [seed] if self._shape(n)}
+        shapes = {n: ints(self._shape(n)) if n in self.labels else self._shape(n)
+                  for n in reads + [seed] if self._shape(n)}
         if shape:
             shapes[seed] = shape
         try:
@@ -593,6 +613,24 @@ class _Arrays(_Checker):
                 except GraphError as exc:
                     raise self.reader.error(str(exc), node) from None
         return (stmt, names), names
+
+    def _shape_problem(self, parsed, v: int) -> str | None:
+        # the line runs as sum((rhs) * seed), which broadcasts: compare the shapes first
+        stmt, names = parsed
+        builder = GraphBuilder(declared=names, shapes={
+            n: ints(self._shape(n)) if n in self.labels else self._shape(n)
+            for n in names if self._shape(n)})
+        try:
+            result = self.reader.expression(stmt.value, builder)
+        except (GraphError, SymbpError):  # reported when the line is compiled
+            return None
+        got = () if isinstance(result, sp.Basic) else tuple(builder.nodes[result].shape)
+        want = self.shapes[self.names[v]]
+        if got == want:
+            return None
+        rhs = ast.get_source_segment(self.reader.text, stmt.value)
+        return (f"d{self.names[v]} = {rhs} has shape {show(got)}, {self.names[v]} has shape "
+                f"{show(want)}: a gradient has its value's shape")
 
     def _value(self, parsed, v: int, env: dict, number: int):
         stmt, names = parsed

@@ -29,7 +29,10 @@ def check(source: str, *, at: dict, inputs=None, shapes=None) -> Report:
         Shapes of array inputs (tuples of ints; ``at`` then gives arrays). Array code is
         checked through symbp's own pipeline: each forward and backward line is compiled
         (as plain Python, no Numba) and its vector-Jacobian products compared, so the
-        notes' ``dW = dq @ x.T`` (x a column) is checked like a scalar line.
+        notes' ``dW = dq @ x.T`` (x a column) is checked like a scalar line. A backward
+        line whose right side has another shape than its value (``dq = 1`` for an array
+        ``q``) is wrong, even where it would broadcast. Integer labels are declared with
+        ``symbp.ints(shape)`` (``at`` gives an integer array; they have no gradient).
 
     Returns
     -------

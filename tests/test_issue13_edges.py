@@ -77,3 +77,68 @@ def test_a_number_given_for_an_array_input_is_reported_with_its_own_shape():
                       shapes={"Z": (2, 3), "y": symbp.ints((2,))}, jit=False)
     with pytest.raises(symbp.CallError, match=r"'y' must have shape \(2,\), got \(\)"):
         g(Z=np.ones((2, 3)), y=np.array(1))
+
+
+_COLUMN = {"W": np.array([[0.1, 0.5], [-0.3, 0.8]]), "x": np.array([[0.2], [0.4]])}
+_COLUMN_SHAPES = {"W": (2, 2), "x": (2, 1)}
+
+
+def test_a_hand_written_gradient_of_the_wrong_shape_is_a_wrong_line():
+    # each line was compiled as sum((rhs) * seed), the seed of the gradient's shape, so a
+    # right side that broadcasts (dq = 1 for a (2, 1) q, dW = dq * x.T of shape (1, 2))
+    # passed as right, though W.T @ dq fails in NumPy for that dq
+    forward = "q = W @ x\nf = sum(q)\n"
+    report = symbp.check(forward + "dq = 1\ndW = dq @ x.T\ndx = W.T @ dq\n", at=_COLUMN,
+                         shapes=_COLUMN_SHAPES)
+    assert not report.ok and report.first_wrong_line == 3
+    assert "dq = 1 has shape (), q has shape (2, 1)" in report.lines[0].message
+    report = symbp.check(forward + "dq = 0*q + 1\ndW = x.T\ndx = W.T @ dq\n", at=_COLUMN,
+                         shapes=_COLUMN_SHAPES)
+    assert [x.status for x in report.lines] == ["ok", "wrong", "ok"]
+    assert "has shape (1, 2), W has shape (2, 2)" in report.lines[1].message
+    assert "has shape (1, 2)" in str(report)
+    right = symbp.check(forward + "dq = 0*q + 1\ndW = dq @ x.T\ndx = W.T @ dq\n", at=_COLUMN,
+                        shapes=_COLUMN_SHAPES)
+    assert right.ok
+    np.testing.assert_allclose(right.lines[1].found, np.ones((2, 1)) @ _COLUMN["x"].T)
+
+
+_SOFTMAX = "s = X @ W\nL = softmax_cross_entropy(s, y)\nf = mean(L)\n"
+
+
+def _softmax_case():
+    rng = np.random.default_rng(3)
+    at = {"X": rng.normal(size=(4, 3)), "W": rng.normal(size=(3, 5)), "y": np.array([0, 4, 2, 4])}
+    shapes = {"X": (4, 3), "W": (3, 5), "y": symbp.ints((4,))}
+    return at, shapes
+
+
+def test_check_reads_integer_labels_declared_with_ints():
+    # shapes={'y': symbp.ints(...)} was refused by a message asking for symbp.ints
+    at, shapes = _softmax_case()
+    backward = ("dL = 0*L + 0.25\n"
+                "ds = (softmax(s) - onehot(y, s)) * expand(dL, s, axis=1)\n"
+                "dW = X.T @ ds\n"
+                "dX = ds @ W.T\n")
+    report = symbp.check(_SOFTMAX + backward, at=at, shapes=shapes)
+    assert report.ok, str(report)
+    # the expected gradient is the loss's: central differences of the forward pass
+    z = at["X"] @ at["W"]
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(4), at["y"]] -= 1
+    np.testing.assert_allclose(report.lines[2].expected, at["X"].T @ p / 4, rtol=1e-12)
+    wrong = symbp.check(_SOFTMAX + backward.replace(" - onehot(y, s)", ""), at=at,
+                        shapes=shapes)
+    assert wrong.first_wrong_line == 5 and wrong.lines[2].status == "follows"
+
+
+def test_check_refuses_labels_that_are_not_integers_or_out_of_range():
+    at, shapes = _softmax_case()
+    backward = "dL = 0*L + 0.25\nds = softmax(s) * expand(dL, s, axis=1)\ndW = X.T @ ds\n"
+    with pytest.raises(symbp.SymbpError, match=r"at\['y'\] holds labels"):
+        symbp.check(_SOFTMAX + backward, at=dict(at, y=at["y"].astype(float)), shapes=shapes)
+    with pytest.raises(symbp.SymbpError, match="label is outside"):
+        symbp.check(_SOFTMAX + backward, at=dict(at, y=np.array([0, 5, 2, 4])), shapes=shapes)
+    with pytest.raises(symbp.ParseError, match="gradient d<name>"):
+        symbp.check(_SOFTMAX + backward + "dy = 0*L\n", at=at, shapes=shapes)
