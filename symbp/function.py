@@ -533,8 +533,8 @@ class Function:
                             + f" (wrt: {', '.join(self.wrt)})")
         given = self._given(args, kwargs)
         given.update({d: v[w] for w, d in self._directions})
-        try:
-            return self._hvp.grad(**given)
+        try:  # positionally: an input may be named out, grad's own keyword
+            return self._hvp.grad(*(given[n] for n in self._hvp.inputs))
         except CallError as exc:  # name v's entry, not the direction input it is given as
             message = str(exc)
             for w, d in self._directions:

@@ -142,8 +142,12 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
             raise SymbpError(f"direction {clash[0]!r} must be a new input's name, not an input "
                              "of the expression or another direction")
     wrt_nodes = tuple(graph.inputs[input_names.index(w)] for w in wrt)
-    names = tuple(_fresh(n + "_", set(input_names)) if n in _TAKEN and k not in graph.inputs
-                  else n for k, n in enumerate(value_names(graph)))
+    # inputs keep the user's names (generated Python escapes some, dot -> dot_: these lines
+    # are symbp input, whose inputs must stay the expression's); a line named like a gate or
+    # a constant is renamed (max -> max_)
+    names = tuple(graph.nodes[k].name if k in graph.inputs
+                  else _fresh(n + "_", set(input_names)) if n in _TAKEN else n
+                  for k, n in enumerate(value_names(graph)))
     grads = gradient_names(names)
     if any(node.shape for node in graph.nodes):
         return names[graph.output], _array_lines(graph, names, grads, wrt_nodes, directions)
