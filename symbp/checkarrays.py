@@ -47,7 +47,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .checker import _PRINT, Local, LocalReport, _central
+from .checker import _PRINT, Local, LocalReport, _central, central_digits
 from .derive import OUT, local_derivatives, placeholder
 from .emit import _Arrays, _comment, emit, statement
 from .errors import CallError, SymbpError
@@ -55,7 +55,7 @@ from .gates import GATES
 from .names import KERNEL_NAME
 from .naming import dim_names, gradient_names, value_names
 from .parse import parse
-from .reverse import _arg_refs, _saved_names, sweep
+from .reverse import _arg_refs, sweep
 from .statements import Accumulate, Code, Loop, LoopAssign, Ref
 
 DIGITS = 50
@@ -86,6 +86,9 @@ FLOOR = 1e10
 uncertainty there is judged against that instead (1 / VJP_TOLERANCE, and a margin of 100 for
 an uncertainty estimated low): a sum that cancels to near 0 is no false alarm, a tiny element
 the reference resolves (a dominant softmax entry's 8.5e-18) is checked to its last digits."""
+
+PROBE = 2.0 ** 1000
+"""The step that tells the outputs depending on an input element from those that do not."""
 
 _STEP = re.compile(r"^\((\d+)\)")
 
@@ -138,7 +141,6 @@ class _Run:
         self.buffers = set(buffers)
         self.looper = _Arrays(program, _PRINT)
         self.steps = [k for k, node in enumerate(graph.nodes) if node.gate != "input"]
-        self.saved = _saved_names(graph, names + grads + tuple(v for _, v, _ in program.dims))
         self.forward: dict[int, list[str]] = {}
         k = None
         for s in program.forward:
@@ -146,12 +148,24 @@ class _Run:
             text = self._code(s)
             self.forward.setdefault(k, []).append(text)
             self._exec(text, self.ns)
+            self._finite(s)
         self.forward_code = {k: compile("\n".join(t), "<symbp check>", "exec")
                              for k, t in self.forward.items()}
         self.pieces = self._pieces(program.backward)
         self.rng = np.random.default_rng(0)
 
     # --- statements -----------------------------------------------------------------------
+
+    def _finite(self, s) -> None:
+        """Refuse a forward statement that leaves a value not finite (an overflow): no line
+        can be checked against a difference of infinities."""
+        k = self._node(s)
+        if k is None:
+            return
+        value = self.ns.get(self.names[k])
+        if isinstance(value, (float, np.ndarray)) and not np.all(np.isfinite(value)):
+            raise CallError(f"the forward value {self.names[k]} is not finite at this point "
+                            f"({self._line(s)}): the check needs finite values")
 
     def _code(self, s) -> str:
         if isinstance(s, Loop):
@@ -388,10 +402,12 @@ class _Run:
             jacobian[(...,) + idx] = column
             # the forward's own rounding, eps * |f| over the smallest step, which the tableau
             # cannot see when it absorbs a change entirely (30 + 1e-13 is 30 in float64), for
-            # the outputs that depend on this element: those a step of 1024 changes at all
+            # the outputs that depend on this element at all: those a step of 2**1000 moves
+            # (to inf or NaN too); the others are the same bits, whatever the step
             try:
-                moved = central(idx, 2.0 ** 10 * max(1.0, abs(float(base[idx])))) != 0
-            except CallError:  # the gate cannot go that far (an overflow): all may depend
+                with np.errstate(all="ignore"):  # it overflows, as it may
+                    moved = central(idx, PROBE) != 0
+            except CallError:  # the gate cannot go that far (log1p(-inf)): all may depend
                 moved = True
             rounding = np.where(moved, 4 * EPS * np.abs(value) / step, 0.0)
             uncertainty[(...,) + idx] = np.maximum(error, rounding)
@@ -429,7 +445,7 @@ class _Mp:
         if self.function is None:
             return _central(_Formula(self.formula), list(range(self.arity)), p,
                             dict(enumerate(args)))
-        with mpmath.workdps(DIGITS):
+        with mpmath.workdps(central_digits(args, p, DIGITS)):
             x = [mpmath.mpf(v) for v in args]
             h = mpmath.mpf(10) ** -20 * max(1, abs(x[p]))
             up, down = list(x), list(x)

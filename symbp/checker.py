@@ -690,8 +690,17 @@ def check_function(f, given: dict) -> LocalReport:
     return LocalReport(tuple(found))
 
 
+def central_digits(args, p: int, digits: int = 50) -> int:
+    """The digits a central difference of step ``1e-20 * max(1, |x_p|)`` needs: ``digits``,
+    more when another input dwarfs ``x_p`` (1e100 + b resolves b's step in 155 digits)."""
+    top = max([1.0] + [abs(float(v)) for v in args])
+    return digits + max(0, math.ceil(math.log10(top / max(1.0, abs(float(args[p]))))))
+
+
 def _central(node, args: list[str], p: int, values: dict, digits: int = 50) -> float:
-    """d node / d its p-th input by a central difference in ``digits``-digit arithmetic."""
+    """d node / d its p-th input by a central difference in ``digits``-digit arithmetic (more
+    when another input dwarfs this one: :func:`central_digits`)."""
+    digits = central_digits([values[n] for n in args], p, digits)
     x = [sp.Float(values[n], digits) for n in args]
     h = sp.Float(10, digits) ** -20 * max(1, abs(x[p]))
 

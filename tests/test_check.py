@@ -372,6 +372,11 @@ def test_function_check_shows_precision_loss_and_kinks_worst_first():
     assert "worst first" in str(report) and "sigmoid" in str(report)
 
 
+def test_function_check_next_to_a_much_larger_input():
+    report = symbp.compile("x * 1e100 + y", jit=False).check(x=1.0, y=2.0)
+    assert all(x.error == 0 for x in report.lines)  # dy's step of 1e-20 next to 1e100
+
+
 def test_function_check_takes_arrays_too():  # more in tests/test_check_arrays.py
     f = symbp.compile("sum(x**2)", shapes={"x": (2,)}, jit=False)
     report = f.check(x=[1.0, 2.0])

@@ -251,6 +251,25 @@ def test_bad_input_is_a_clear_error(change, error, message):
     assert issubclass(error, SymbpError)
 
 
+def test_inputs_of_very_different_sizes():
+    point = _point()
+    point["X"] = point["X"] * 1e100  # b's step resolved next to XW ~ 1e100: 155 digits
+    report = mlp().check(**point)
+    assert report.ok, str(report)
+    f = symbp.compile("sum(exp(x))", shapes={"x": (3,)}, jit=False)
+    assert f.check(x=np.array([1.0, 2.0, 700.0])).ok  # e**1 + e**700: 1 is lost in the sum
+
+
+def test_a_forward_pass_that_overflows_is_refused():
+    point = _point()
+    point["X"] = point["X"] * 1e307
+    with pytest.warns(RuntimeWarning), pytest.raises(CallError, match="is not finite at"):
+        mlp().check(**point)
+    f = symbp.compile("sum(exp(x))", shapes={"x": (3,)}, jit=False)
+    with pytest.raises(CallError, match=r"math\.exp\(x\[i\]\)' cannot be evaluated"):
+        f.check(x=np.array([1.0, 2.0, 800.0]))
+
+
 def test_a_numba_function_is_checked_through_its_python_twin():
     f = symbp.compile("sum(relu(x) * w)", shapes={"x": (2, 3), "w": (3,)})  # jit: at 1st call
     report = f.check(x=np.array([[1.0, 0.0, -2.0], [0.5, 3.0, -1.0]]), w=np.ones(3))
