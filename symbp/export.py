@@ -237,9 +237,18 @@ def write(path, text: str, what: str = "export") -> Path:
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
         raise ExportError(f"{what}: the path must be a string or a path-like object, got "
                           f"{type(path).__name__}")
-    target = Path(os.path.abspath(os.fspath(path)))
     if not os.fspath(path):
         raise ExportError(f"{what}: the path is empty")
+    if "\0" in os.fsdecode(path):
+        raise ExportError(f"{what}: the path {os.fsdecode(path)!r} contains a NUL character")
+    target = Path(os.path.abspath(os.fspath(path)))
+    try:
+        return _write(target, text, what)
+    except OSError as exc:  # a name too long, a loop of links...
+        raise ExportError(f"{what}: cannot write {target} ({exc.strerror or exc})") from None
+
+
+def _write(target: Path, text: str, what: str) -> Path:
     if target.is_symlink():  # write the file it points to, as open() would, not over the link
         target = Path(os.path.realpath(target))
     if target.is_dir():
@@ -247,21 +256,35 @@ def write(path, text: str, what: str = "export") -> Path:
     if target.suffix != ".py":
         raise ExportError(f"{what}: {target} does not end in .py (the module is Python source "
                           "to import)")
+    if target.stem in _imported(text):
+        raise ExportError(f"{what}: {target.name} would shadow the module {target.stem} it "
+                          f"imports (a program in {target.parent} importing {target.stem} "
+                          "would get this file); choose another name")
     folder = target.parent
     if not folder.is_dir():
         raise ExportError(f"{what}: the folder {folder} does not exist"
                           if not folder.exists() else f"{what}: {folder} is not a folder")
-    try:
-        files.replace(target, lambda handle: handle.write(text), binary=False)
-    except OSError as exc:
-        raise ExportError(f"{what}: cannot write {target} ({exc.strerror or exc})") from None
+    files.replace(target, lambda handle: handle.write(text), binary=False)
     return target
+
+
+def _imported(text: str) -> set[str]:
+    """The top-level modules the module ``text`` imports (``numpy``, ``numba``, ``math``)."""
+    found = set()
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
 
 
 def export(fn, path, expression: str) -> Path:
     """Write the standalone module of ``fn`` to ``path`` (see :meth:`Function.export`)."""
-    return write(path, module_text(fn, expression, gates=_custom_gates(fn, expression)),
-                 "export")
+    notes = () if getattr(fn, "order", 1) == 1 else (
+        "compile(..., order=2): only the value and gradient are here, not hvp or hessian.",)
+    return write(path, module_text(fn, expression, notes=notes,
+                                   gates=_custom_gates(fn, expression)), "export")
 
 
 def _custom_gates(fn, expression: str) -> tuple[str, ...]:

@@ -375,7 +375,8 @@ class Function:
         the inputs and their shapes, the gradients and the symbp version, and ``INPUTS``,
         ``WRT`` and ``SHAPES`` hold them. Its ``value_and_grad(*inputs)`` returns the tuple
         ``(value, *gradients)`` in ``wrt`` order (this Function's ``kernel``); it does not
-        check its inputs as this Function does.
+        check its inputs as this Function does. Of a ``compile(..., order=2)`` Function only
+        the value and gradient are exported (the docstring says so), not ``hvp``.
 
         Parameters
         ----------
@@ -391,8 +392,9 @@ class Function:
         Raises
         ------
         ExportError
-            If ``path`` is a folder, does not end in ``.py``, its folder does not exist, or it
-            cannot be written.
+            If ``path`` is a folder, does not end in ``.py``, its folder does not exist, it
+            cannot be written, or its name would shadow a module the file imports
+            (``numpy.py``, ``numba.py``, ``math.py``).
 
         Examples
         --------

@@ -164,3 +164,29 @@ def test_second_order_with_inputs_named_like_generated_code(a, b):
     assert set(d.inputs) == {a, b}  # the derivative is a function of the same names
     assert d(*(u, w) if d.inputs == (a, b) else (w, u)) == pytest.approx(
         np.cos(u) * w**3 + w * e, rel=1e-14)
+
+
+def test_export_paths_the_os_refuses_are_export_errors(tmp_path):
+    # a NUL byte raised NumPy-free ValueError from pathlib, a name past NAME_MAX a raw OSError
+    f = symbp.compile("x * y", jit=False)
+    with pytest.raises(symbp.ExportError, match="NUL"):
+        f.export(str(tmp_path / "a\x00.py"))
+    with pytest.raises(symbp.ExportError, match="cannot write"):
+        f.export(tmp_path / ("a" * 300 + ".py"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stem", ["numpy", "numba", "math"])
+def test_export_refuses_a_module_name_that_shadows_its_own_imports(tmp_path, stem):
+    # numpy.py next to a program: its own 'import numpy' (and the program's) imports itself
+    f = symbp.compile("sum(sin(W) * W) + sin(y)", shapes={"W": (2,)}, jit=False)
+    with pytest.raises(symbp.ExportError, match=f"{stem}.py would shadow the module {stem}"):
+        f.export(tmp_path / f"{stem}.py")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_of_a_second_order_function_says_what_it_holds(tmp_path):
+    f = symbp.compile("x**3 * y", order=2, jit=False)
+    text = f.export(tmp_path / "cubic.py").read_text()
+    assert "only the value and gradient are here, not hvp or hessian" in text
+    assert "v_x" not in text  # the HVP's lines (comments of f.source) are not copied
