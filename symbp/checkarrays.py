@@ -35,7 +35,7 @@ point by what it writes, against a central difference of gate ``k``'s forward co
 
 Cost: one 50-digit formula evaluation pair per element of every elementwise line and 6 (linear
 gates) to about 20 forward runs of a gate per element of each differentiated array input; about
-0.15 s for an MLP of 20x5 inputs, 8 hidden units and 3 classes (docs/tutorial.md).
+0.1-0.2 s for an MLP of 20x5 inputs, 8 hidden units and 3 classes (docs/tutorial.md).
 """
 
 from __future__ import annotations

@@ -485,7 +485,7 @@ class Function:
         against float64 central differences of the gate's forward code extrapolated by Ridders
         (see :mod:`symbp.checkarrays` for why float64 there). The result lists the lines worst
         first, an array line at its worst element, so a precision loss or a kink shows where
-        it happens. About 0.15 s for an MLP of 20x5 inputs, 8 hidden units and 3 classes.
+        it happens. About 0.1-0.2 s for an MLP of 20x5 inputs, 8 hidden units and 3 classes.
 
         Returns
         -------
