@@ -29,6 +29,7 @@ the lines differentiate again. The derivative with respect to an array is an arr
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 
 import sympy as sp
@@ -38,6 +39,7 @@ from .arrays import Site
 from .derive import OUT, local_derivatives, placeholder
 from .errors import SymbpError
 from .gates import ALIASES, CONSTANTS, GATES, MODULE_ALIASES
+from .names import MAX_LINE_OPS
 from .naming import gradient_names, value_names
 from .parse import _BARE_CONSTANTS, check_name, parse
 from .reverse import depends_on, sweep
@@ -366,11 +368,58 @@ def _needed(lines, target: str):
 
 
 def _names_in(text: str) -> set[str]:
-    import ast
     return {n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name)}
 
 
+def _split(lines) -> list[tuple[str, str, str]]:
+    """The lines, each within the parser's limit of MAX_LINE_OPS operations: of a longer right
+    side (a gradient summing many contributions), the largest parts are hoisted into lines
+    of their own, ``dx_1 = ...``, just before it."""
+    taken = {t for t, _, _ in lines} | {n for _, r, _ in lines for n in _names_in(r)}
+    out = []
+    for target, rhs, comment in lines:
+        tree = ast.parse(rhs, mode="eval")
+        if _ops(tree) <= MAX_LINE_OPS:
+            out.append((target, rhs, comment))
+            continue
+        order, stack = [], [tree.body]  # post-order without recursion: sums can be long
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            stack.extend(c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr))
+        cost: dict[int, int] = {}
+        for node in reversed(order):
+            children = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
+            total = _ops(node, shallow=True) + sum(cost[id(c)] for c in children)
+            while total > MAX_LINE_OPS:
+                child = max(children, key=lambda c: cost[id(c)])
+                name = _fresh(f"{target}_1", taken)
+                taken.add(name)
+                out.append((name, ast.unparse(child), f"part of {target}"))
+                _replace(node, child, ast.Name(name, ast.Load()))
+                children.remove(child)
+                total -= cost[id(child)]
+            cost[id(node)] = total
+        out.append((target, ast.unparse(tree), comment))
+    return out
+
+
+def _ops(node: ast.AST, shallow: bool = False) -> int:
+    """Operations as the parser counts them (of ``node`` alone when ``shallow``)."""
+    nodes = (node,) if shallow else ast.walk(node)
+    return sum(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Call)) for n in nodes)
+
+
+def _replace(parent: ast.AST, old: ast.expr, new: ast.expr) -> None:
+    for field, value in ast.iter_fields(parent):
+        if value is old:
+            setattr(parent, field, new)
+        elif isinstance(value, list):
+            setattr(parent, field, [new if v is old else v for v in value])
+
+
 def _render(title: str, lines) -> str:
+    lines = _split(lines)
     width = max(len(f"{t} = {r}") for t, r, _ in lines)
     out = [f"# {title}"]
     for t, r, c in lines:

@@ -190,3 +190,41 @@ def test_export_of_a_second_order_function_says_what_it_holds(tmp_path):
     text = f.export(tmp_path / "cubic.py").read_text()
     assert "only the value and gradient are here, not hvp or hessian" in text
     assert "v_x" not in text  # the HVP's lines (comments of f.source) are not copied
+
+
+def test_a_gradient_summing_many_contributions_is_split_into_lines_symbp_reads():
+    # x used 40 times: 'dx = 40 * dprod78 + ...' had 80 operations, past the parser's limit
+    # for one staged line (64), so compile(order=2) and derivative() twice failed on it
+    import sympy as sp
+
+    x, y = sp.symbols("x y", real=True)
+    text = " + ".join(f"sin({k}*x)*y" for k in range(1, 41))
+    truth = sum(sp.sin(k * x) * y for k in range(1, 41))
+    point = {x: 0.3, y: 0.2}
+    lines = symbp.derivative(text, "x")
+    assert "part of dx" in lines
+    d = symbp.compile(lines, jit=False)
+    assert d(0.3, 0.2) == pytest.approx(float(sp.diff(truth, x).subs(point)), rel=1e-13)
+    f = symbp.compile(text, order=2, jit=False)
+    exact = np.array(sp.hessian(truth, (x, y)).subs(point).evalf(30), dtype=float)
+    np.testing.assert_allclose(f.hessian(0.3, 0.2), exact, rtol=1e-12)
+    w = symbp.compile(" + ".join(f"sum(sin({k}*W)*b)" for k in range(1, 41)),
+                      shapes={"W": (3,), "b": (3,)}, order=2, jit=False)
+    W, b, V = np.array([0.1, 0.4, -0.3]), np.array([1.0, -2.0, 0.5]), np.array([1.0, 2.0, 3.0])
+    k = np.arange(1, 41)[:, None]
+    # d/dW of sum_k cos(kW) k b along V: -sum_k k^2 sin(kW) b V
+    np.testing.assert_allclose(w.hvp({"W": V, "b": 0 * b}, W, b)["W"],
+                               -(k**2 * np.sin(k * W)).sum(0) * b * V, rtol=1e-11)
+
+
+def test_derivatives_compose_six_times():
+    import sympy as sp
+
+    x = sp.Symbol("x", real=True)
+    lines = "sin(x)*exp(x)"
+    for _ in range(6):
+        lines = symbp.derivative(lines, "x")
+    f = symbp.compile(lines, jit=False)
+    exact = sp.diff(sp.sin(x) * sp.exp(x), x, 6)
+    assert f(0.3) == pytest.approx(float(exact.subs(x, 0.3)), rel=1e-12)
+    assert f.grad(0.3)["x"] == pytest.approx(float(sp.diff(exact, x).subs(x, 0.3)), rel=1e-12)
