@@ -18,7 +18,7 @@ from . import __version__
 from . import blocks as _blocks
 from . import jit as _jit
 from .errors import CallError, ParseError, SymbpError
-from .names import KERNEL_NAME, screen_text
+from .names import KERNEL_NAME, generated_text, screen_text
 from .names import check as check_name
 from .names import names as checked_names
 from .shapes import Ints, ints, normalize, show
@@ -161,8 +161,9 @@ def _second_order(expr, wrt, inputs, shapes, jit: bool) -> Function:
     declared = {n: shape for n, shape in f.shapes.items() if shape}
     staged = directional(expr, f.wrt, directions, inputs=list(f.inputs), shapes=declared)
     declared.update({d: f.shapes[w] for w, d in zip(f.wrt, directions) if f.shapes[w]})
-    hvp = compile(staged, wrt=f.wrt, inputs=list(f.inputs) + directions, shapes=declared,
-                  jit=jit)
+    with generated_text():  # lines longer than a user's text may be: they derive from it
+        hvp = compile(staged, wrt=f.wrt, inputs=list(f.inputs) + directions, shapes=declared,
+                      jit=jit)
     f._hvp, f._directions, f.order = hvp, tuple(zip(f.wrt, directions)), 2
     shown = staged + "\n" + hvp.kernel_source
     f.source += ("\n\n# --- order=2: the Hessian-vector product is the gradient of these staged "

@@ -228,3 +228,20 @@ def test_derivatives_compose_six_times():
     exact = sp.diff(sp.sin(x) * sp.exp(x), x, 6)
     assert f(0.3) == pytest.approx(float(exact.subs(x, 0.3)), rel=1e-12)
     assert f.grad(0.3)["x"] == pytest.approx(float(sp.diff(exact, x).subs(x, 0.3)), rel=1e-12)
+
+
+def test_order_2_of_an_expression_whose_hvp_lines_pass_the_text_limit():
+    # a 1379-character expression: its HVP's staged lines are 23739 characters,
+    # past the 20000 an expression text may have, so compile(order=2) refused the text it
+    # wrote itself; the limit guards what users give, the gate limit still bounds the rest
+    import sympy as sp
+
+    x, y = sp.symbols("x y", real=True)
+    ks = range(1, 41)
+    text = " + ".join(f"sigmoid(x*{k} - y) * tanh(y + {k})" for k in ks)
+    truth = sum(1 / (1 + sp.exp(-(x * k - y))) * sp.tanh(y + k) for k in ks)
+    f = symbp.compile(text, order=2, jit=False)
+    exact = np.array(sp.hessian(truth, (x, y)).subs({x: 0.1, y: 0.2}).evalf(30), dtype=float)
+    np.testing.assert_allclose(f.hessian(0.1, 0.2), exact, rtol=1e-11)
+    with pytest.raises(symbp.ParseError, match="expression is too long"):  # still, for users
+        symbp.compile(symbp.derivative(text, "x") + "\n" * 20000, jit=False)
