@@ -207,6 +207,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     text = _read_expression(args)
     values = _parse_at(args.at)
     shapes = _parse_shapes("--shape", args.shape)
+    labels = _parse_shapes("--labels", args.labels)
+    both = sorted(set(shapes) & set(labels))
+    if both:
+        raise CliError(f"{', '.join(both)}: give either --shape or --labels, not both")
+    shapes.update(labels)
     for name, value in values.items():
         shape = shapes.get(name)
         if shape is None:
@@ -220,6 +225,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if len(flat) != math.prod(shape):
             raise CliError(f"--at {name}: {len(flat)} values do not fill shape {shape}")
         values[name] = np.asarray(flat, dtype=np.float64).reshape(shape)
+        if name in labels:
+            if not np.all(values[name] == np.round(values[name])):
+                raise CliError(f"--at {name}: labels must be whole numbers")
+            values[name] = values[name].astype(np.int64)
+    from .shapes import ints
+
+    shapes.update({name: ints(shape) for name, shape in labels.items()})
     report = check(text, at=values, shapes=shapes or None)
     print(report)
     return 0 if report.ok else 1
@@ -604,6 +616,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        "comma-separated in row-major order (W=0.1,0.5,-0.3,0.8)")
     check.add_argument("--shape", nargs="+", metavar="NAME=DIMS",
                        help="declare an array input, e.g. --shape W=2,2 x=2,1")
+    check.add_argument("--labels", nargs="+", metavar="NAME=DIMS",
+                       help="declare an input of integer class labels, e.g. --labels y=4 "
+                       "for softmax_cross_entropy(s, y)")
     check.set_defaults(handler=_cmd_check)
 
     # `symbp bench ...` is dispatched before parsing (see `main`); this entry lists it in --help.

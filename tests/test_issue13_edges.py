@@ -245,3 +245,22 @@ def test_order_2_of_an_expression_whose_hvp_lines_pass_the_text_limit():
     np.testing.assert_allclose(f.hessian(0.1, 0.2), exact, rtol=1e-11)
     with pytest.raises(symbp.ParseError, match="expression is too long"):  # still, for users
         symbp.compile(symbp.derivative(text, "x") + "\n" * 20000, jit=False)
+
+
+def test_cli_check_takes_labels(tmp_path, capsys):
+    from symbp.cli import main
+
+    at, _ = _softmax_case()
+    source = tmp_path / "softmax.py"
+    source.write_text(_SOFTMAX + "dL = 0*L + 0.25\n"
+                      "ds = (softmax(s) - onehot(y, s)) * expand(dL, s, axis=1)\n"
+                      "dW = X.T @ ds\ndX = ds @ W.T\n")
+    point = ["--at", *(f"{n}={','.join(map(repr, at[n].ravel().tolist()))}" for n in at)]
+    args = ["check", str(source), *point, "--shape", "X=4,3", "W=3,5", "--labels", "y=4"]
+    assert main(args) == 0
+    assert "backward pass is right: 4 lines" in capsys.readouterr().out
+    bad = [a.replace("y=0,4,2,4", "y=0,4.5,2,4") for a in args]
+    assert main(bad) == 2
+    assert "labels must be whole numbers" in capsys.readouterr().err
+    assert main(args[:-2] + ["--labels", "y=4", "--shape", "y=4"]) == 2
+    assert "either --shape or --labels" in capsys.readouterr().err
