@@ -37,7 +37,7 @@ from sympy.printing.str import StrPrinter
 
 from .arrays import Site
 from .derive import OUT, local_derivatives, placeholder
-from .errors import SymbpError
+from .errors import IdentifierError, SymbpError
 from .gates import ALIASES, CONSTANTS, GATES, MODULE_ALIASES
 from .names import MAX_LINE_OPS
 from .naming import gradient_names, value_names
@@ -490,6 +490,7 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
     """
     if not isinstance(wrt, str):
         raise SymbpError(f"wrt must be one input's name (a str), got {type(wrt).__name__}")
+    check_name(wrt, lambda m: IdentifierError(f"wrt: {m}"))  # "ﬁ", which names read as "fi"
     if direction is not None and not isinstance(direction, str):
         raise SymbpError(f"direction must be a new input's name (a str), got "
                          f"{type(direction).__name__}")

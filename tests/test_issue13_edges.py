@@ -264,3 +264,9 @@ def test_cli_check_takes_labels(tmp_path, capsys):
     assert "labels must be whole numbers" in capsys.readouterr().err
     assert main(args[:-2] + ["--labels", "y=4", "--shape", "y=4"]) == 2
     assert "either --shape or --labels" in capsys.readouterr().err
+
+
+def test_derivative_names_a_wrt_that_is_not_in_normal_form():
+    # the expression's 'ﬁ' is read as 'fi', so wrt='ﬁ' was 'not an input (inputs: fi)'
+    with pytest.raises(symbp.IdentifierError, match=r"wrt: name 'ﬁ' \(U\+FB01\).*'fi'"):
+        symbp.derivative("ﬁ**2", "ﬁ")
