@@ -161,7 +161,7 @@ def _read_expression(args: argparse.Namespace) -> str:
         if args.file == "-":
             text = sys.stdin.read(MAX_LENGTH + 1)
         else:
-            with open(args.file, encoding="utf-8") as fh:
+            with open(args.file, encoding="utf-8-sig") as fh:  # a BOM, as Python reads it
                 text = fh.read(MAX_LENGTH + 1)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CliError(f"cannot read {args.file}: {exc}") from None

@@ -576,7 +576,9 @@ class Function:
             given[name] = value
         missing = [n for n in self.inputs if n not in given]
         if missing:
-            raise CallError(f"missing input(s): {', '.join(missing)}")
+            hint = (" (an input named out is given positionally: out= receives the results)"
+                    if "out" in missing else "")
+            raise CallError(f"missing input(s): {', '.join(missing)}{hint}")
         return given
 
     def _values(self, given: dict) -> tuple:

@@ -270,3 +270,23 @@ def test_derivative_names_a_wrt_that_is_not_in_normal_form():
     # the expression's 'ﬁ' is read as 'fi', so wrt='ﬁ' was 'not an input (inputs: fi)'
     with pytest.raises(symbp.IdentifierError, match=r"wrt: name 'ﬁ' \(U\+FB01\).*'fi'"):
         symbp.derivative("ﬁ**2", "ﬁ")
+
+
+def test_an_input_named_out_given_by_keyword_is_explained():
+    f = symbp.compile("x * out", jit=False)
+    with pytest.raises(symbp.CallError, match="an input named out is given positionally"):
+        f(x=1.0, out=2.0)
+    assert f(1.0, 2.0) == 2.0
+
+
+def test_cli_reads_a_file_that_starts_with_a_byte_order_mark(tmp_path, capsys):
+    # Windows editors write one; Python reads such a source file, the parser refused U+FEFF
+    from symbp.cli import main
+
+    source = tmp_path / "bom.py"
+    source.write_bytes(b"\xef\xbb\xbff = x**2\ndx = 2*x\n")
+    assert main(["check", str(source), "--at", "x=3"]) == 0
+    assert "backward pass is right" in capsys.readouterr().out
+    (tmp_path / "e.py").write_bytes(b"\xef\xbb\xbfx**2\n")
+    assert main(["grad", "-f", str(tmp_path / "e.py"), "--at", "x=3", "--no-jit"]) == 0
+    assert "dx    = 6.0" in capsys.readouterr().out
