@@ -229,7 +229,7 @@ def expand_shape(shapes, params) -> Shape:
     kept = reduce_shape([like], params)
     if tuple(g) != tuple(kept):
         where = "all axes" if params.get("axis") is None else f"axis {params['axis']}"
-        raise ValueError(f"expand: g has shape {show(g)}, but {show(like)} summed over {where} "
+        raise ValueError(f"g has shape {show(g)}, but {show(like)} summed over {where} "
                          f"has shape {show(kept)}")
     return like
 

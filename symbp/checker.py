@@ -34,7 +34,7 @@ import sympy as sp
 
 from .derive import OUT, local_derivatives, placeholder
 from .emit import SourcePrinter, statement
-from .errors import SymbpError
+from .errors import ParseError, SymbpError
 from .gates import MODULE_ALIASES
 from .graph import GraphBuilder, GraphError
 from .naming import gradient_names, value_names
@@ -102,7 +102,9 @@ class Report:
 
     def __str__(self) -> str:
         if self.ok:
-            return f"backward pass is right: {len(self.lines)} lines agree with symbp's"
+            n = len(self.lines)
+            return (f"backward pass is right: {n} line{'s' if n != 1 else ''} "
+                    f"agree{'s' if n == 1 else ''} with symbp's")
         out = []
         for line in self.lines:
             if line.status == "ok":
@@ -441,7 +443,8 @@ class _Checker:
             if isinstance(stmt, ast.AugAssign) and dv not in user:
                 problems.append(f"adds to {dv} before any line assigns it (a NameError in "
                                 "Python): the first contribution is '=', later ones '+='")
-            if isinstance(stmt, ast.Assign) and dv in user:
+            repeated = bool(sources) and all(u in covered[v] for u in sources)
+            if isinstance(stmt, ast.Assign) and dv in user and not repeated:
                 problems.append(f"overwrites {dv} from line {written[dv]}: "
                                 f"{self.names[v]} is used on several lines (a fork), so its "
                                 "gradients add up: write +=")
@@ -572,7 +575,8 @@ class _Arrays(_Checker):
         try:
             return self.compile(expr, inputs=reads + [seed], shapes=shapes, jit=False)
         except SymbpError as exc:
-            raise self.reader.error(str(exc).splitlines()[0], stmt.value) from None
+            reason = exc.reason if isinstance(exc, ParseError) else str(exc).splitlines()[0]
+            raise self.reader.error(reason, stmt.value) from None  # this line's position
 
     def _shape(self, name: str) -> tuple:
         """The shape of a value or of a gradient d<value>."""

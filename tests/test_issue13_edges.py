@@ -290,3 +290,18 @@ def test_cli_reads_a_file_that_starts_with_a_byte_order_mark(tmp_path, capsys):
     (tmp_path / "e.py").write_bytes(b"\xef\xbb\xbfx**2\n")
     assert main(["grad", "-f", str(tmp_path / "e.py"), "--at", "x=3", "--no-jit"]) == 0
     assert "dx    = 6.0" in capsys.readouterr().out
+
+
+def test_check_messages():
+    # one line 'agrees'; a line repeating a contribution is not told x is used at a fork; a
+    # line the compiler refuses shows its own position once, not the compiled text's too
+    assert str(symbp.check("f = x**2\ndx = 2*x\n", at={"x": 3})) == (
+        "backward pass is right: 1 line agrees with symbp's")
+    report = symbp.check("f = x**2\ndx = 2*x\ndx = 2*x\n", at={"x": 3})
+    assert report.first_wrong_line == 3
+    assert "already added to dx on line 2" in report.lines[1].message
+    assert "fork" not in report.lines[1].message
+    at, shapes = _softmax_case()
+    with pytest.raises(symbp.ParseError) as info:
+        symbp.check(_SOFTMAX + "dL = 0*L + 0.25\nds = onehot(s, y)\n", at=at, shapes=shapes)
+    assert str(info.value).count("column") == 1 and "line 5" in str(info.value)
