@@ -39,7 +39,7 @@ from .arrays import Site
 from .derive import OUT, local_derivatives, placeholder
 from .errors import IdentifierError, SymbpError
 from .gates import ALIASES, CONSTANTS, GATES, MODULE_ALIASES
-from .names import MAX_LINE_OPS
+from .names import MAX_LINE_OPS, generated_text
 from .naming import gradient_names, value_names
 from .parse import _BARE_CONSTANTS, check_name, parse
 from .reverse import depends_on, sweep
@@ -152,7 +152,8 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
                   for k, n in enumerate(value_names(graph)))
     grads = gradient_names(names)
     if any(node.shape for node in graph.nodes):
-        return names[graph.output], _array_lines(graph, names, grads, wrt_nodes, directions)
+        return (names[graph.output], input_names,
+                _array_lines(graph, names, grads, wrt_nodes, directions))
     program = sweep(graph, names, grads, wrt_nodes)
     lines: list[tuple[str, str, str]] = []  # (target, right side, comment)
     for s in program.forward:
@@ -184,14 +185,14 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
         if target in zero or target in known:
             value = _rhs(known.get(target, sp.Integer(0)))
             why = "a constant" if target in known else "no path from the output reaches it"
-            return names[graph.output], [(target, value, why)]
+            return names[graph.output], input_names, [(target, value, why)]
     else:
         target = _fresh("dot", {t for t, _, _ in lines} | set(input_names) | set(directions))
         used = [_term(Accumulate("", known[g], v, False), {}) if g in known else f"{g} * {v}"
                 for g, v in zip(out_grads, directions) if g not in zero]
         lines.append((target, " + ".join(used) or "0",
                       f"sum of d{names[graph.output]}/d(input) times its direction"))
-    return names[graph.output], _needed(lines, target)
+    return names[graph.output], input_names, _needed(lines, target)
 
 
 def _array_lines(graph, names, grads, wrt, directions):
@@ -457,6 +458,9 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
     str
         The staged lines. A derivative that is identically zero is the single line
         ``d<wrt> = 0`` (valid syntax, but a constant, which :func:`symbp.compile` refuses).
+        :func:`symbp.compile` orders positional inputs as the text first reads them; when the
+        lines read them in another order than ``expr``, the header line says so: ``compile
+        with inputs=['x', 'y']: the lines read y first``.
 
     Notes
     -----
@@ -495,9 +499,24 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
         raise SymbpError(f"direction must be a new input's name (a str), got "
                          f"{type(direction).__name__}")
     directions = None if direction is None else (direction,)
-    output, lines = _lines(expr, (wrt,), inputs, shapes, directions)
+    output, names, lines = _lines(expr, (wrt,), inputs, shapes, directions)
     along = "" if direction is None else f" along {direction}"
-    return _render(f"derivative of {output} with respect to {wrt}{along}", lines)
+    title = f"derivative of {output} with respect to {wrt}{along}"
+    text = _render(title, lines)
+    used = {n for _, r, _ in lines for n in _names_in(r)}
+    declared = dict(shapes or {})
+    if direction is not None and wrt in declared:
+        declared[direction] = declared[wrt]
+    try:
+        with generated_text():
+            read = parse(text, None, {n: v for n, v in declared.items() if n in used}).input_names
+    except SymbpError:  # a constant (dx = 1): no input to order
+        return text
+    kept = [n for n in (*names, *(directions or ())) if n in read]
+    if list(read) != kept:  # compile() orders inputs as the lines first read them
+        text = _render(f"{title}; compile with inputs={kept}: the lines read {read[0]} first",
+                       lines)
+    return text
 
 
 def directional(expr, wrt: Sequence[str], directions: Sequence[str], *, inputs=None,
@@ -505,7 +524,7 @@ def directional(expr, wrt: Sequence[str], directions: Sequence[str], *, inputs=N
     """Staged lines of ``sum_i d expr/d wrt_i * directions_i`` (``sum(...)`` of the product for
     an array): its gradient with respect to ``wrt`` is the Hessian-vector product (used by
     ``compile(order=2)``)."""
-    output, lines = _lines(expr, tuple(wrt), inputs, shapes, tuple(directions))
+    output, _, lines = _lines(expr, tuple(wrt), inputs, shapes, tuple(directions))
     return _render(f"directional derivative of {output} along "
                    f"({', '.join(directions)})", lines)
 

@@ -165,7 +165,8 @@ def test_the_issue_example_composes():
 def test_derivative_lines_read_like_the_notes():
     text = symbp.derivative("(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)", "x")
     lines = text.splitlines()
-    assert lines[0] == "# derivative of f with respect to x"
+    assert lines[0] == ("# derivative of f with respect to x; compile with inputs=['x', 'y']: "
+                        "the lines read y first")  # compile orders inputs as first read
     assert any(line.startswith("dxpy = (2*xpy) * dxpysqr") for line in lines)
     assert lines[-1].startswith("dx = ")
     # the lines are symbp input: their value is the derivative

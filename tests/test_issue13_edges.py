@@ -305,3 +305,20 @@ def test_check_messages():
     with pytest.raises(symbp.ParseError) as info:
         symbp.check(_SOFTMAX + "dL = 0*L + 0.25\nds = onehot(s, y)\n", at=at, shapes=shapes)
     assert str(info.value).count("column") == 1 and "line 5" in str(info.value)
+
+
+def test_derivative_says_when_its_lines_read_the_inputs_in_another_order():
+    # compile() orders inputs as the text first reads them: the derivative of y*tanh(x)... of
+    # 'W * tanh(b)' reads b first, so compile(lines)(W, b, V) took W's value for b, silently
+    lines = symbp.derivative("sum(W * tanh(b))", "b", shapes={"W": (2,), "b": (2,)},
+                             direction="V")
+    assert lines.splitlines()[0].endswith("; compile with inputs=['W', 'b', 'V']: the lines "
+                                          "read b first")
+    shapes = {"W": (2,), "b": (2,), "V": (2,)}
+    W, b, V = np.array([1.0, 2.0]), np.array([0.3, -0.4]), np.array([0.5, 1.5])
+    f = symbp.compile(lines, shapes=shapes, inputs=["W", "b", "V"], jit=False)
+    assert f(W, b, V) == pytest.approx(np.sum(W * (1 - np.tanh(b) ** 2) * V), rel=1e-14)
+    plain = symbp.derivative("sum(exp(b) * W)", "W", shapes={"W": (2,), "b": (2,)},
+                             direction="V")
+    assert "inputs=" not in plain  # the order of first reading is the expression's
+    assert "inputs=" not in symbp.derivative("x + y", "x")  # a constant: nothing to order
