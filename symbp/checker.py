@@ -584,8 +584,9 @@ class _Arrays(_Checker):
 
     def _run(self, k: int, upstream, wrt: str):
         f, reads, seed = self.functions[k]
-        return np.asarray(f.grad(**{n: self.values[n] for n in reads}, **{seed: upstream})[wrt],
-                          dtype=np.float64)
+        given = {n: self.values[n] for n in reads}
+        given[seed] = upstream
+        return np.asarray(_grad(f, given)[wrt], dtype=np.float64)
 
     def _zero(self, k: int):
         return np.zeros(self.shapes[self.names[k]])
@@ -642,7 +643,12 @@ class _Arrays(_Checker):
         f = self._compile(stmt, names, seed, self.shapes[self.names[v]])
         given = {n: env[n] for n in names}
         given[seed] = np.ones(self.shapes[self.names[v]])
-        return np.asarray(f.grad(**given)[seed], dtype=np.float64)
+        return np.asarray(_grad(f, given)[seed], dtype=np.float64)
+
+
+def _grad(f, given: dict) -> dict:
+    """``f.grad`` at ``given``, passed positionally (a value may be named ``out``)."""
+    return f.grad(*(given[n] for n in f.inputs))
 
 
 def _names(value: ast.expr) -> list[str]:

@@ -322,3 +322,12 @@ def test_derivative_says_when_its_lines_read_the_inputs_in_another_order():
                              direction="V")
     assert "inputs=" not in plain  # the order of first reading is the expression's
     assert "inputs=" not in symbp.derivative("x + y", "x")  # a constant: nothing to order
+
+
+def test_check_of_array_lines_with_a_value_named_out():
+    # each line ran as f.grad(**values): a value named out went to grad's out= instead
+    report = symbp.check("out = W @ x\nf = sum(out**2)\ndout = 2*out\ndW = dout @ x.T\n"
+                         "dx = W.T @ dout\n", at=_COLUMN, shapes=_COLUMN_SHAPES)
+    assert report.ok
+    q = _COLUMN["W"] @ _COLUMN["x"]
+    np.testing.assert_allclose(report.lines[1].found, 2 * q @ _COLUMN["x"].T, rtol=1e-14)
