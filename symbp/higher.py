@@ -512,10 +512,12 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
             read = parse(text, None, {n: v for n, v in declared.items() if n in used}).input_names
     except SymbpError:  # a constant (dx = 1): no input to order
         return text
-    kept = [n for n in (*names, *(directions or ())) if n in read]
+    kept = [n for n in (*names, *(directions or ()))
+            if n in read or n in _BARE_CONSTANTS and n in used]
     if list(read) != kept:  # compile() orders inputs as the lines first read them
-        text = _render(f"{title}; compile with inputs={kept}: the lines read {read[0]} first",
-                       lines)
+        why = ("pi is the constant without it" if set(read) != set(kept)  # an input named pi
+               else f"the lines read {read[0]} first")
+        text = _render(f"{title}; compile with inputs={kept}: {why}", lines)
     return text
 
 

@@ -331,3 +331,15 @@ def test_check_of_array_lines_with_a_value_named_out():
     assert report.ok
     q = _COLUMN["W"] @ _COLUMN["x"]
     np.testing.assert_allclose(report.lines[1].found, 2 * q @ _COLUMN["x"].T, rtol=1e-14)
+
+
+def test_derivative_of_an_input_named_pi_says_to_declare_it():
+    # parse reads a bare pi as the constant unless inputs= lists it: the lines 'dx = 2*x*pi'
+    # compiled alone were a function of x times 3.14159..., silently
+    lines = symbp.derivative("pi*x**2", "x", inputs=["pi", "x"])
+    assert lines.splitlines()[0].endswith(
+        "; compile with inputs=['pi', 'x']: pi is the constant without it")
+    f = symbp.compile(lines, inputs=["pi", "x"], jit=False)
+    assert f(2.0, 3.0) == 12.0
+    assert symbp.compile("pi*x**2", inputs=["pi", "x"], order=2, jit=False).hessian(
+        2.0, 3.0).tolist() == [[0.0, 6.0], [6.0, 4.0]]
