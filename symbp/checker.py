@@ -232,7 +232,9 @@ def _point(at, names: tuple[str, ...], shapes: dict) -> dict:
                 raise SymbpError(f"at[{name!r}] must hold finite real numbers")
             point[name] = value
             continue
-        try:  # NumPy's scalars too; not bools, strings or 0-d arrays
+        if isinstance(value, np.ndarray) and value.ndim == 0:  # as a compiled Function takes
+            value = value[()]
+        try:  # NumPy's scalars too; not bools or strings
             number = float(value) if isinstance(value, numbers.Real) and not isinstance(
                 value, (bool, np.bool_)) else math.nan
         except OverflowError:  # an int beyond float64

@@ -343,3 +343,9 @@ def test_derivative_of_an_input_named_pi_says_to_declare_it():
     assert f(2.0, 3.0) == 12.0
     assert symbp.compile("pi*x**2", inputs=["pi", "x"], order=2, jit=False).hessian(
         2.0, 3.0).tolist() == [[0.0, 6.0], [6.0, 4.0]]
+
+
+def test_check_takes_a_0_d_array_for_a_number_as_calls_do():
+    assert symbp.check("f = x**2\ndx = 2*x\n", at={"x": np.array(3.0)}).ok
+    with pytest.raises(symbp.SymbpError, match="must be a finite real number"):
+        symbp.check("f = x**2\ndx = 2*x\n", at={"x": np.array(True)})
