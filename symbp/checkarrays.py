@@ -47,7 +47,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .checker import _PRINT, Local, LocalReport, _central, central_digits
+from .checker import _PRINT, Local, LocalReport, _central, central_digits, step_scale
 from .derive import OUT, local_derivatives, placeholder
 from .emit import _Arrays, _comment, emit, statement
 from .errors import CallError, SymbpError
@@ -447,7 +447,7 @@ class _Mp:
                             dict(enumerate(args)))
         with mpmath.workdps(central_digits(args, p, DIGITS)):
             x = [mpmath.mpf(v) for v in args]
-            h = mpmath.mpf(10) ** -20 * max(1, abs(x[p]))
+            h = mpmath.mpf(10) ** -20 * mpmath.mpf(step_scale(args[p]))
             up, down = list(x), list(x)
             up[p] += h
             down[p] -= h

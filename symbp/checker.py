@@ -702,11 +702,19 @@ def check_function(f, given: dict) -> LocalReport:
     return LocalReport(tuple(found))
 
 
+def step_scale(x) -> float:
+    """A central difference's step is ``1e-20`` times this: ``|x|`` (at least 1), or ``|x|``
+    itself for a small nonzero x, so that ``x - h`` keeps its sign (log, ``x**y`` at 1e-300);
+    1 at 0 (a kink there is seen from both sides)."""
+    x = abs(float(x))
+    return x if 0 < x < 1 else max(1.0, x)
+
+
 def central_digits(args, p: int, digits: int = 50) -> int:
-    """The digits a central difference of step ``1e-20 * max(1, |x_p|)`` needs: ``digits``,
+    """The digits a central difference of step ``1e-20 * step_scale(x_p)`` needs: ``digits``,
     more when another input dwarfs ``x_p`` (1e100 + b resolves b's step in 155 digits)."""
     top = max([1.0] + [abs(float(v)) for v in args])
-    return digits + max(0, math.ceil(math.log10(top / max(1.0, abs(float(args[p]))))))
+    return digits + max(0, math.ceil(math.log10(top / step_scale(args[p]))))
 
 
 def _central(node, args: list[str], p: int, values: dict, digits: int = 50) -> float:
@@ -714,7 +722,7 @@ def _central(node, args: list[str], p: int, values: dict, digits: int = 50) -> f
     when another input dwarfs this one: :func:`central_digits`)."""
     digits = central_digits([values[n] for n in args], p, digits)
     x = [sp.Float(values[n], digits) for n in args]
-    h = sp.Float(10, digits) ** -20 * max(1, abs(x[p]))
+    h = sp.Float(10, digits) ** -20 * sp.Float(step_scale(values[args[p]]), digits)
 
     def at(shift):
         point = list(x)

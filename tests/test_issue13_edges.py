@@ -349,3 +349,18 @@ def test_check_takes_a_0_d_array_for_a_number_as_calls_do():
     assert symbp.check("f = x**2\ndx = 2*x\n", at={"x": np.array(3.0)}).ok
     with pytest.raises(symbp.SymbpError, match="must be a finite real number"):
         symbp.check("f = x**2\ndx = 2*x\n", at={"x": np.array(True)})
+
+
+def test_f_check_near_zero_keeps_the_central_difference_inside_the_domain():
+    # the step was 1e-20 * max(1, |x|): at x = 1e-300, x - h < 0, where x**y and log are
+    # complex, and check raised a raw TypeError; a tiny x gets a step relative to it
+    f = symbp.compile("x**y + log(x) + sqrt(x)", jit=False)
+    for x in (1e-300, 1e-30, 0.5):
+        report = f.check(x, 0.5)
+        assert report.ok, str(report)
+    g = symbp.compile("relu(x) * y", jit=False)  # at the kink itself the step stays absolute
+    assert "central difference 0.5" in str(g.check(0.0, 2.0))
+    assert g.check(1e-30, 2.0).ok  # both sides of a tiny x are on relu's linear piece
+    h = symbp.compile("sum(log(W) + sqrt(W) * b)", shapes={"W": (3,)}, jit=False)
+    report = h.check(W=np.array([1e-300, 1e-30, 0.5]), b=2.0)
+    assert report.ok, str(report)
