@@ -282,12 +282,16 @@ def _rows(name: str, shape: Shape) -> str:
     return f"{name}[None, :]" if len(shape) == 1 else name
 
 
+_LOG1P = ("max-shifted, the row's maximum plus log1p of the others' share: exact with a "
+          "dominant entry")  # how the row gates stay accurate (docs/internals.md "Accuracy")
+
+
 def _row_wise(helper: str, adjoint_note: str):
     """Forward and adjoint of a row-wise gate whose adjoint needs only its output."""
 
     def forward(c: Site) -> list:
         s = c.shapes[0]
-        return [Code(f"{helper}({_rows(c.args[0], s)}, {_rows(c.out, s)})", "max-shifted")]
+        return [Code(f"{helper}({_rows(c.args[0], s)}, {_rows(c.out, s)})", _LOG1P)]
 
     def adjoint(c: Site, position: int) -> list:
         s = c.shapes[0]
@@ -298,7 +302,8 @@ def _row_wise(helper: str, adjoint_note: str):
 
 
 softmax_forward, softmax_adjoint = _row_wise("softmax", "s * (ds - sum(ds * s))")
-log_softmax_forward, log_softmax_adjoint = _row_wise("log_softmax", "dls - exp(ls) * sum(dls)")
+log_softmax_forward, log_softmax_adjoint = _row_wise(
+    "log_softmax", "dls - exp(ls) * sum(dls), with 1 + expm1(ls) for exp(ls) near 1: exact there")
 
 
 def _along_rows(g: str, like: str) -> str:
@@ -324,8 +329,8 @@ def logsumexp_staged(c: Site, position: int) -> list:
 def logsumexp_forward(c: Site) -> list:
     z, s = c.args[0], c.shapes[0]
     if len(s) == 1:
-        return [Code(f"{c.out} = logsumexp_vector({z})", "max-shifted")]
-    return [Code(f"logsumexp({z}, {c.out})", "max-shifted")]
+        return [Code(f"{c.out} = logsumexp_vector({z})", _LOG1P)]
+    return [Code(f"logsumexp({z}, {c.out})", _LOG1P)]
 
 
 def logsumexp_adjoint(c: Site, position: int) -> list:
@@ -350,13 +355,15 @@ def labelled_shape(shapes, params) -> Shape:
 
 def softmax_cross_entropy_forward(c: Site) -> list:
     return [Code(f"softmax_cross_entropy({c.args[0]}, {c.args[1]}, {c.out}, {c.saved})",
-                 f"logsumexp(z) - z[label]; keeps {c.saved} = softmax(z)")]
+                 f"logsumexp(z) - z[label] as (z[top] - z[label]) + log1p(the others' share): "
+                 f"exact when one entry dominates; keeps {c.saved} = softmax(z)")]
 
 
 def softmax_cross_entropy_adjoint(c: Site, position: int) -> list:
     y = c.args[1]
     return [Code(f"softmax_cross_entropy_backward({c.saved}, {y}, {c.dout}, {c.dargs[0]}, "
-                 f"{c.add})", f"({c.saved} - onehot(y)) * dloss")]
+                 f"{c.add})", f"({c.saved} - onehot(y)) * dloss, at the label as minus the other "
+                 "probabilities, not p - 1: exact near 1")]
 
 
 def softmax_cross_entropy_staged(c: Site, position: int) -> list:

@@ -147,9 +147,48 @@ def _product(printer: SourcePrinter, local: sp.Expr, upstream: str | None) -> st
 
 
 def _comment(s, printer: SourcePrinter) -> str:
-    if isinstance(s, Accumulate) and s.upstream is not None and s.local not in (1, -1):
-        return f"{s.comment} = {printer.doprint(s.local)}"
-    return s.comment
+    if isinstance(s, Accumulate):
+        if s.upstream is None or s.local in (1, -1):
+            return _noted(s.comment, s.note, s.local, printer)
+        return _noted(s.comment, s.note, s.local, printer, shown=True)
+    return _noted(s.comment, s.note, s.value, printer)
+
+
+def _noted(text: str, note: str, expr: sp.Expr, printer: SourcePrinter,
+           shown: bool = False) -> str:
+    """A line's comment, then how it is computed for accuracy: the note of its node's gate,
+    and for each call of a gate exact in its tails, its fast form and how the tails are
+    computed. ``shown``: the comment goes on with `` = `` and ``expr`` (a local derivative),
+    written in its fast form, the tail gate's note right after it."""
+    calls = _tail_calls(expr)
+    parts = [text] if text else []
+    if shown:
+        parts = [f"{text} = {printer.doprint(_off_the_tails(expr))}"]
+    if note:
+        parts.append(note)
+    for call in calls:
+        gate = call.func.symbp_gate
+        arg = call.args[0]
+        how = gate.note.format(x=printer.doprint(arg) if arg.is_Symbol else "x")
+        if shown and len(calls) == 1:
+            parts[0] += f", {how}"
+        else:
+            parts.append(f"{printer.doprint(call)} = "
+                         f"{printer.doprint(gate.fast(*call.args))}, {how}")
+    return "; ".join(parts)
+
+
+def _tail_calls(expr: sp.Expr) -> list:
+    """Calls in ``expr`` of gates that branch to an exact form in the tails, in print order."""
+    calls = [f for f in expr.atoms(sp.Function)
+             if getattr(getattr(f.func, "symbp_gate", None), "tail", None)]
+    return sorted(calls, key=sp.default_sort_key)
+
+
+def _off_the_tails(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every tail-branching gate call replaced by its formula off the tails."""
+    return expr.replace(lambda e: bool(_tail_calls(e)) and e in _tail_calls(e),
+                        lambda e: e.func.symbp_gate.fast(*e.args))
 
 
 def _expressions(program: Program):
@@ -170,6 +209,9 @@ def _helpers(program: Program) -> list[str]:
             gate = getattr(f.func, "symbp_gate", None)
             if gate is not None and gate.call in runtime.__all__:
                 used.add(gate.call)
+            if gate is not None and gate.tail and any(isinstance(s, Loop) for s in
+                                                      program.forward + program.backward):
+                used.add(gate.tail)
     code = " ".join(s.text for s in program.forward + program.backward if isinstance(s, Code))
     called = set(re.findall(r"\b(\w+)\(", code))  # whole names: softmax( is not log_softmax(
     used.update(h for h in runtime.__all__ if h in called)
@@ -185,30 +227,57 @@ class _Arrays:
         taken = set(program.params) | {b.name for b in program.grad_buffers + program.work_buffers}
         taken |= set(self.extent.values()) | set(program.returns)
         self.index = []
-        for base in ("i", "j"):
+        for base in ("i", "j", "tails"):
             while base in taken:
                 base += "_"
             self.index.append(base)
+        self.flag = self.index.pop()
 
     def ref(self, r: Ref) -> str:
         if not r.axes:
             return r.name
         return f"{r.name}[{', '.join('0' if a is None else self.index[a] for a in r.axes)}]"
 
-    def body_line(self, a: LoopAssign) -> tuple[str, str]:
-        texts = {sym: sp.Symbol(self.ref(r), real=True) for sym, r in a.refs}
-        value = a.value.xreplace(texts)
+    def texts(self, a: LoopAssign) -> dict:
+        return {sym: sp.Symbol(self.ref(r), real=True) for sym, r in a.refs}
+
+    def body_line(self, a: LoopAssign, fast: bool = False) -> tuple[str, str]:
+        value = a.value.xreplace(self.texts(a))
+        comment = _noted(a.comment, a.note, value, self.printer,
+                         shown=a.upstream is not None and bool(_tail_calls(value)))
+        if fast:
+            fast_value = _off_the_tails(value)
+            comment = f"{a.comment} off the tails" if fast_value != value else ""
+            value = fast_value
         upstream = None if a.upstream is None else self.ref(a.upstream)
         code = f"{self.ref(a.target)} {'+=' if a.add else '='} " \
             f"{_product(self.printer, value, upstream)}"
-        return code, a.comment
+        return code, comment
 
     def loop(self, s: Loop) -> list[tuple[int, str, str]]:
+        """The loop nest; a body calling a gate that is exact in its tails (``tanh_grad``)
+        runs each innermost row in one of two forms: the exact one if an entry of the row is
+        in a tail, else the gate's fast form (``1 - t**2``), which vectorizes."""
         out = []
+        inner = len(s.shape) - 1
         for depth, extent in enumerate(s.shape):
             extent = self.extent.get(extent, extent)
             out.append((depth, f"for {self.index[depth]} in range({extent}):", ""))
-        out += [(len(s.shape), *self.body_line(a)) for a in s.body]
+        calls = list(dict.fromkeys(c for a in s.body
+                                   for c in _tail_calls(a.value.xreplace(self.texts(a)))))
+        if not calls:
+            return out + [(len(s.shape), *self.body_line(a)) for a in s.body]
+        head = out.pop()
+        names = sorted({c.func.symbp_gate.name for c in calls})
+        out += [(inner, f"{self.flag} = False", f"is an entry of the row in the tails of "
+                 f"{' or '.join(names)}? (never in float32)"), head]
+        out += [(inner + 1, f"{self.flag} |= {c.func.symbp_gate.tail}("
+                 f"{self.printer.doprint(c.args[0])})", "") for c in calls]
+        out += [(inner, f"if {self.flag}:", ""), (inner + 1, head[1], "")]
+        out += [(inner + 2, *self.body_line(a)) for a in s.body]
+        out += [(inner, "else:", "the row computed in the fast form, which vectorizes"),
+                (inner + 1, head[1], "")]
+        out += [(inner + 2, *self.body_line(a, fast=True)) for a in s.body]
         return out
 
 

@@ -62,6 +62,19 @@ class Gate:
     text : str or None
         A custom gate's formula as the string it was defined with (``None`` for a callable):
         what a pickled :class:`symbp.Function` carries to define the gate in another process.
+    note : str
+        How the gate is computed for accuracy where the plain formula loses digits, shown in
+        the comment of the generated lines that compute it: the gate's forward line
+        (``sigmoid_cross_entropy``), or, for a gate with ``fast``, every line calling it, after
+        its fast form in the line's names (``{x}`` stands for the first argument).
+    dnote : str
+        The same for the gate's local derivatives: shown on its backward lines.
+    tail : str or None
+        For a gate whose helper branches to an exact form in the tails: the runtime helper
+        telling where (``sigmoid_tail(x)``). A loop row none of whose entries is in the tail
+        runs ``fast`` instead, so the loop vectorizes (the generated source shows the split).
+    fast : callable or None
+        The gate's formula off the tails (``s*(1 - s)``), with ``tail``.
     """
 
     name: str
@@ -77,6 +90,10 @@ class Gate:
     infix: str = ""
     custom: bool = False
     text: str | None = None
+    note: str = ""
+    dnote: str = ""
+    tail: str | None = None
+    fast: Formula | None = None
     array: ArrayOp | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -226,6 +243,8 @@ def _tie(first: bool):
 
 
 _POS = ((0.2, 4.0),)
+_SIGMOID_TAIL = 7.0  # = symbp.runtime.SIGMOID_TAIL, where sigmoid_grad takes its exact form
+_TANH_TAIL = 4.0  # = symbp.runtime.TANH_TAIL (the table imports no Numba; a test checks both)
 _DIV = ((-3.0, 3.0), (0.5, 3.0))
 
 _BUILTIN = (
@@ -244,8 +263,18 @@ _BUILTIN = (
     Gate("sqrt", 1, sp.sqrt, "square root", domain=_POS, label="sqrt"),
     Gate("sin", 1, sp.sin, "sine", label="sin"),
     Gate("cos", 1, sp.cos, "cosine", label="cos"),
-    Gate("tanh", 1, lambda a: sp.tanh(a), "hyperbolic tangent; derivative 1 - out**2",
-         call="tanh", label="tanh"),
+    Gate("tanh", 1, lambda a: sp.tanh(a), "hyperbolic tangent; derivative tanh_grad(a, out) "
+         "(1 - out**2, exact in the tails)", call="tanh",
+         derivative=lambda a: (GATES["tanh_grad"].apply(a, OUT),), label="tanh"),
+    Gate("tanh_grad", 2, lambda a, t: sp.Piecewise(
+        (4 * sp.exp(-2 * sp.Abs(a)) / (1 + sp.exp(-2 * sp.Abs(a))) ** 2, sp.Abs(a) > _TANH_TAIL),
+        (1 - t ** 2, True)),
+         "tanh'(a) given t = tanh(a) (tanh's local derivative): 1 - t**2, and 4e/(1 + e)**2, "
+         f"e = exp(-2|a|), where |a| > {_TANH_TAIL:g} (t rounds to +-1): exact in the tails "
+         "in float64 (float32: 1 - t**2 alone)", call="tanh_grad", tail="tanh_tail",
+         fast=lambda a, t: 1 - t ** 2, domain=((-8.0, 8.0), (-1.0, 1.0)), label="dtanh",
+         note="written as 4e/(1 + e)**2, e = exp(-2|{x}|), where |{x}| > "
+              f"{_TANH_TAIL:g}: exact in the tails"),
     Gate("abs", 1, sp.Abs, "absolute value; abs'(0) = 0", kinks=(((0.0,), (0.0,)),),
          label="abs"),
     Gate("sign", 1, lambda a: sp.Piecewise((1, a > 0), (-1, a < 0), (0, True)),
@@ -260,8 +289,17 @@ _BUILTIN = (
          call="maximum", derivative=_tie(True), kinks=(((1.0, 1.0), (0.5, 0.5)),), label="max"),
     Gate("min", 2, sp.Min, "smaller input; ties split 0.5/0.5",
          call="minimum", derivative=_tie(False), kinks=(((1.0, 1.0), (0.5, 0.5)),), label="min"),
-    Gate("sigmoid", 1, lambda a: 1 / (1 + sp.exp(-a)), "logistic 1/(1 + exp(-a))",
-         call="sigmoid", label="sig"),
+    Gate("sigmoid", 1, lambda a: 1 / (1 + sp.exp(-a)), "logistic 1/(1 + exp(-a)); derivative "
+         "sigmoid_grad(a, out) (out*(1 - out), exact in the tails)", call="sigmoid",
+         derivative=lambda a: (GATES["sigmoid_grad"].apply(a, OUT),), label="sig"),
+    Gate("sigmoid_grad", 2, lambda a, s: sp.Piecewise(
+        (sp.exp(-a) / (1 + sp.exp(-a)) ** 2, a > _SIGMOID_TAIL), (s * (1 - s), True)),
+         "sigmoid'(a) given s = sigmoid(a) (sigmoid's local derivative): s*(1 - s), and "
+         f"e/(1 + e)**2, e = exp(-a), where a > {_SIGMOID_TAIL:g} (s rounds to 1): exact in the "
+         "tails in float64 (float32: s*(1 - s) alone)", call="sigmoid_grad",
+         tail="sigmoid_tail", fast=lambda a, s: s * (1 - s), domain=((-12.0, 12.0), (0.0, 1.0)),
+         label="dsig", note="written as e/(1 + e)**2, e = exp(-{x}), where {x} > "
+                            f"{_SIGMOID_TAIL:g}: exact in the tails"),
     Gate("softplus", 1, lambda a: sp.log(1 + sp.exp(a)), "log(1 + exp(a))",
          call="softplus", label="sp"),
     Gate("relu", 1, lambda a: sp.Piecewise((0, a <= 0), (a, True)), "max(0, a); relu'(0) = 0",
@@ -278,7 +316,10 @@ _BUILTIN = (
          lambda z, t: GATES["relu"].apply(z) - z * t + GATES["softplus"].apply(-sp.Abs(z)),
          "binary cross-entropy from logits z and targets t: softplus(z) - z*t, written "
          "relu(z) - z*t + softplus(-|z|), exact for t = 0 or 1 at any z (so is its derivative "
-         "sigmoid(z) - t, derived from that formula)", label="bce"),
+         "sigmoid(z) - t, derived from that formula)", label="bce",
+         note="softplus(z) - z*t written as relu(z) - z*t + softplus(-|z|): exact in the tails",
+         dnote="sigmoid(z) - t written as step(z) - t - sigmoid(-|z|)*sign(z): exact in the "
+               "tails"),
     Gate("elu", 1, lambda a, alpha: sp.Piecewise((alpha * (sp.exp(a) - 1), a <= 0), (a, True)),
          "a if a > 0 else alpha * (exp(a) - 1)", params=(("alpha", 1.0),), call="elu",
          kinks=(((0.0,), (1.0,)),), label="elu"),

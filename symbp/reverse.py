@@ -48,13 +48,15 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             forward += _commented(gate.array.forward(_site(graph, names, k, saved=saved)),
                                   f"{comment}: {_describe(graph, names, k)}")
         elif node.shape == ():
-            forward.append(Assign(names[k], node.formula.xreplace(_bind(node.args, sym)), comment))
+            forward.append(Assign(names[k], node.formula.xreplace(_bind(node.args, sym)), comment,
+                                  _note(gate)))
         else:
             refs = _arg_refs(graph, names, k)
             value = node.formula.xreplace({placeholder(p): s for p, (s, _) in enumerate(refs)})
             target = Ref(names[k], tuple(range(len(node.shape))))
             described = f"{comment}: {_describe(graph, names, k)}"
-            forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False, described),)))
+            forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False, described,
+                                                        note=_note(gate)),)))
 
     needed = depends_on(graph, wrt)
     uses = [0] * len(graph.nodes)  # consumers of each node that pass gradients back
@@ -138,7 +140,7 @@ def _scalar_backward(graph, names, grads, k, needed, assigned, upstream, step, s
             continue  # contributes nothing; a gradient that gets nothing is set to 0
         label = "" if node.gate == "line" else f" {node.gate}:"
         out.append(Accumulate(grads[a], local, upstream, a not in assigned,
-                              f"({step}){label} d{names[k]}/d{names[a]}"))
+                              f"({step}){label} d{names[k]}/d{names[a]}", _dnote(node)))
         assigned.add(a)
     return out
 
@@ -177,9 +179,21 @@ def _loop_backward(graph, names, grads, k, needed, assigned, step, shared, alias
         label = "" if node.gate == "line" else f" {node.gate}:"
         body.append(LoopAssign(target, local, refs_out, add=not first or reduced,
                                comment=f"({step}){label} d{names[k]}/d{names[a]}",
-                               upstream=upstream))
+                               upstream=upstream, note=_dnote(node)))
         assigned.add(a)
     return zero_first + ([Loop(node.shape, tuple(body))] if body else [])
+
+
+def _note(gate) -> str:
+    """The gate table's note on how a node's gate is computed, for its forward line (a gate
+    with a fast form has its note written where it is called, by the emitter)."""
+    return gate.note if gate is not None and gate.fast is None else ""
+
+
+def _dnote(node) -> str:
+    """The gate table's note on how the node's local derivatives are computed, if any."""
+    gate = GATES.get(node.gate)
+    return gate.dnote if gate is not None else ""
 
 
 def _zero(graph: Graph, grads, i: int, why: str = "no gradient reaches it") -> Statement:
@@ -245,7 +259,7 @@ def _commented(statements: list, comment: str) -> list:
     elif isinstance(first, Loop):
         head = first.body[0]
         first = Loop(first.shape, (LoopAssign(head.target, head.value, head.refs, head.add,
-                                              note, head.upstream),) + first.body[1:])
+                                              note, head.upstream, head.note),) + first.body[1:])
     return [first] + list(statements[1:])
 
 

@@ -8,7 +8,7 @@ index maps (:class:`Ref`), and a matrix operation is a :class:`Code` line callin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -20,6 +20,7 @@ class Assign:
     target: str
     value: sp.Expr
     comment: str = ""
+    note: str = field(default="", repr=False)  # how it stays accurate (the gate table's note)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Accumulate:
     upstream: str | None  # None: the output's gradient, 1
     first: bool
     comment: str = ""
+    note: str = field(default="", repr=False)  # how the local derivative stays accurate (dnote)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class LoopAssign:
     add: bool
     comment: str = ""
     upstream: Ref | None = None
+    note: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,16 @@ value and local derivatives, on a grid that reaches the tails; and the row-wise 
 (logsumexp, log_softmax, softmax, softmax_cross_entropy) with a dominant entry, where a plain
 ``log(1 + tiny)`` or ``p - 1`` returns 0 instead of the tiny answer.
 
-Goal: relative error <= 1e-12 wherever the value is finite and normal in float64. Two local
-derivatives do not reach it in the far tails: ``sigmoid' = out*(1 - out)`` and ``tanh' = 1 -
-out**2``, rewritten in the cached output, lose digits where ``out`` rounds towards 1. An exact
-form (``out*sigmoid(-x)``, ``4*sigmoid(2x)*sigmoid(-2x)``) costs exponentials in the backward
-pass: it measured the float32 tanh epoch at 0.44 M samples/s against 1.02 M (digits, 64-64-10),
-so it is not used; :data:`EXACT_UP_TO` holds where they stay within 1e-12, and the test pins
-that region (docs/internals.md, "Accuracy").
+Goal: relative error <= 1e-12 wherever the value is finite and normal in float64, reached for
+every gate. ``sigmoid'`` and ``tanh'`` are the gates ``sigmoid_grad(x, s)`` and ``tanh_grad(x,
+t)``: the cached output's ``s*(1 - s)`` and ``1 - t**2`` off the tails, an exact form from x in
+them (where the output rounds towards 1); a loop runs a row in the vectorized fast form unless
+one of its entries is in a tail (docs/internals.md, "Accuracy"). float32 keeps the fast form.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -23,6 +22,7 @@ import pytest
 import sympy as sp
 
 import symbp
+import symbp.runtime
 from symbp.gates import GATES
 
 mp.mp.dps = 60
@@ -33,11 +33,15 @@ _SCALAR = [g for g in GATES.values() if g.array is None and not g.custom and g.c
 _MAGNITUDES = (0.0, 1e-8, 1e-3, 0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 40.0, 100.0,
                300.0, 700.0)
 GRID = sorted({s * v for v in _MAGNITUDES for s in (1.0, -1.0)})
-EXACT_UP_TO = {("sigmoid", 0): 9.0, ("tanh", 0): 5.0}
-"""(gate, input) -> the |x| up to which the derivative rewritten in the output is within 1e-12."""
+TAILS = {"sigmoid_grad": symbp.gates.GATES["sigmoid"].function,
+         "tanh_grad": symbp.gates.GATES["tanh"].function}
+"""The gates evaluated where they are meant to be: (x, s) with s the output at x."""
 
 
 def _points(gate):
+    if gate.name in TAILS:
+        out = TAILS[gate.name]
+        return [(x, float(sp.N(out(sp.Float(x, 60)), 60))) for x in GRID]
     if gate.name in ("log", "sqrt"):
         return [(x,) for x in GRID if x > 0]
     if gate.name == "xlogy":
@@ -50,7 +54,8 @@ def _points(gate):
 
 
 def _exact(expr, symbols, point):
-    value = sp.N(expr.subs({s: sp.Float(repr(p), 60) for s, p in zip(symbols, point)}), 60)
+    """``expr`` at the float64 ``point`` (its exact binary values) in 60 digits."""
+    value = sp.N(expr.subs({s: sp.Float(p, 60) for s, p in zip(symbols, point)}), 60)
     return float(value) if value.is_real and value.is_finite else None
 
 
@@ -78,19 +83,118 @@ def test_scalar_gate_value_and_derivatives(gate):
                 continue  # a kink: the table's convention, tested by test_gates
             if gate.name in ("max", "min") and point[0] == point[1]:
                 continue
-            if abs(point[0]) > EXACT_UP_TO.get((gate.name, k), math.inf):
-                continue
             worst.append((_error(grad[f"x{k}"], _exact(d, symbols, point)), f"d/dx{k}", point))
     error, what, point = max(worst)
     assert error <= RTOL, f"{gate.name} {what} at {point}: relative error {error:.2e}"
 
 
-def test_the_pinned_tails_are_what_the_docstring_says():
-    """Beyond EXACT_UP_TO the rewritten derivatives lose digits (not silently: this test
-    fails once they are made exact, so the bound can go)."""
-    f = symbp.compile("sigmoid(x) + tanh(y)", jit=False)
+FINE = [k / 8 for k in range(-8 * 720, 8 * 720 + 1)]  # every 1/8 from -720 to 720
+
+
+def _truth(gate: str, x: float) -> float:
+    """sigmoid'(x) or tanh'(x) in 60 digits, as a float."""
+    v = mp.mpf(float(x))  # the float's exact binary value
+    d = mp.exp(-v) / (1 + mp.exp(-v)) ** 2 if gate == "sigmoid" else 1 / mp.cosh(v) ** 2
+    return float(d)
+
+
+def _worst(gate: str, xs, found) -> tuple[float, float]:
+    return max((_error(float(g), _truth(gate, x)), x) for x, g in zip(xs, found))
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["python", "numba"])
+def test_sigmoid_and_tanh_derivatives_exact_over_the_whole_range(jit):
+    """Every 1/8 from -720 to 720 (s rounds to 1 from x = 37, tanh to +-1 from 19), scalar
+    code: the derivative within 1e-12 wherever it is a finite normal float64 (|x| < 708 and
+    354); at 40 and 20, 4.2e-18 and 1.7e-17, where s*(1 - s) and 1 - t**2 are 0."""
+    f = _scalar_tails(jit)
+    xs = np.array(FINE)
+    _, grad = f.value_and_grad(x=xs, y=xs)
+    for gate, name in (("sigmoid", "x"), ("tanh", "y")):
+        error, at = _worst(gate, FINE, grad[name])
+        assert error <= RTOL, f"{gate}' at {at}: relative error {error:.2e}"
     _, grad = f.value_and_grad(x=40.0, y=20.0)
-    assert grad["x"] == 0.0 and grad["y"] == 0.0  # truth 4.2e-18 and 1.7e-17
+    assert grad["x"] == pytest.approx(4.248354255291589e-18, rel=1e-14)
+    assert grad["y"] == pytest.approx(1.6993417021166355e-17, rel=1e-14)
+
+
+@functools.cache
+def _scalar_tails(jit):
+    return symbp.compile("sigmoid(x) + tanh(y)", jit=jit)
+
+
+@functools.cache
+def _array_tails(jit):
+    return symbp.compile("sum(w * (sigmoid(x) + tanh(x)))", shapes={"x": ("B", "C"),
+                                                                    "w": ("B", "C")},
+                         wrt=["x"], jit=jit)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["python", "numba"])
+def test_array_loops_are_exact_in_rows_with_tails_and_without(jit):
+    """The generated loop runs a row in the fast form unless an entry is in a tail: rows
+    with and without tail entries, every 1/8 over the whole range, all within 1e-12 of
+    sigmoid'(x) + tanh'(x)."""
+    f = _array_tails(jit)
+    x = np.array(FINE[:len(FINE) // 9 * 9]).reshape(-1, 9)  # rows: most in a tail, some not
+    x = np.vstack([x, np.linspace(-3.0, 3.0, 36).reshape(-1, 9)])  # rows with no tail entry
+    _, grad = f.value_and_grad(x=x, w=np.ones_like(x))
+    for xi, g in zip(x.ravel(), grad["x"].ravel()):
+        truth = _truth("sigmoid", xi) + _truth("tanh", xi)
+        assert _error(g, truth) <= RTOL, f"at {xi}: {g!r} against {truth!r}"
+    source = f.source.split("# backward pass")[1]
+    assert "tails |= sigmoid_tail(x[i, j])" in source and "tails |= tanh_tail(x[i, j])" in source
+    assert "(1 - tanhx[i, j]**2)" in source.split("else:")[1]  # the fast form
+
+
+def test_float32_keeps_the_fast_form():
+    """float32 computes s*(1 - s) and 1 - t**2 everywhere (no exponential, no row split
+    taken): the same numbers as before, 0 where the output rounds to 1."""
+    f = _array_tails(True)
+    x = np.array([[0.5, -2.0, 3.0, 20.0]], dtype=np.float32)
+    _, grad = f.value_and_grad(x=x, w=np.ones_like(x))
+    assert grad["x"].dtype == np.float32
+    s, t = 1 / (1 + np.exp(-x.astype(np.float64))), np.tanh(x.astype(np.float64))
+    np.testing.assert_allclose(grad["x"][0, :3], (s * (1 - s) + 1 - t ** 2)[0, :3], rtol=1e-5)
+    assert grad["x"][0, 3] == 0.0  # float32: s and t round to 1 at 20
+
+
+def test_the_tail_thresholds_agree():
+    """The table's formulas and the runtime helpers branch at the same x."""
+    assert symbp.gates._SIGMOID_TAIL == symbp.runtime.SIGMOID_TAIL
+    assert symbp.gates._TANH_TAIL == symbp.runtime.TANH_TAIL
+
+
+def test_generated_sources_say_how_they_stay_exact():
+    """The comments name every accuracy rewrite, on the line that uses it."""
+    scalar = _scalar_tails(False).source
+    assert "dx = sigmoid_grad(x, sigx) * dsigx" in scalar
+    assert "dsigx/dx = sigx*(1 - sigx), written as e/(1 + e)**2, e = exp(-x), where x > 7: " \
+        "exact in the tails" in _line(scalar, "dx = ")
+    assert "dtanhy/dy = 1 - tanhy**2, written as 4e/(1 + e)**2, e = exp(-2|y|), where |y| > 4" \
+        in _line(scalar, "dy = ")
+    bce = symbp.compile("sigmoid_cross_entropy(z, t)", wrt=["z"], jit=False).source
+    assert "relu(z) - z*t + softplus(-|z|): exact in the tails" in _line(bce, "f = ")
+    assert "sigmoid(z) - t written as" in _line(bce, "dz = ")
+    shapes = {"z": ("B", "C"), "y": symbp.shapes.ints("B")}
+    ce = symbp.compile("sum(softmax_cross_entropy(z, y))", shapes=shapes, wrt=["z"],
+                       jit=False).source
+    assert "log1p" in _line(ce, "softmax_cross_entropy(z")
+    assert "minus the other probabilities" in _line(ce, "softmax_cross_entropy_backward(")
+    rows = {g: symbp.compile(f"sum({g}(z))", shapes={"z": ("B", "C")}, jit=False).source
+            for g in ("softmax", "log_softmax", "logsumexp")}
+    for g, src in rows.items():
+        assert "log1p" in _line(src, f"{g}(z"), g
+    assert "expm1" in _line(rows["log_softmax"], "log_softmax_backward(")
+    from symbp.nn.compiled import network
+    for activation, helper in (("tanh", "tanh_grad"), ("logistic", "sigmoid_grad")):
+        net = network(1, activation, "softmax_cross_entropy", False).source
+        assert f"{helper}(z1[i, j], h1[i, j])" in net
+        assert "exact in the tails" in _line(net, "dz1[i, j] = " + helper)
+
+
+def _line(source: str, start: str) -> str:
+    return next(line for line in source.splitlines() if line.strip().startswith(start))
 
 
 def _rows():
