@@ -2,10 +2,13 @@
 
 A row gives the gate's name, number of inputs, forward formula as a SymPy builder, numeric
 parameters with defaults, and the input domain the tests sample from. Local derivatives are
-derived from the formula by SymPy (:mod:`symbp.derive`); only ``max`` and ``min`` override them,
-to split a tie 0.5/0.5. Kinks of the piecewise gates follow one convention, written into their
-formulas: at x = 0 the ``x <= 0`` branch is taken (relu'(0) = 0, leaky_relu'(0) = slope,
-elu'(0) = alpha), and abs'(0) = sign(0) = 0.
+derived from the formula by SymPy (:mod:`symbp.derive`); a few rows override them: ``max`` and
+``min`` to split a tie 0.5/0.5, ``pow``, ``xlogy`` and ``sign`` to stay finite where SymPy's are
+not, ``sigmoid`` and ``tanh`` to use the gates ``sigmoid_grad`` and ``tanh_grad`` (their cached
+output's ``s*(1 - s)`` and ``1 - t**2``, exact also in the tails, where those lose their digits).
+Kinks of the piecewise gates follow one convention, written into their formulas: at x = 0 the
+``x <= 0`` branch is taken (relu'(0) = 0, leaky_relu'(0) = slope, elu'(0) = alpha), and
+abs'(0) = sign(0) = 0.
 
 Gates with a ``call`` are opaque to SymPy (a :class:`sympy.Function` whose derivative comes from
 the formula) and are emitted as a call: either a Python builtin or a numerically stable helper of

@@ -37,6 +37,7 @@ from sympy.printing.str import StrPrinter
 
 from .arrays import Site
 from .derive import OUT, local_derivatives, placeholder
+from .emit import _off_the_tails, _tail_calls
 from .errors import IdentifierError, SymbpError
 from .gates import ALIASES, CONSTANTS, GATES, MODULE_ALIASES
 from .names import MAX_LINE_OPS, generated_text
@@ -176,7 +177,7 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
                 continue
         parts = [_term(t, known) for t in contributions]
         comment = "; ".join(t.comment + ("" if t.local in (1, -1) or t.upstream is None
-                                          else f" = {_rhs(t.local)}") for t in terms[s.target])
+                                          else _local_note(t.local)) for t in terms[s.target])
         lines.append((s.target, " + ".join(parts).replace("+ -", "- "), comment))
     out_grads = [grads[i] for i in wrt_nodes]
     zero = {g for g in out_grads if g not in last}
@@ -331,6 +332,17 @@ def _summed(term: str, shape, out_shape, axes, name: str) -> str:
     if len(shape) == len(out_shape):
         return term
     return f"sum({term})" if not shape else f"sum({term}, axis=0)"
+
+
+def _local_note(local: sp.Expr) -> str:
+    """`` = local`` for a line's comment; a gate exact in its tails (sigmoid_grad) shown in its
+    fast form and how the tails are computed, as f.source says it."""
+    calls = _tail_calls(local)
+    if len(calls) != 1:
+        return f" = {_rhs(local)}"
+    gate, arg = calls[0].func.symbp_gate, calls[0].args[0]
+    how = gate.note.format(x=_rhs(arg) if arg.is_Symbol else "x")
+    return f" = {_rhs(_off_the_tails(local))}, {how}"
 
 
 def _term(s: Accumulate, known: dict) -> str:

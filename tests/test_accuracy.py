@@ -186,6 +186,8 @@ def test_generated_sources_say_how_they_stay_exact():
     for g, src in rows.items():
         assert "log1p" in _line(src, f"{g}(z"), g
     assert "expm1" in _line(rows["log_softmax"], "log_softmax_backward(")
+    staged = symbp.derivative("sigmoid(x) * y", "x")  # symbp input, annotated the same way
+    assert "dsigx/dx = sigx*(1 - sigx), written as e/(1 + e)**2" in _line(staged, "dx = ")
     from symbp.nn.compiled import network
     for activation, helper in (("tanh", "tanh_grad"), ("logistic", "sigmoid_grad")):
         net = network(1, activation, "softmax_cross_entropy", False).source
