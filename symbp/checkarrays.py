@@ -452,7 +452,12 @@ class _Mp:
             up[p] += h
             down[p] -= h
             try:
-                value = (self.function(*up) - self.function(*down)) / (2 * h)
+                high, low = self.function(*up), self.function(*down)
+                if isinstance(low, mpmath.mpc) and not isinstance(high, mpmath.mpc):
+                    low, h = self.function(*x), h / 2  # at the domain's edge: one-sided
+                elif isinstance(high, mpmath.mpc) and not isinstance(low, mpmath.mpc):
+                    high, h = self.function(*x), h / 2
+                value = (high - low) / (2 * h)
                 return float(value) if not isinstance(value, mpmath.mpc) else math.nan
             except (ArithmeticError, ValueError, TypeError):
                 return math.nan

@@ -729,4 +729,16 @@ def _central(node, args: list[str], p: int, values: dict, digits: int = 50) -> f
         point[p] += shift
         return node.formula.xreplace({placeholder(q): point[q] for q in range(len(x))})
 
-    return float(((at(h) - at(-h)) / (2 * h)).evalf(digits))
+    up, down = at(h), at(-h)
+    if not _real(down) and _real(up):  # at the domain's edge (x**2.5 at 0): one-sided
+        down, h = at(0), h / 2
+    elif not _real(up) and _real(down):
+        up, h = at(0), h / 2
+    try:
+        return float(((up - down) / (2 * h)).evalf(digits))
+    except TypeError:  # complex on both sides
+        return math.nan
+
+
+def _real(value: sp.Expr) -> bool:
+    return bool(value.evalf(15).is_extended_real)

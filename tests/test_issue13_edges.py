@@ -364,3 +364,16 @@ def test_f_check_near_zero_keeps_the_central_difference_inside_the_domain():
     h = symbp.compile("sum(log(W) + sqrt(W) * b)", shapes={"W": (3,)}, jit=False)
     report = h.check(W=np.array([1e-300, 1e-30, 0.5]), b=2.0)
     assert report.ok, str(report)
+
+
+def test_f_check_at_the_edge_of_a_gates_domain_uses_a_one_sided_difference():
+    # x**2.5 at 0: x - h is outside the domain (complex); the check raised a raw TypeError
+    # for scalars and reported 'central difference nan' for arrays. The one-sided
+    # difference's error is h**1.5 = 1e-30 (the derivative is 0): reported, as at a kink
+    f = symbp.compile("x**2.5 * y", jit=False)
+    (line,) = [x for x in f.check(0.0, 2.0).lines if "dpower/dx" in x.line]
+    assert line.value == 0 and 0 < line.numeric < 1e-29
+    g = symbp.compile("sum(W**2.5)", shapes={"W": (2,)}, jit=False)
+    (line,) = [x for x in g.check(W=np.array([0.0, 1.0])).lines if "dpower/dW" in x.line]
+    assert line.value == 0 and 0 < line.numeric < 1e-29
+    assert symbp.compile("sqrt(1 + x) * x**1.5", jit=False).check(1e-6).ok
