@@ -558,6 +558,9 @@ class Function:
                             f"{'is an array' if len(arrays) == 1 else 'are arrays'}: use "
                             "f.hvp(v, ...), the Hessian times a direction v (a dict of arrays), "
                             "as Newton-CG and trust-region methods do")
+        if not self.wrt:  # wrt=[]: the point is still checked
+            self._given(args, kwargs)
+            return np.empty((0, 0))
         columns = [self.hvp({u: float(u == w) for u in self.wrt}, *args, **kwargs)
                    for w in self.wrt]
         h = np.array([[column[u] for column in columns] for u in self.wrt])

@@ -377,3 +377,10 @@ def test_f_check_at_the_edge_of_a_gates_domain_uses_a_one_sided_difference():
     (line,) = [x for x in g.check(W=np.array([0.0, 1.0])).lines if "dpower/dW" in x.line]
     assert line.value == 0 and 0 < line.numeric < 1e-29
     assert symbp.compile("sqrt(1 + x) * x**1.5", jit=False).check(1e-6).ok
+
+
+def test_hessian_with_respect_to_nothing_is_0_by_0():
+    f = symbp.compile("x * y", wrt=[], order=2, jit=False)
+    assert f.hessian(1.0, 2.0).shape == (0, 0)
+    with pytest.raises(symbp.CallError, match="missing input"):
+        f.hessian(1.0)
