@@ -147,10 +147,19 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
     wrt_nodes = tuple(graph.inputs[input_names.index(w)] for w in wrt)
     # inputs keep the user's names (generated Python escapes some, dot -> dot_: these lines
     # are symbp input, whose inputs must stay the expression's); a line named like a gate or
-    # a constant is renamed (max -> max_)
-    names = tuple(graph.nodes[k].name if k in graph.inputs
-                  else _fresh(n + "_", set(input_names)) if n in _TAKEN else n
-                  for k, n in enumerate(value_names(graph)))
+    # a constant is renamed (max -> max_), and one the parser reserves (__cube, the cube of
+    # an input _, escaped __ in Python) too
+    escaped = value_names(graph)
+    taken = set(escaped) | set(input_names)
+    renamed = []
+    for k, n in enumerate(escaped):
+        if k in graph.inputs:
+            n = graph.nodes[k].name
+        elif n in _TAKEN or n.startswith("__"):
+            n = _fresh(n + "_" if n in _TAKEN else "t" + n.lstrip("_"), taken)
+            taken.add(n)
+        renamed.append(n)
+    names = tuple(renamed)
     grads = gradient_names(names)
     if any(node.shape for node in graph.nodes):
         return (names[graph.output], input_names,

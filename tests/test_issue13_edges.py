@@ -384,3 +384,13 @@ def test_hessian_with_respect_to_nothing_is_0_by_0():
     assert f.hessian(1.0, 2.0).shape == (0, 0)
     with pytest.raises(symbp.CallError, match="missing input"):
         f.hessian(1.0)
+
+
+def test_second_order_of_an_input_named_underscore():
+    # '_' is escaped '__' in generated Python, so its cube was the temporary '__cube', a name
+    # the parser reserves: compile(order=2) failed reading the derivative's lines
+    f = symbp.compile("_**3 * x", order=2, jit=False)
+    np.testing.assert_array_equal(f.hessian(2.0, 3.0), [[36.0, 12.0], [12.0, 0.0]])
+    lines = symbp.derivative("_**3 * x", "_")
+    assert "compile with inputs=['_', 'x']" in lines  # dx... reads x first
+    assert symbp.compile(lines, inputs=["_", "x"], jit=False)(2.0, 3.0) == 36.0
