@@ -150,17 +150,22 @@ def _lines(expr, wrt: Sequence[str], inputs, shapes, directions: Sequence[str] |
     # a constant is renamed (max -> max_), and one the parser reserves (__cube, the cube of
     # an input _, escaped __ in Python) too
     escaped = value_names(graph)
-    taken = set(escaped) | set(input_names)
+    new_inputs = set(directions or ())  # a temporary named like one (v_xcube) is renamed
+    taken = set(escaped) | set(input_names) | new_inputs
     renamed = []
     for k, n in enumerate(escaped):
         if k in graph.inputs:
             n = graph.nodes[k].name
-        elif n in _TAKEN or n.startswith("__"):
-            n = _fresh(n + "_" if n in _TAKEN else "t" + n.lstrip("_"), taken)
+        elif n in _TAKEN or n.startswith("__") or n in new_inputs:
+            n = _fresh(n + "_" if n in _TAKEN or n in new_inputs else "t" + n.lstrip("_"), taken)
             taken.add(n)
         renamed.append(n)
     names = tuple(renamed)
     grads = gradient_names(names)
+    clash = sorted(new_inputs & set(grads))
+    if clash:
+        raise SymbpError(f"direction {clash[0]!r} is a name the derivative's lines use; "
+                         "choose another")
     if any(node.shape for node in graph.nodes):
         return (names[graph.output], input_names,
                 _array_lines(graph, names, grads, wrt_nodes, directions))

@@ -394,3 +394,18 @@ def test_second_order_of_an_input_named_underscore():
     lines = symbp.derivative("_**3 * x", "_")
     assert "compile with inputs=['_', 'x']" in lines  # dx... reads x first
     assert symbp.compile(lines, inputs=["_", "x"], jit=False)(2.0, 3.0) == 36.0
+
+
+def test_second_order_when_a_temporary_is_named_like_a_direction():
+    # the direction of input xcube is v_xcube, and so was the cube of an input v_x: the HVP's
+    # lines assigned their own input ('v_xcube' is assigned by a staged line)
+    f = symbp.compile("sin(v_x)*xcube**3 + exp(v_x*xcube) + v_x**3", order=2, jit=False)
+    u, w = 0.3, -0.7
+    e = np.exp(u * w)
+    exact = [[-np.sin(u) * w**3 + w * w * e + 6 * u, 3 * np.cos(u) * w**2 + e + u * w * e],
+             [3 * np.cos(u) * w**2 + e + u * w * e, 6 * np.sin(u) * w + u * u * e]]
+    np.testing.assert_allclose(f.hessian(u, w), exact, rtol=1e-13)
+    # a direction named like a gradient of the lines is refused, as for arrays (the lines
+    # 'dxsqr = y ... dot = dx * dxsqr' multiplied by the gradient, not the direction)
+    with pytest.raises(symbp.SymbpError, match="direction 'dxsqr' is a name the derivative"):
+        symbp.derivative("x**2 * y", "x", direction="dxsqr")
