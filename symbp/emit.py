@@ -178,17 +178,21 @@ def _noted(text: str, note: str, expr: sp.Expr, printer: SourcePrinter,
     return "; ".join(parts)
 
 
+def _is_tail_call(e) -> bool:
+    """A call of a gate that branches to an exact form in its tails (``sigmoid_grad``)."""
+    return isinstance(e, sp.Function) and \
+        getattr(getattr(e.func, "symbp_gate", None), "tail", None) is not None
+
+
 def _tail_calls(expr: sp.Expr) -> list:
-    """Calls in ``expr`` of gates that branch to an exact form in the tails, in print order."""
-    calls = [f for f in expr.atoms(sp.Function)
-             if getattr(getattr(f.func, "symbp_gate", None), "tail", None)]
-    return sorted(calls, key=sp.default_sort_key)
+    """The calls in ``expr`` of gates exact in their tails, in print order."""
+    return sorted((f for f in expr.atoms(sp.Function) if _is_tail_call(f)),
+                  key=sp.default_sort_key)
 
 
 def _off_the_tails(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with every tail-branching gate call replaced by its formula off the tails."""
-    return expr.replace(lambda e: bool(_tail_calls(e)) and e in _tail_calls(e),
-                        lambda e: e.func.symbp_gate.fast(*e.args))
+    """``expr`` with every such call replaced by its gate's formula off the tails (``fast``)."""
+    return expr.replace(_is_tail_call, lambda e: e.func.symbp_gate.fast(*e.args))
 
 
 def _expressions(program: Program):
