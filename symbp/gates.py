@@ -304,7 +304,8 @@ _BUILTIN = (
          label="dsig", note="written as e/(1 + e)**2, e = exp(-{x}), where {x} > "
                             f"{_SIGMOID_TAIL:g}: exact in the tails"),
     Gate("softplus", 1, lambda a: sp.log(1 + sp.exp(a)), "log(1 + exp(a))",
-         call="softplus", label="sp"),
+         call="softplus", label="sp",
+         note="log(1 + exp(x)) written as max(x, 0) + log1p(exp(-|x|)): exact in the tails"),
     Gate("relu", 1, lambda a: sp.Piecewise((0, a <= 0), (a, True)), "max(0, a); relu'(0) = 0",
          call="relu", kinks=(((0.0,), (0.0,)),), label="relu"),
     Gate("leaky_relu", 1, lambda a, slope: sp.Piecewise((slope * a, a <= 0), (a, True)),
@@ -325,7 +326,8 @@ _BUILTIN = (
                "tails"),
     Gate("elu", 1, lambda a, alpha: sp.Piecewise((alpha * (sp.exp(a) - 1), a <= 0), (a, True)),
          "a if a > 0 else alpha * (exp(a) - 1)", params=(("alpha", 1.0),), call="elu",
-         kinks=(((0.0,), (1.0,)),), label="elu"),
+         kinks=(((0.0,), (1.0,)),), label="elu",
+         note="alpha*(exp(x) - 1) written as alpha*expm1(x): exact near 0"),
 )
 
 _LABELS = {"matmul": "mm", "transpose": "T", "softmax": "probs", "log_softmax": "logp",

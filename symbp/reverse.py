@@ -49,14 +49,14 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
                                   f"{comment}: {_describe(graph, names, k)}")
         elif node.shape == ():
             forward.append(Assign(names[k], node.formula.xreplace(_bind(node.args, sym)), comment,
-                                  _note(gate)))
+                                  _note(gate, node.formula)))
         else:
             refs = _arg_refs(graph, names, k)
             value = node.formula.xreplace({placeholder(p): s for p, (s, _) in enumerate(refs)})
             target = Ref(names[k], tuple(range(len(node.shape))))
             described = f"{comment}: {_describe(graph, names, k)}"
             forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False, described,
-                                                        note=_note(gate)),)))
+                                                        note=_note(gate, node.formula)),)))
 
     needed = depends_on(graph, wrt)
     uses = [0] * len(graph.nodes)  # consumers of each node that pass gradients back
@@ -184,10 +184,17 @@ def _loop_backward(graph, names, grads, k, needed, assigned, step, shared, alias
     return zero_first + ([Loop(node.shape, tuple(body))] if body else [])
 
 
-def _note(gate) -> str:
-    """The gate table's note on how a node's gate is computed, for its forward line (a gate
-    with a fast form has its note written where it is called, by the emitter)."""
-    return gate.note if gate is not None and gate.fast is None else ""
+def _note(gate, formula) -> str:
+    """The gate table's note on how a node's gate is computed, for its forward line; a
+    staged line's are those of the gates it calls (``h1 = elu(z1)``). A gate with a fast
+    form has its note written where it is called, by the emitter."""
+    if gate is not None and gate.note:
+        return gate.note if gate.fast is None else ""
+    called = {f.func.symbp_gate.name: f.func.symbp_gate.note
+              for f in (formula.atoms(sp.Function) if formula is not None else ())
+              if getattr(f.func, "symbp_gate", None) is not None and f.func.symbp_gate.note
+              and f.func.symbp_gate.fast is None}
+    return "; ".join(called[n] for n in sorted(called))
 
 
 def _dnote(node) -> str:

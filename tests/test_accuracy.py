@@ -186,6 +186,9 @@ def test_generated_sources_say_how_they_stay_exact():
     for g, src in rows.items():
         assert "log1p" in _line(src, f"{g}(z"), g
     assert "expm1" in _line(rows["log_softmax"], "log_softmax_backward(")
+    forward = symbp.compile("h = elu(x) + softplus(y)", jit=False).source  # a staged line
+    assert "alpha*expm1(x): exact near 0" in _line(forward, "h = ")
+    assert "max(x, 0) + log1p(exp(-|x|)): exact in the tails" in _line(forward, "h = ")
     staged = symbp.derivative("sigmoid(x) * y", "x")  # symbp input, annotated the same way
     assert "dsigx/dx = sigx*(1 - sigx), written as e/(1 + e)**2" in _line(staged, "dx = ")
     from symbp.nn.compiled import network
