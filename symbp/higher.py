@@ -40,7 +40,7 @@ from .derive import OUT, local_derivatives, placeholder
 from .emit import _off_the_tails, _tail_calls
 from .errors import IdentifierError, SymbpError
 from .gates import ALIASES, CONSTANTS, GATES, MODULE_ALIASES
-from .names import MAX_LINE_OPS, generated_text
+from .names import MAX_LINE_OPS
 from .naming import gradient_names, value_names
 from .parse import _BARE_CONSTANTS, check_name, parse
 from .reverse import depends_on, sweep
@@ -529,15 +529,10 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
     along = "" if direction is None else f" along {direction}"
     title = f"derivative of {output} with respect to {wrt}{along}"
     text = _render(title, lines)
-    used = {n for _, r, _ in lines for n in _names_in(r)}
-    declared = dict(shapes or {})
-    if direction is not None and wrt in declared:
-        declared[direction] = declared[wrt]
-    try:
-        with generated_text():
-            read = parse(text, None, {n: v for n, v in declared.items() if n in used}).input_names
-    except SymbpError:  # a constant (dx = 1): no input to order
+    read = _first_read(_split(lines))
+    if not read:  # a constant (dx = 1): no input to order
         return text
+    used = {n for _, r, _ in lines for n in _names_in(r)}
     kept = [n for n in (*names, *(directions or ()))
             if n in read or n in _BARE_CONSTANTS and n in used]
     if list(read) != kept:  # compile() orders inputs as the lines first read them
@@ -545,6 +540,26 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
                else f"the lines read {read[0]} first")
         text = _render(f"{title}; compile with inputs={kept}: {why}", lines)
     return text
+
+
+def _first_read(lines) -> list[str]:
+    """The names the lines read before a line assigns them, in the order the parser meets
+    them (line by line, left to right): the inputs :func:`symbp.compile` finds, in its order
+    (a bare ``pi`` is the constant)."""
+    assigned: set[str] = set()
+    order: list[str] = []
+    for target, rhs, _ in lines:
+        tree = ast.parse(rhs, mode="eval")
+        skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                 and isinstance(n.value, ast.Name) and n.value.id in MODULE_ALIASES}
+        found = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Name)
+                        and id(n) not in skip), key=lambda n: n.col_offset)
+        for n in found:
+            if n.id not in assigned and n.id not in order and n.id not in _BARE_CONSTANTS:
+                order.append(n.id)
+        assigned.add(target)
+    return order
 
 
 def directional(expr, wrt: Sequence[str], directions: Sequence[str], *, inputs=None,
