@@ -19,9 +19,8 @@ from . import blocks as _blocks
 from . import jit as _jit
 from .errors import CallError, ParseError, SymbpError
 from .names import KERNEL_NAME, generated_text, screen_text
-from .names import check as check_name
 from .names import names as checked_names
-from .shapes import Ints, ints, normalize, show
+from .shapes import Ints, checked_shapes, show
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -96,7 +95,7 @@ def compile(expr: str | sp.Expr, *, wrt: Sequence[str] | None = None,
     wrt = checked_names(wrt, "wrt") if wrt is not None else None
     if not isinstance(jit, bool):
         raise SymbpError(f"jit must be True or False, got {type(jit).__name__}")
-    shapes = _shapes(shapes)
+    shapes = checked_shapes(shapes)
     if inputs is not None:
         unknown = [n for n in shapes if n not in inputs]
         if unknown:
@@ -187,22 +186,6 @@ def _screen(expr) -> str:
         return screen_sympy(expr)[0]
     raise ParseError(f"expected an expression string or a SymPy expression, got "
                      f"{type(expr).__name__}")
-
-
-def _shapes(shapes: dict | None) -> dict:
-    """Validated ``shapes``: names (the identifier check) to normalized shapes (or Ints)."""
-    if shapes is None:
-        return {}
-    if not isinstance(shapes, dict):
-        raise SymbpError(f"shapes must be a dict of name -> shape, got {type(shapes).__name__}")
-    out = {}
-    for name, shape in shapes.items():
-        check_name(name, "shapes")
-        try:
-            out[name] = ints(shape.shape) if isinstance(shape, Ints) else normalize(shape)
-        except ValueError as exc:
-            raise SymbpError(f"shapes[{name!r}]: {exc}") from None
-    return out
 
 
 # The compiler's own code: a change to any module (a development install) invalidates the

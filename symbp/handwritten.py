@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .checker import Report, check_source
 from .function import compile
+from .shapes import checked_shapes
 
 
 def check(source: str, *, at: dict, inputs=None, shapes=None) -> Report:
@@ -48,4 +49,4 @@ def check(source: str, *, at: dict, inputs=None, shapes=None) -> Report:
         backward target that is no forward value's gradient; SymbpError for a bad point or a
         value that is not finite.
     """
-    return check_source(source, at, inputs, shapes, compile)
+    return check_source(source, at, inputs, checked_shapes(shapes) or None, compile)

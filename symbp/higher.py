@@ -44,7 +44,7 @@ from .names import MAX_LINE_OPS
 from .naming import gradient_names, value_names
 from .parse import _BARE_CONSTANTS, check_name, parse
 from .reverse import depends_on, sweep
-from .shapes import broadcast, show
+from .shapes import broadcast, checked_shapes, show
 from .statements import Accumulate
 
 __all__ = ["derivative", "directional"]
@@ -525,6 +525,7 @@ def derivative(expr: str | sp.Expr, wrt: str, *, inputs: Sequence[str] | None = 
         raise SymbpError(f"direction must be a new input's name (a str), got "
                          f"{type(direction).__name__}")
     directions = None if direction is None else (direction,)
+    shapes = checked_shapes(shapes) or None  # as compile: (0,) or a list is refused
     output, names, lines = _lines(expr, (wrt,), inputs, shapes, directions)
     along = "" if direction is None else f" along {direction}"
     title = f"derivative of {output} with respect to {wrt}{along}"

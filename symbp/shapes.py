@@ -33,6 +33,25 @@ MAX_DIM = 2 ** 62
 """Largest fixed dimension (an int64 index must reach it)."""
 
 
+def checked_shapes(shapes: dict | None) -> dict:
+    """Validated ``shapes=`` of compile, derivative and check: names (the identifier check)
+    to normalized shapes (or Ints)."""
+    from .errors import SymbpError
+
+    if shapes is None:
+        return {}
+    if not isinstance(shapes, dict):
+        raise SymbpError(f"shapes must be a dict of name -> shape, got {type(shapes).__name__}")
+    out = {}
+    for name, shape in shapes.items():
+        check(name, "shapes")
+        try:
+            out[name] = ints(shape.shape) if isinstance(shape, Ints) else normalize(shape)
+        except ValueError as exc:
+            raise SymbpError(f"shapes[{name!r}]: {exc}") from None
+    return out
+
+
 def normalize(shape) -> Shape:
     """A user's shape as a tuple of positive ints and dimension names.
 

@@ -409,3 +409,15 @@ def test_second_order_when_a_temporary_is_named_like_a_direction():
     # 'dxsqr = y ... dot = dx * dxsqr' multiplied by the gradient, not the direction)
     with pytest.raises(symbp.SymbpError, match="direction 'dxsqr' is a name the derivative"):
         symbp.derivative("x**2 * y", "x", direction="dxsqr")
+
+
+def test_derivative_and_check_validate_shapes_as_compile_does():
+    # both handed shapes to the parser unchecked: a dimension of 0 was taken (check then
+    # blamed the output's shape (0,)), a list of pairs read as a dict
+    src = "q = x*y\nf = q**2\ndq = 2*q\ndx = y*dq\ndy = x*dq\n"
+    for bad, message in (({"x": (0,)}, r"shapes\['x'\]"), ([("x", (2,))], "must be a dict")):
+        with pytest.raises(symbp.SymbpError, match=message):
+            symbp.check(src, at={"x": 1.0, "y": 2.0}, shapes=bad)
+        with pytest.raises(symbp.SymbpError, match=message):
+            symbp.derivative("sum(x*x)", "x", shapes=bad, direction="v")
+    assert symbp.check(src, at={"x": 1.0, "y": 2.0}, shapes={}).ok
