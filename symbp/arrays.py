@@ -317,8 +317,18 @@ def softmax_staged(c: Site, position: int) -> list:
 
 
 def log_softmax_staged(c: Site, position: int) -> list:
-    z, g = c.args[0], c.dout
-    return [(None, f"{g} - softmax({z}) * {_along_rows(f'sum({g}, axis=-1)', z)}")]
+    """``g - p * G`` (``p = softmax(z)``, ``G`` the row sums of ``g``), exact as the runtime's:
+    at an entry with p > 1/2 (one per row at most), ``p = 1 - rest`` (the other entries' share,
+    summed without it) makes it ``(g - G) + rest * G``, which keeps the tiny part that
+    ``g - p * G`` rounds away ([0, -40, -40] with g on the first entry: 1.7e-17, not 0). The
+    pick is ``(1 - top) * a + top * b`` with top 0 or 1, so both forms differentiate as the
+    same function."""
+    z, g, ls = c.args[0], c.dout, c.out
+    return [("top", f"ifpos({ls} + 0.6931471805599453, 1, 0)"),  # 1 where p > 1/2
+            ("rowsum", _along_rows(f"sum({g}, axis=-1)", z)),
+            ("rest", _along_rows(f"sum(softmax({z}) * (1 - {{top}}), axis=-1)", z)),
+            (None, f"(1 - {{top}}) * ({g} - softmax({z}) * {{rowsum}}) + "
+                   f"{{top}} * ({g} - {{rowsum}} + {{rest}} * {{rowsum}})")]
 
 
 def logsumexp_staged(c: Site, position: int) -> list:
@@ -367,8 +377,13 @@ def softmax_cross_entropy_adjoint(c: Site, position: int) -> list:
 
 
 def softmax_cross_entropy_staged(c: Site, position: int) -> list:
+    """``(p - onehot(y)) * g``, at the label as minus the other probabilities (summed without
+    the label's), not ``p - 1``: exact near 1, as the runtime's adjoint."""
     z, y = c.args
-    return [(None, f"(softmax({z}) - onehot({y}, {z})) * {_along_rows(c.dout, z)}")]
+    hot = f"onehot({y}, {z})"
+    return [("others", f"softmax({z}) * (1 - {hot})"),  # the probabilities off the label
+            (None, f"({{others}} - {hot} * {_along_rows('sum({others}, axis=-1)', z)}) * "
+                   f"{_along_rows(c.dout, z)}")]
 
 
 def hinge_staged(c: Site, position: int) -> list:

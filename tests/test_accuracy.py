@@ -258,3 +258,23 @@ def test_logsumexp_of_a_dominant_row_is_not_zero():
     f = symbp.compile("logsumexp(z)", shapes={"z": (3,)}, jit=False)
     value, _ = f.value_and_grad(z=np.array([0.0, -40.0, -40.0]))
     assert value == pytest.approx(8.533047625744065e-18, rel=1e-12)
+
+
+def test_staged_adjoints_of_row_gates_with_a_dominant_entry():
+    """symbp.derivative's lines for softmax_cross_entropy and log_softmax are as exact as the
+    compiled adjoints at [0, -40, -40]: -8.5e-18 and 8.5e-18, where p - 1 and 1 - p give 0."""
+    z, first = np.array([[0.0, -40.0, -40.0]]), np.array([[1.0, 0.0, 0.0]])
+    exact = _mp_rows(z)[0][2]  # softmax in 60 digits
+    ce = {"z": ("B", "C"), "y": symbp.shapes.ints("B")}
+    lines = symbp.derivative("sum(softmax_cross_entropy(z, y))", "z", shapes=ce, direction="V")
+    f = symbp.compile(lines, shapes={**ce, "V": ("B", "C")}, jit=False)
+    _close([f(z=z, y=np.array([0]), V=first)], [exact[0] - 1])
+    rows = {"z": ("B", "C"), "V": ("B", "C")}
+    lines = symbp.derivative("sum(V * log_softmax(z))", "z", shapes=rows, direction="U")
+    g = symbp.compile(lines, shapes={**rows, "U": ("B", "C")}, jit=False)
+    _close([g(z=z, V=first, U=first)], [1 - exact[0]])
+    V = np.array([[0.3, -2.0, 5.0]])  # other upstreams: each entry as g - p * sum(g)
+    for U in np.eye(3):
+        _close([g(z=z, V=V, U=U[None])],
+               [sum(float(v) * u for v, u in zip(V[0], U)) - sum(
+                   float(u) * exact[j] * float(V.sum()) for j, u in enumerate(U))])

@@ -319,7 +319,9 @@ def test_mlp_hvp_inner_product_test(mlp_hvp):
 def test_mlp_hvp_is_shown_in_the_source_and_python_agrees(mlp_hvp):
     f, _ = mlp_hvp
     tail = f.source.split("# --- order=2", 1)[1]
-    assert "# dsum2 = (softmax(sum2) - onehot(y, sum2)) * expand(dloss, sum2, axis=-1)" in tail
+    assert "# others = softmax(sum2) * (1 - onehot(y, sum2))" in tail
+    assert ("# dsum2 = (others - onehot(y, sum2) * expand(sum(others, axis=-1), sum2, axis=-1))"
+            " * expand(dloss, sum2, axis=-1)") in tail
     assert "# dW1 = X.T @ dsum_" in tail and "# db1 = sum(dsum_, axis=0)" in tail
     assert "def value_and_grad_into(" in tail
     slow = symbp.compile(MLP, shapes=MLP_SHAPES, wrt=list(MLP_WRT), order=2, jit=False)
@@ -454,7 +456,9 @@ def test_array_derivative_reads_like_the_notes():
     assert lines[0] == "# derivative of f with respect to W2 along V"
     code = [line.split("  #")[0].strip() for line in lines[1:]]
     assert "mm = relusum @ W2" in code
-    assert "dsum2 = (softmax(sum2) - onehot(y, sum2)) * expand(dloss, sum2, axis=-1)" in code
+    assert "others = softmax(sum2) * (1 - onehot(y, sum2))" in code
+    assert ("dsum2 = (others - onehot(y, sum2) * expand(sum(others, axis=-1), sum2, axis=-1)) * "
+            "expand(dloss, sum2, axis=-1)") in code
     assert "dW2 = relusum.T @ dsum2" in code and code[-1] == "dot = sum(dW2 * V)"
     assert not any(c.startswith("dW1") for c in code)  # only what dW2 needs
 
