@@ -369,10 +369,11 @@ def test_f_check_near_zero_keeps_the_central_difference_inside_the_domain():
 def test_f_check_at_the_edge_of_a_gates_domain_uses_a_one_sided_difference():
     # x**2.5 at 0: x - h is outside the domain (complex); the check raised a raw TypeError
     # for scalars and reported 'central difference nan' for arrays. The one-sided
-    # difference's error is h**1.5 = 1e-30 (the derivative is 0): reported, as at a kink
+    # difference's error, h**1.5 = 1e-30, is not a power of h that extrapolates away (the
+    # derivative is 0): reported, as at a kink
     f = symbp.compile("x**2.5 * y", jit=False)
     (line,) = [x for x in f.check(0.0, 2.0).lines if "dpower/dx" in x.line]
-    assert line.value == 0 and 0 < line.numeric < 1e-29
+    assert line.value == 0 and abs(line.numeric) < 1e-29
     g = symbp.compile("sum(W**2.5)", shapes={"W": (2,)}, jit=False)
     (line,) = [x for x in g.check(W=np.array([0.0, 1.0])).lines if "dpower/dW" in x.line]
     assert line.value == 0 and 0 < line.numeric < 1e-29
@@ -421,3 +422,18 @@ def test_derivative_and_check_validate_shapes_as_compile_does():
         with pytest.raises(symbp.SymbpError, match=message):
             symbp.derivative("sum(x*x)", "x", shapes=bad, direction="v")
     assert symbp.check(src, at={"x": 1.0, "y": 2.0}, shapes={}).ok
+
+
+def test_f_check_of_a_zero_derivative_is_not_the_references_own_error():
+    # x**3 at 0: the central difference is h**2 = 1e-40 where the derivative is 0, reported
+    # as a relative error of 1; differences at h and h/10, extrapolated, cancel it
+    f = symbp.compile("x**3 + sin(x) * x**2 + y", jit=False)
+    report = f.check(0.0, 1.0)
+    assert report.ok, str(report)
+    assert all(x.numeric in (0.0, 1.0) for x in report.lines)
+    mixed = symbp.compile("sum(W) * x**3", shapes={"W": (2,)}, jit=False)  # a scalar line
+    assert mixed.check(W=np.array([1.0, 2.0]), x=0.0).ok
+    # a kink still shows, and a tiny derivative is not taken for 0
+    assert "central difference 0.5" in str(symbp.compile("relu(x) * 2", jit=False).check(0.0))
+    tiny = symbp.compile("exp(x) * 1e-45 + x**3", jit=False).check(1e-8)
+    assert tiny.ok and min(x.numeric for x in tiny.lines) > 0
