@@ -301,7 +301,9 @@ def _row_wise(helper: str, adjoint_note: str):
     return forward, adjoint
 
 
-softmax_forward, softmax_adjoint = _row_wise("softmax", "s * (ds - sum(ds * s))")
+softmax_forward, softmax_adjoint = _row_wise(
+    "softmax", "s * (ds - sum(ds * s)), at an entry above 1/2 as s * (ds * rest - the others' "
+    "ds * s), rest their share: exact near 1")
 log_softmax_forward, log_softmax_adjoint = _row_wise(
     "log_softmax", "dls - exp(ls) * sum(dls), with 1 + expm1(ls) for exp(ls) near 1: exact there")
 
@@ -312,8 +314,15 @@ def _along_rows(g: str, like: str) -> str:
 
 
 def softmax_staged(c: Site, position: int) -> list:
+    """``s * (g - sum(g * s))``, exact as the runtime's: at an entry with s > 1/2 (one per row
+    at most) ``g - sum(g * s)`` is ``g * rest - part`` (``rest``, ``part``: the other entries'
+    ``s`` and ``g * s`` summed without it), which keeps what the plain form rounds away."""
     s, z, g = c.out, c.args[0], c.dout
-    return [(None, f"{s} * ({g} - {_along_rows(f'sum({g} * {s}, axis=-1)', z)})")]
+    return [("top", f"ifpos({s} - 0.5, 1, 0)"),  # 1 where s > 1/2
+            ("rest", _along_rows(f"sum({s} * (1 - {{top}}), axis=-1)", z)),
+            ("part", _along_rows(f"sum({g} * {s} * (1 - {{top}}), axis=-1)", z)),
+            (None, f"(1 - {{top}}) * {s} * ({g} - {_along_rows(f'sum({g} * {s}, axis=-1)', z)})"
+                   f" + {{top}} * {s} * ({g} * {{rest}} - {{part}})")]
 
 
 def log_softmax_staged(c: Site, position: int) -> list:

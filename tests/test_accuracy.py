@@ -278,3 +278,24 @@ def test_staged_adjoints_of_row_gates_with_a_dominant_entry():
         _close([g(z=z, V=V, U=U[None])],
                [sum(float(v) * u for v, u in zip(V[0], U)) - sum(
                    float(u) * exact[j] * float(V.sum()) for j, u in enumerate(U))])
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["python", "numba"])
+def test_softmax_adjoint_with_a_dominant_entry(jit):
+    """softmax's adjoint s * (g - sum(g * s)) at [0, -40, -40]: s_0 (1 - s_0) = 8.5e-18 for g on
+    the dominant entry (the plain form gives 0), compiled and as symbp.derivative's lines."""
+    z = _rows()
+    exact = [e[2] for e in _mp_rows(z)]  # softmax in 60 digits
+    shapes = {"z": ("B", "C"), "V": ("B", "C")}
+    f = symbp.compile("sum(V * softmax(z))", shapes=shapes, wrt=["z"], jit=jit)
+    lines = symbp.derivative("sum(V * softmax(z))", "z", shapes=shapes, direction="U")
+    g = symbp.compile(lines, shapes={**shapes, "U": ("B", "C")}, jit=False)
+    rng = np.random.RandomState(1)
+    for V in (np.eye(3)[[0, 0, 1, 0, 1, 2, 0, 1]], rng.normal(size=z.shape)):
+        truth = [[p[j] * (float(V[i, j]) - mp.fsum(float(V[i, k]) * p[k] for k in range(3)))
+                  for j in range(3)] for i, p in enumerate(exact)]
+        _close(f.value_and_grad(z=z, V=V)[1]["z"], truth)
+        for i, j in ((0, 0), (0, 1), (2, 0), (3, 0), (4, 1)):
+            U = np.zeros_like(z)
+            U[i, j] = 1.0
+            _close([g(z=z, V=V, U=U)], [truth[i][j]])
