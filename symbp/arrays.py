@@ -329,7 +329,7 @@ def log_softmax_staged(c: Site, position: int) -> list:
     """``g - p * G`` (``p = softmax(z)``, ``G`` the row sums of ``g``), exact as the runtime's:
     at an entry with p > 1/2 (one per row at most), ``p = 1 - rest`` (the other entries' share,
     summed without it) makes it ``(g - G) + rest * G``, which keeps the tiny part that
-    ``g - p * G`` rounds away ([0, -40, -40] with g on the first entry: 1.7e-17, not 0). The
+    ``g - p * G`` rounds away ([0, -40, -40] with g on the first entry: 8.5e-18, not 0). The
     pick is ``(1 - top) * a + top * b`` with top 0 or 1, so both forms differentiate as the
     same function."""
     z, g, ls = c.args[0], c.dout, c.out
