@@ -445,22 +445,34 @@ class _Mp:
         if self.function is None:
             return _central(_Formula(self.formula), list(range(self.arity)), p,
                             dict(enumerate(args)))
-        with mpmath.workdps(central_digits(args, p, DIGITS)):
+        # 3 digits more: the difference at h/10, extrapolated with the one at h (as
+        # symbp.checker._central), keeps those of one at h
+        with mpmath.workdps(central_digits(args, p, DIGITS) + 3):
             x = [mpmath.mpf(v) for v in args]
             h = mpmath.mpf(10) ** -20 * mpmath.mpf(step_scale(args[p]))
-            up, down = list(x), list(x)
-            up[p] += h
-            down[p] -= h
             try:
-                high, low = self.function(*up), self.function(*down)
-                if isinstance(low, mpmath.mpc) and not isinstance(high, mpmath.mpc):
-                    low, h = self.function(*x), h / 2  # at the domain's edge: one-sided
-                elif isinstance(high, mpmath.mpc) and not isinstance(low, mpmath.mpc):
-                    high, h = self.function(*x), h / 2
-                value = (high - low) / (2 * h)
-                return float(value) if not isinstance(value, mpmath.mpc) else math.nan
+                coarse, order, size = self._difference(x, p, h)
+                fine, _, fine_size = self._difference(x, p, h / 10)
+                if isinstance(coarse, mpmath.mpc) or isinstance(fine, mpmath.mpc):
+                    return math.nan
+                value = (10 ** order * fine - coarse) / (10 ** order - 1)
+                noise = max(size, fine_size) * mpmath.mpf(10) ** (3 - mpmath.mp.dps)
+                return 0.0 if abs(value) <= noise else float(value)  # 0 within rounding
             except (ArithmeticError, ValueError, TypeError):
                 return math.nan
+
+    def _difference(self, x: list, p: int, h) -> tuple:
+        """The difference at step h, its order in h and its rounding scale (the larger value
+        over the step): central, or one-sided at the edge of the domain (x**2.5 at 0)."""
+        up, down = list(x), list(x)
+        up[p] += h
+        down[p] -= h
+        high, low, order = self.function(*up), self.function(*down), 2
+        if isinstance(low, mpmath.mpc) and not isinstance(high, mpmath.mpc):
+            low, h, order = self.function(*x), h / 2, 1
+        elif isinstance(high, mpmath.mpc) and not isinstance(low, mpmath.mpc):
+            high, h, order = self.function(*x), h / 2, 1
+        return (high - low) / (2 * h), order, max(abs(high), abs(low)) / h
 
 
 class _Formula:
