@@ -260,13 +260,51 @@ def _backward_start(body: list[ast.stmt], inputs) -> int | None:
     return None
 
 
-def check_source(source: str, at: dict, inputs, shapes, compile) -> Report:
+def _example_values(body: list[ast.stmt]) -> dict:
+    """The leading lines that assign a number to a name (the notes' ``x = 3  # example
+    values``), as {name: (value, statement)}; a name assigned twice ends them."""
+    found: dict = {}
+    for stmt in body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id not in found):
+            break
+        value, sign = stmt.value, 1.0
+        if isinstance(value, ast.UnaryOp) and isinstance(value.op, (ast.USub, ast.UAdd)):
+            value, sign = value.operand, -1.0 if isinstance(value.op, ast.USub) else 1.0
+        if not (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
+            break
+        found[stmt.targets[0].id] = (sign * float(value.value), stmt)
+    return found
+
+
+def check_source(source: str, at: dict | None, inputs, shapes, compile) -> Report:
     """The work of :func:`symbp.check`; ``compile`` is :func:`symbp.compile` (it sits in a
-    layer above this module, which :meth:`Function.check` imports)."""
+    layer above this module, which :meth:`Function.check` imports). Without ``at``, the
+    leading lines assigning numbers are the point (:func:`_example_values`)."""
     if not isinstance(source, str):
         raise SymbpError(f"source must be a string, got {type(source).__name__}")
     reader = _Reader(source)
     body = reader.statements()
+    given = bool(at)
+    examples = _example_values(body)
+    if given:  # the value lines of the names at gives are replaced by at's values
+        examples = {n: v for n, v in examples.items() if isinstance(at, dict) and n in at}
+    elif not examples:
+        raise SymbpError("no point to check at: pass at={'x': 3, ...} (--at x=3 on the "
+                         "command line), or begin the source with the inputs' values, as "
+                         "the notes do (x = 3, then y = -4)")
+    if examples:
+        if len(examples) == len(body):
+            raise SymbpError("the source holds only the inputs' values (name = number): the "
+                             "forward and backward lines follow them")
+        at = {**{name: value for name, (value, _) in examples.items()}, **(at or {})}
+        lines = source.splitlines()
+        for _, stmt in examples.values():  # blanked, so line numbers stay the source's
+            for k in range(stmt.lineno - 1, stmt.end_lineno):
+                lines[k] = ""
+        reader = _Reader("\n".join(lines))
+        body = [s for s in body if all(s is not stmt for _, stmt in examples.values())]
     start = _backward_start(body, inputs)
     if start is None:
         last = body[-1] if len(body) > 1 and isinstance(body[-1], ast.Assign) else None
@@ -281,6 +319,8 @@ def check_source(source: str, at: dict, inputs, shapes, compile) -> Report:
     text = reader.text.splitlines()
     graph = parse("\n".join(text[:body[start].lineno - 1]),
                   list(inputs) if inputs is not None else None, shapes)
+    if not given:  # a value line whose name the forward pass never reads is left out
+        at = {name: value for name, value in at.items() if name in graph.input_names}
     point = _point(at, graph.input_names, shapes or {})
     if not shapes:
         return _Checker(graph, reader, text, point).run(body[start:])

@@ -205,7 +205,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     args.expr = None
     text = _read_expression(args)
-    values = _parse_at(args.at)
+    values = _parse_at(args.at) if args.at else {}
     shapes = _parse_shapes("--shape", args.shape)
     labels = _parse_shapes("--labels", args.labels)
     both = sorted(set(shapes) & set(labels))
@@ -611,9 +611,10 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="example: symbp check staged.py --at x=3 y=-4",
     )
     check.add_argument("file", metavar="FILE", help="the forward and backward lines ('-': stdin)")
-    check.add_argument("--at", nargs="+", metavar="NAME=VALUE", required=True,
+    check.add_argument("--at", nargs="+", metavar="NAME=VALUE",
                        help="the point, one number per input; an array's elements "
-                       "comma-separated in row-major order (W=0.1,0.5,-0.3,0.8)")
+                       "comma-separated in row-major order (W=0.1,0.5,-0.3,0.8); without it, "
+                       "the FILE's first lines assigning numbers (x = 3, as in the notes)")
     check.add_argument("--shape", nargs="+", metavar="NAME=DIMS",
                        help="declare an array input, e.g. --shape W=2,2 x=2,1")
     check.add_argument("--labels", nargs="+", metavar="NAME=DIMS",

@@ -11,7 +11,7 @@ from .function import compile
 from .shapes import checked_shapes
 
 
-def check(source: str, *, at: dict, inputs=None, shapes=None) -> Report:
+def check(source: str, *, at: dict | None = None, inputs=None, shapes=None) -> Report:
     """Check a hand-written backward pass against symbp's, line by line.
 
     Parameters
@@ -22,8 +22,12 @@ def check(source: str, *, at: dict, inputs=None, shapes=None) -> Report:
         ``+=`` or the first line assigning ``d<name>`` for a name already used. Each backward
         line gives one forward line's contribution to one gradient: it reads that line's
         gradient (``dx = (1) * dxpy``), or none for the output line (``dnum = invden``).
-    at : dict
-        The point: a number for every input of the forward pass.
+    at : dict, optional
+        The point: a number for every input of the forward pass. The lines at the top of
+        ``source`` that assign a number to a name (the notes' ``x = 3  # example values``,
+        ``y = -4``) give the point when ``at`` is left out (the forward pass starts after
+        them); a name ``at`` gives is an input at ``at``'s value even if such a line assigns
+        it, and the other value lines stay forward lines (constants).
     inputs : sequence of str, optional
         The forward pass's inputs (as in :func:`symbp.compile`).
     shapes : dict, optional

@@ -384,3 +384,38 @@ def test_function_check_takes_arrays_too():  # more in tests/test_check_arrays.p
     assert report.ok and len(report.lines) == 2
     local = next(x for x in report.lines if x.what == "local")
     assert local.line.startswith("dx[i] = (2*x[i]) * dxsqr[i]") and local.index in {(0,), (1,)}
+
+
+# -- the point from the notes' own first lines (x = 3  # example values) ----------------------
+
+NOTES_FILE = "x = 3 # example values\ny = -4\n\n# forward pass\n" + SOURCE
+
+
+def test_the_notes_example_values_are_the_point_without_at(tmp_path, capsys):
+    """The notes' code as written, `x = 3` and `y = -4` first, checks without `at`; line numbers
+    stay the file's; a value `at` gives wins over its line; other value lines stay constants."""
+    report = symbp.check(NOTES_FILE)
+    assert report.ok and report.lines[0].number == FIRST + 4
+    final = {line.variable: line.found for line in report.lines}
+    assert final["dx"] == pytest.approx(2.05956979557, rel=1e-9)
+    assert final["dy"] == pytest.approx(1.59223275148, rel=1e-9)
+    wrong = NOTES_FILE.replace("dx += (1) * dnum", "dx = (1) * dnum")
+    report = symbp.check(wrong)
+    assert report.first_wrong_line == 4 + _number("dx += (1) * dnum")
+    moved = symbp.check(NOTES_FILE, at={"x": 1.0, "y": 2.0})  # at wins over x = 3, y = -4
+    final = {line.variable: line.found for line in moved.lines}
+    numeric = numeric_gradient(_forward, [1.0, 2.0])
+    assert final["dx"] == pytest.approx(numeric[0], rel=1e-8)
+    assert final["dy"] == pytest.approx(numeric[1], rel=1e-8)
+    scaled = "a = 2\n" + SOURCE.replace("num = x + sigy", "num = a * x + sigy")
+    with pytest.raises(SymbpError, match="no point to check at"):
+        symbp.check(SOURCE)
+    with pytest.raises(SymbpError, match="only the inputs' values"):
+        symbp.check("x = 3\ny = -4\n")
+    assert not symbp.check(scaled, at=AT).ok  # a = 2 is a constant: the notes' dx is off
+    path = tmp_path / "notes.py"
+    path.write_text(wrong)
+    assert main(["check", str(path)]) == 1
+    assert f"line {4 + _number('dx += (1) * dnum')}:" in capsys.readouterr().out
+    path.write_text(NOTES_FILE)
+    assert main(["check", str(path)]) == 0
