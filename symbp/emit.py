@@ -148,9 +148,8 @@ def _product(printer: SourcePrinter, local: sp.Expr, upstream: str | None) -> st
 
 def _comment(s, printer: SourcePrinter) -> str:
     if isinstance(s, Accumulate):
-        if s.upstream is None or s.local in (1, -1):
-            return _noted(s.comment, s.note, s.local, printer)
-        return _noted(s.comment, s.note, s.local, printer, shown=True)
+        shown = s.upstream is not None and s.local not in (1, -1)
+        return _noted(s.comment, s.note, s.local, printer, shown=shown)
     return _noted(s.comment, s.note, s.value, printer)
 
 

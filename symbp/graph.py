@@ -62,12 +62,18 @@ class Graph:
         return tuple(tuple(u) for u in uses)
 
     def depends_on(self, sources: tuple[int, ...]) -> tuple[bool, ...]:
-        """For each node, whether its value depends on any of ``sources``."""
+        """For each node, whether a gradient flows from it to any of ``sources``: whether its
+        value depends on them, not counting the inputs of an array gate that are labels or
+        read for their shape only (``onehot(y, z)`` is constant in ``z``)."""
         flags = [False] * len(self.nodes)
         for s in sources:
             flags[s] = True
         for k, node in enumerate(self.nodes):
-            flags[k] = flags[k] or any(flags[a] for a in node.args)
+            gate = GATES.get(node.gate)
+            skip = (gate.array.labels + gate.array.shape_only
+                    if gate is not None and gate.array is not None else ())
+            flags[k] = flags[k] or any(flags[a] for p, a in enumerate(node.args)
+                                       if p not in skip)
         return tuple(flags)
 
 

@@ -43,7 +43,7 @@ from .gates import ALIASES, CONSTANTS, GATES, MODULE_ALIASES
 from .names import MAX_LINE_OPS
 from .naming import gradient_names, value_names
 from .parse import _BARE_CONSTANTS, check_name, parse
-from .reverse import depends_on, sweep
+from .reverse import sweep
 from .shapes import broadcast, checked_shapes, show
 from .statements import Accumulate
 
@@ -217,7 +217,7 @@ def _array_lines(graph, names, grads, wrt, directions):
     array gate's staged adjoint from the gate table. Contributions to one gradient are summed
     on one line; a gradient that is another's array (``dmm = dsum``) is not copied, and one
     that is a constant is folded into its uses (or named, for an array gate's adjoint)."""
-    needed = depends_on(graph, wrt)
+    needed = graph.depends_on(wrt)
     taken = set(names) | set(grads) | set(directions or ())
     clash = sorted(set(directions or ()) & (set(names) | set(grads)))
     if clash:

@@ -58,7 +58,7 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
             forward.append(Loop(node.shape, (LoopAssign(target, value, refs, False, described,
                                                         note=_note(gate, node.formula)),)))
 
-    needed = depends_on(graph, wrt)
+    needed = graph.depends_on(wrt)
     uses = [0] * len(graph.nodes)  # consumers of each node that pass gradients back
     for k, node in enumerate(graph.nodes):
         if needed[k]:
@@ -108,21 +108,6 @@ def sweep(graph: Graph, names: tuple[str, ...], grads: tuple[str, ...],
                 for k, name in saved.items()),
         dtype_source=next((names[i] for i in graph.inputs if graph.nodes[i].shape
                            and not graph.nodes[i].integer), None))
-
-
-def depends_on(graph: Graph, wrt: tuple[int, ...]) -> list[bool]:
-    """For each node, whether a gradient flows from it to ``wrt``: as
-    :meth:`Graph.depends_on`, but not through the inputs of an array gate that are labels or
-    read for their shape only (``onehot(y, z)`` is constant in ``z``)."""
-    needed = [False] * len(graph.nodes)
-    for i in wrt:
-        needed[i] = True
-    for k, node in enumerate(graph.nodes):
-        gate = GATES.get(node.gate)
-        skip = (gate.array.labels + gate.array.shape_only) if gate is not None \
-            and gate.array is not None else ()
-        needed[k] = needed[k] or any(needed[a] for p, a in enumerate(node.args) if p not in skip)
-    return needed
 
 
 def _scalar_backward(graph, names, grads, k, needed, assigned, upstream, step, sym) -> list:

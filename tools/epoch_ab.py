@@ -33,16 +33,7 @@ import subprocess
 import sys
 import tempfile
 
-SAME = r"""
-import dataclasses, json, sys, time, warnings
-from symbp import emit, jit
-from symbp.bench_train import SPECS, make_data
-from symbp.nn import MLPClassifier, compiled
-
-activation, dtype, epochs, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-kernel = sys.argv[5] == "1"
-data = make_data(SPECS["small"])
-
+FIT = r"""
 def make(n):
     return MLPClassifier(hidden_layer_sizes=(64,), activation=activation, solver="sgd",
                          batch_size=64, learning_rate_init=0.2, momentum=0.0,
@@ -57,7 +48,21 @@ def fit(n):
         clf.fit(data.X_train, data.y_train)
         seconds = time.perf_counter() - start
     return n * len(data.y_train) / seconds, clf.score(data.X_test, data.y_test)
+"""
+"""The fit both scripts time: `make(n)` the network of `activation`/`dtype`, `fit(n)` its
+samples/s over n epochs and test accuracy (`data`: the digits split)."""
 
+SAME = r"""
+import dataclasses, json, sys, time, warnings
+from symbp import emit, jit
+from symbp.bench_train import SPECS, make_data
+from symbp.nn import MLPClassifier, compiled
+
+activation, dtype, epochs, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+kernel = sys.argv[5] == "1"
+data = make_data(SPECS["small"])
+
+""" + FIT + r"""
 fit(1)
 key = next(k for k in compiled._NETWORKS if k[1] == activation)
 after = compiled._NETWORKS[key]
@@ -121,18 +126,7 @@ from symbp.nn import MLPClassifier
 activation, dtype, epochs, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 data = make_data(SPECS["small"])
 
-def fit(n):
-    clf = MLPClassifier(hidden_layer_sizes=(64,), activation=activation, solver="sgd",
-                        batch_size=64, learning_rate_init=0.2, momentum=0.0,
-                        nesterovs_momentum=False, alpha=0.0, max_iter=n, shuffle=True,
-                        random_state=0, tol=0.0, n_iter_no_change=10**9, dtype=dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        start = time.perf_counter()
-        clf.fit(data.X_train, data.y_train)
-        seconds = time.perf_counter() - start
-    return n * len(data.y_train) / seconds, clf.score(data.X_test, data.y_test)
-
+""" + FIT + r"""
 fit(1)
 rates = [fit(epochs) for _ in range(repeat)]
 print(json.dumps({"best": max(r for r, _ in rates), "accuracy": rates[-1][1]}))
